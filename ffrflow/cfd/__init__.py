@@ -1,0 +1,5 @@
+"""Physics: boundary conditions, lesion and vessel elements, steady and pulsatile solvers, results.
+
+Backend-agnostic: every hot loop is a kernel of :mod:`ffrflow.kernels`. Imports with the numeric
+stack alone (numpy, scipy, numba, h5py).
+"""

@@ -1,0 +1,278 @@
+"""Typed, validated configuration blocks of a case: ``boundary`` and ``model`` (DESIGN §3–4).
+
+Both blocks appear in the network file (``ffrflow-network/1``) and are written back, with every value
+used, into ``summary.json``.  They live here, beside :mod:`ffrflow.network`, because both the
+meshing and the cfd side read them.  Units are in the field names: the file-level units of the
+format (mmHg, mL/s, L/min, g, mm) for ``Boundary``; SI for the blood properties in ``Model``.
+
+Unknown keys are an error (a typo must never silently fall back to a default).
+
+Examples
+--------
+>>> from ffrflow.config import Boundary, Model
+>>> b = Boundary.from_dict({"inlet_pressure_mmHg": 90})
+>>> b.inlet_pressure_mmHg, b.hyperemia_factor
+(90.0, 0.24)
+>>> Model.from_dict({"kt": 1.2}).kt
+1.2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import InvalidInputError
+
+#: Lesion pressure-drop models understood by the solvers (``model.lesion``).
+LESION_MODELS = ("poiseuille-kt", "young-tsai")
+#: Pulsatile inlet waveforms by name (``boundary.inlet_waveform``; a list of [t_s, p_mmHg] pairs is also accepted).
+INLET_WAVEFORMS = ("aortic", "constant")
+
+
+def _number(where: str, value: Any, *, positive: bool = False, nonnegative: bool = False,
+            allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInputError(f"{where}: expected a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise InvalidInputError(f"{where}: expected a finite number, got {value!r}")
+    if positive and v <= 0:
+        raise InvalidInputError(f"{where}: expected a number > 0, got {value!r}")
+    if nonnegative and v < 0:
+        raise InvalidInputError(f"{where}: expected a number >= 0, got {value!r}")
+    return v
+
+
+def _check_keys(where: str, data: Mapping[str, Any], allowed) -> None:
+    if not isinstance(data, Mapping):
+        raise InvalidInputError(f"{where}: expected an object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInputError(
+            f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)}; "
+            f"allowed: {', '.join(sorted(allowed))}")
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Boundary conditions of a case, in the units of the network file.
+
+    Parameters
+    ----------
+    inlet_pressure_mmHg : float
+        Mean aortic pressure Pa at every root (ostium), mmHg. Default 93.
+    venous_pressure_mmHg : float
+        Venous (outflow) pressure Pv, mmHg. Default 0.
+    inlet_flow_ml_s : float or None
+        Prescribed total inflow at the root of a single-root network, mL/s; replaces the inlet
+        pressure (FFR is then reported relative to the computed root pressure).
+    inlet_waveform : str or list
+        Pulsatile inlet: ``"aortic"``, ``"constant"`` or a list of ``[t_s, p_mmHg]`` pairs.
+    heart_rate_bpm : float
+        Heart rate for the pulsatile solver, beats/min. Default 70.
+    outlets : dict
+        Explicit outlet conditions ``{vessel_id: {"resistance_mmHg_s_per_ml": R}}`` (hyperemic,
+        mmHg·s/mL). Outlets not listed get morphometric resistances.
+    cardiac_output_l_min : float
+        Cardiac output, L/min. Default 5.0.
+    coronary_flow_fraction : float
+        Resting coronary flow as a fraction of cardiac output. Default 0.04.
+    myocardial_mass_g : float or None
+        Left-ventricular myocardial mass, g; when given, Q_rest = 200 mL/min × (M / 120 g)^0.75.
+    tree_flow_fraction : dict
+        Share of resting coronary flow per side. Default ``{"left": 0.7, "right": 0.3}``.
+    murray_exponent : float
+        Flow–radius exponent n of the outlet split Q_i ∝ r_i^n. Default 7/3 (Huo–Kassab).
+    outlet_radius_window_mm : float
+        Arclength at the end of an outlet vessel over which its radius is the median, mm. Default 3.
+    hyperemia_factor : float
+        Hyperemic / resting microvascular resistance ratio. Default 0.24.
+    """
+
+    inlet_pressure_mmHg: float = 93.0
+    venous_pressure_mmHg: float = 0.0
+    inlet_flow_ml_s: float | None = None
+    inlet_waveform: Any = "aortic"
+    heart_rate_bpm: float = 70.0
+    outlets: dict = field(default_factory=dict)
+    cardiac_output_l_min: float = 5.0
+    coronary_flow_fraction: float = 0.04
+    myocardial_mass_g: float | None = None
+    tree_flow_fraction: dict = field(default_factory=lambda: {"left": 0.7, "right": 0.3})
+    murray_exponent: float = 7.0 / 3.0
+    outlet_radius_window_mm: float = 3.0
+    hyperemia_factor: float = 0.24
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, where: str = "boundary") -> "Boundary":
+        """Build and validate from a dict (the network file's ``boundary`` block)."""
+        data = dict(data or {})
+        _check_keys(where, data, {f.name for f in dataclasses.fields(cls)})
+        b = cls(**data)
+        return b.validate(where)
+
+    def validate(self, where: str = "boundary") -> "Boundary":
+        """Check every value; return a normalised copy (numbers as float). Raises InvalidInputError."""
+        kw: dict[str, Any] = {}
+        kw["inlet_pressure_mmHg"] = _number(f"{where}.inlet_pressure_mmHg", self.inlet_pressure_mmHg)
+        kw["venous_pressure_mmHg"] = _number(f"{where}.venous_pressure_mmHg", self.venous_pressure_mmHg)
+        kw["inlet_flow_ml_s"] = _number(f"{where}.inlet_flow_ml_s", self.inlet_flow_ml_s, allow_none=True)
+        kw["heart_rate_bpm"] = _number(f"{where}.heart_rate_bpm", self.heart_rate_bpm, positive=True)
+        kw["cardiac_output_l_min"] = _number(f"{where}.cardiac_output_l_min", self.cardiac_output_l_min,
+                                             positive=True)
+        kw["coronary_flow_fraction"] = _number(f"{where}.coronary_flow_fraction",
+                                               self.coronary_flow_fraction, positive=True)
+        kw["myocardial_mass_g"] = _number(f"{where}.myocardial_mass_g", self.myocardial_mass_g,
+                                          positive=True, allow_none=True)
+        kw["murray_exponent"] = _number(f"{where}.murray_exponent", self.murray_exponent, positive=True)
+        kw["outlet_radius_window_mm"] = _number(f"{where}.outlet_radius_window_mm",
+                                                self.outlet_radius_window_mm, positive=True)
+        kw["hyperemia_factor"] = _number(f"{where}.hyperemia_factor", self.hyperemia_factor, positive=True)
+        wf = self.inlet_waveform
+        if isinstance(wf, str):
+            if wf not in INLET_WAVEFORMS:
+                raise InvalidInputError(f"{where}.inlet_waveform: expected one of {INLET_WAVEFORMS} or a "
+                                        f"list of [t_s, p_mmHg] pairs, got {wf!r}")
+        else:
+            if not isinstance(wf, (list, tuple)) or len(wf) < 2:
+                raise InvalidInputError(f"{where}.inlet_waveform: expected a name or a list of at least two "
+                                        f"[t_s, p_mmHg] pairs, got {wf!r}")
+            pairs = []
+            for i, pair in enumerate(wf):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise InvalidInputError(f"{where}.inlet_waveform[{i}]: expected [t_s, p_mmHg], got {pair!r}")
+                pairs.append([_number(f"{where}.inlet_waveform[{i}][0]", pair[0], nonnegative=True),
+                              _number(f"{where}.inlet_waveform[{i}][1]", pair[1])])
+            ts = [p[0] for p in pairs]
+            if any(t1 <= t0 for t0, t1 in zip(ts, ts[1:])):
+                raise InvalidInputError(f"{where}.inlet_waveform: times must increase strictly")
+            wf = pairs
+        kw["inlet_waveform"] = wf
+        if not isinstance(self.outlets, Mapping):
+            raise InvalidInputError(f"{where}.outlets: expected an object keyed by vessel id")
+        outlets = {}
+        for vid, spec in self.outlets.items():
+            w = f"{where}.outlets.{vid}"
+            _check_keys(w, spec, {"resistance_mmHg_s_per_ml"})
+            if "resistance_mmHg_s_per_ml" not in spec:
+                raise InvalidInputError(f"{w}: missing 'resistance_mmHg_s_per_ml'")
+            outlets[str(vid)] = {"resistance_mmHg_s_per_ml": _number(
+                f"{w}.resistance_mmHg_s_per_ml", spec["resistance_mmHg_s_per_ml"], positive=True)}
+        kw["outlets"] = outlets
+        tff = self.tree_flow_fraction
+        _check_keys(f"{where}.tree_flow_fraction", tff, {"left", "right"})
+        kw["tree_flow_fraction"] = {k: _number(f"{where}.tree_flow_fraction.{k}", v, nonnegative=True)
+                                    for k, v in {"left": 0.7, "right": 0.3, **tff}.items()}
+        if kw["inlet_flow_ml_s"] is not None and kw["inlet_flow_ml_s"] == 0.0:
+            pass
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        """Plain dict in file units (JSON-ready)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class Model:
+    """Physical and numerical model parameters.
+
+    Parameters
+    ----------
+    blood_density_kg_m3 : float
+        Blood density ρ, kg/m³. Default 1060.
+    blood_viscosity_pa_s : float
+        Blood dynamic viscosity μ, Pa·s. Default 0.0035.
+    kt : float
+        Young–Tsai expansion-loss coefficient K_t (dimensionless). Default 1.52.
+    lesion : str
+        Lesion pressure-drop model: ``"poiseuille-kt"`` (Poiseuille along the real radius + the
+        Young–Tsai expansion loss, the default) or ``"young-tsai"`` (full Young–Tsai: its K_v
+        viscous term replaces the Poiseuille integral over the lesion).
+    max_element_mm : float
+        Largest element length of the steady discretisation, mm. Default 1.0.
+    stenosis_threshold_pct : float
+        Diameter reduction at which a narrowing is detected as a lesion, %. Default 30.
+    """
+
+    blood_density_kg_m3: float = 1060.0
+    blood_viscosity_pa_s: float = 0.0035
+    kt: float = 1.52
+    lesion: str = "poiseuille-kt"
+    max_element_mm: float = 1.0
+    stenosis_threshold_pct: float = 30.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, where: str = "model") -> "Model":
+        """Build and validate from a dict (the network file's ``model`` block)."""
+        data = dict(data or {})
+        _check_keys(where, data, {f.name for f in dataclasses.fields(cls)})
+        return cls(**data).validate(where)
+
+    def validate(self, where: str = "model") -> "Model":
+        """Check every value; return a normalised copy. Raises InvalidInputError."""
+        kw = {
+            "blood_density_kg_m3": _number(f"{where}.blood_density_kg_m3", self.blood_density_kg_m3,
+                                           positive=True),
+            "blood_viscosity_pa_s": _number(f"{where}.blood_viscosity_pa_s", self.blood_viscosity_pa_s,
+                                            positive=True),
+            "kt": _number(f"{where}.kt", self.kt, nonnegative=True),
+            "max_element_mm": _number(f"{where}.max_element_mm", self.max_element_mm, positive=True),
+            "stenosis_threshold_pct": _number(f"{where}.stenosis_threshold_pct", self.stenosis_threshold_pct,
+                                              positive=True),
+        }
+        if kw["stenosis_threshold_pct"] >= 100:
+            raise InvalidInputError(f"{where}.stenosis_threshold_pct: expected a value in (0, 100), "
+                                    f"got {self.stenosis_threshold_pct!r}")
+        if self.lesion not in LESION_MODELS:
+            raise InvalidInputError(f"{where}.lesion: expected one of {LESION_MODELS}, got {self.lesion!r}")
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-ready)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _plain(v):
+    if isinstance(v, Mapping):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def apply_overrides(boundary: Boundary, model: Model, overrides: Mapping[str, Any] | None):
+    """Apply ``{"boundary.key": value, "model.key": value, "key": value}`` overrides.
+
+    A bare key is looked up in ``boundary`` then ``model``; dotted keys may go one level deeper
+    (``boundary.tree_flow_fraction.left``). Returns validated ``(boundary, model)``.
+    Raises InvalidInputError naming the key when it matches neither block.
+    """
+    if not overrides:
+        return boundary, model
+    b = boundary.to_dict()
+    m = model.to_dict()
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if parts[0] in ("boundary", "model"):
+            target = b if parts[0] == "boundary" else m
+            parts = parts[1:]
+        elif parts[0] in b:
+            target = b
+        elif parts[0] in m:
+            target = m
+        else:
+            raise InvalidInputError(f"--set {key}: no such option in 'boundary' or 'model'")
+        if not parts or parts[0] not in target:
+            raise InvalidInputError(f"--set {key}: no such option")
+        node = target
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = value
+    return Boundary.from_dict(b), Model.from_dict(m)

@@ -1,0 +1,44 @@
+"""Packaging for ffrflow (metadata lives here; pyproject.toml only names the build backend)."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "ffrflow" / "_version.py").read_text()).group(1)
+
+setup(
+    name="ffrflow",
+    version=VERSION,
+    description="Coronary CT geometry to reduced-order blood flow and FFR, on CPU (Numba) and GPU (CuPy)",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ffrflow", "ffrflow.*"]),
+    package_data={"ffrflow": ["data/*", "kernels/cuda/*.cu", "kernels/cuda/*.cuh"]},
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "numba>=0.58",
+        "h5py>=3.8",
+        "vtk>=9.2",
+        "SimpleITK>=2.2",
+        "networkx>=3.0",
+        "matplotlib>=3.7",
+        "tqdm>=4.64",
+    ],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13.0"],
+        "cluster": ["dask[distributed]>=2023.6"],
+        "meshing": ["kimimaro>=4.0", "edt>=2.3"],
+        "test": ["pytest>=7.4"],
+    },
+    entry_points={"console_scripts": ["ffrflow=ffrflow.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Topic :: Scientific/Engineering :: Physics",
+    ],
+)
