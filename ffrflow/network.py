@@ -96,17 +96,30 @@ class Vessel:
     name: str | None = None
     side: str | None = None
     lesions: list[Lesion] | None = None
+    _s_mm: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name, value):
+        if name == "points_mm":  # the cached arclength belongs to the old points
+            object.__setattr__(self, "_s_mm", None)
+        object.__setattr__(self, name, value)
 
     @property
     def arclength_mm(self) -> np.ndarray:
-        """Cumulative arclength at each point from the vessel's first point, mm."""
-        seg = np.linalg.norm(np.diff(self.points_mm, axis=0), axis=1)
-        return np.concatenate([[0.0], np.cumsum(seg)])
+        """Cumulative arclength at each point from the vessel's first point, mm (cached; treat
+        ``points_mm`` as immutable and assign a new array to change it)."""
+        if self._s_mm is None:
+            d = np.diff(self.points_mm, axis=0)
+            seg = np.sqrt(np.einsum("ij,ij->i", d, d))
+            s = np.empty(len(self.points_mm))
+            s[0] = 0.0
+            np.cumsum(seg, out=s[1:])
+            object.__setattr__(self, "_s_mm", s)
+        return self._s_mm
 
     @property
     def length_mm(self) -> float:
         """Centerline length, mm."""
-        return float(np.linalg.norm(np.diff(self.points_mm, axis=0), axis=1).sum())
+        return float(self.arclength_mm[-1])
 
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"id": self.id, "parent": self.parent}
@@ -504,9 +517,12 @@ def iter_points(net: VesselNetwork) -> Iterable[tuple[str, np.ndarray, np.ndarra
 def interpolate_along(vessel: Vessel, s_mm) -> tuple[np.ndarray, np.ndarray]:
     """Point (mm) and radius (mm) at arclength(s) ``s_mm`` on the piecewise-linear centerline."""
     s = vessel.arclength_mm
-    q = np.atleast_1d(np.asarray(s_mm, dtype=np.float64))
-    xyz = np.stack([np.interp(q, s, vessel.points_mm[:, k]) for k in range(3)], axis=-1)
-    return xyz, np.interp(q, s, vessel.radius_mm)
+    q = np.clip(np.atleast_1d(np.asarray(s_mm, dtype=np.float64)), s[0], s[-1])
+    i = np.clip(np.searchsorted(s, q, side="right") - 1, 0, s.size - 2)
+    t = (q - s[i]) / (s[i + 1] - s[i])
+    p, r = vessel.points_mm, vessel.radius_mm
+    xyz = p[i] + t[:, None] * (p[i + 1] - p[i])
+    return xyz, r[i] + t * (r[i + 1] - r[i])
 
 
 def lesion_geometry(net: VesselNetwork, vessel_id: str, lesion: Lesion) -> dict:

@@ -39,7 +39,9 @@ def outlet_radius_mm(net: VesselNetwork, vessel_id: str, window_mm: float) -> fl
     v = net.vessels[vessel_id]
     s = v.arclength_mm
     sel = s >= s[-1] - window_mm - 1e-9 * max(1.0, s[-1])
-    return float(np.median(v.radius_mm[sel]))
+    r = np.sort(v.radius_mm[sel])
+    m = r.size // 2
+    return float(r[m]) if r.size % 2 else float(0.5 * (r[m - 1] + r[m]))
 
 
 def resting_coronary_flow_ml_min(net: VesselNetwork) -> float:

@@ -1,0 +1,1 @@
+"""ffrflow benchmark harness: ``python -m benchmarks <name>``; results go to ``benchmarks/results/``."""

@@ -1,0 +1,21 @@
+"""``python -m benchmarks <name> [options]``: steady."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {"steady": "benchmarks.steady"}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in BENCHMARKS:
+        print(f"usage: python -m benchmarks {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        return 2
+    importlib.import_module(BENCHMARKS[argv[0]]).main(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

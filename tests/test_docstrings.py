@@ -1,0 +1,18 @@
+"""The Examples in public docstrings run (devito's test_docstrings habit)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["ffrflow.config", "ffrflow.network", "ffrflow.cfd.boundary", "ffrflow.cfd.elements",
+           "ffrflow.cfd.steady", "ffrflow.api"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    mod = importlib.import_module(name)
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0
