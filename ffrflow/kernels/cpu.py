@@ -123,3 +123,130 @@ def node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out):
     """Numba twin of :func:`ffrflow.kernels.reference.node_pressure`."""
     _node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out)
     return out
+
+
+@njit(cache=True)
+def _frustum(r0, r1, length, mu):
+    return 8.0 * mu * length * (r0 * r0 + r0 * r1 + r1 * r1) / (3.0 * math.pi * r0 ** 3 * r1 ** 3)
+
+
+@njit(cache=True)
+def _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
+                   tl_off, les_k0, les_k1, les_ref, case_tree, cv_off, cl_off, co_off,
+                   mu, rho, kt, model, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter,
+                   Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, par_cv, rout_cv, rp, rq):
+    t = case_tree[c]
+    v0 = tv_off[t]
+    v1 = tv_off[t + 1]
+    l0 = tl_off[t]
+    l1 = tl_off[t + 1]
+    cb = cv_off[c]
+    lb = cl_off[c]
+    ob = co_off[c]
+    R = work[0]
+    S = work[1]
+    Rc0 = lwork[0]
+    Rc1 = lwork[1]
+    Sc0 = lwork[2]
+    Sc1 = lwork[3]
+    yt = model[c] == 1
+    for g in range(v0, v1):
+        i = cb + g - v0
+        par_cv[i] = -1 if parent[g] < 0 else cb + parent[g] - v0
+        rout_cv[i] = r_out[ob + v_out[g]] if v_out[g] >= 0 else 0.0
+        rp[i] = p_in[c]
+        rq[i] = q_in[c]
+        rc = 0.0
+        sc = 0.0
+        kfirst = vn_off[g]
+        prev_r = 0.0
+        prev_les = -1
+        for k in range(kfirst, vn_off[g + 1]):
+            les = node_les[k]
+            sv = sev[lb + les - l0] if les >= 0 else 1.0
+            rk = r_node[k] + (1.0 - sv) * d_node[k] + dr[i]
+            if k > kfirst:
+                inside = yt and les >= 0 and les == prev_les
+                if not inside:
+                    rc += _frustum(prev_r, rk, el_len[k], mu[c])
+            if les >= 0:
+                il = lb + les - l0
+                if k == les_k0[les]:
+                    Rc0[il] = rc
+                    Sc0[il] = sc
+                    r_mld[il] = rk
+                elif rk < r_mld[il]:
+                    r_mld[il] = rk
+                if k == les_k1[les]:
+                    ref = les_ref[les] + dr[i]
+                    a0 = math.pi * ref * ref
+                    a_s = math.pi * r_mld[il] * r_mld[il]
+                    if a_s < a0:
+                        sc += kt[c] * rho[c] / (2.0 * a0 * a0) * (a0 / a_s - 1.0) ** 2
+                        if yt:
+                            ls = 0.0
+                            for kk in range(les_k0[les] + 1, k + 1):
+                                ls += el_len[kk]
+                            kv = 32.0 * (0.83 * ls + 1.64 * 2.0 * r_mld[il]) * (a0 / a_s) ** 2 / (2.0 * ref)
+                            rc += kv * mu[c] / (a0 * 2.0 * ref)
+                    Rc1[il] = rc
+                    Sc1[il] = sc
+            prev_r = rk
+            prev_les = les
+        R[i] = rc
+        S[i] = sc
+    it, rel = _tree_newton_case(cb, cb + (v1 - v0), par_cv, R, S, rout_cv, rp, rq, p_v[c], tol, max_iter,
+                                Q, P_up, P_down, work[2], work[3], work[4], work[5], work[6], work[7])
+    for lg in range(l0, l1):
+        il = lb + lg - l0
+        # the vessel holding the lesion: last vessel whose first node is <= les_k0
+        g = v0
+        while g + 1 < v1 and vn_off[g + 1] <= les_k0[lg]:
+            g += 1
+        i = cb + g - v0
+        q = Q[i]
+        p_les0[il] = P_up[i] - q * Rc0[il] - q * abs(q) * Sc0[il]
+        p_les1[il] = P_up[i] - q * Rc1[il] - q * abs(q) * Sc1[il]
+    for g in range(v0, v1):
+        if v_out[g] >= 0:
+            p_out[ob + v_out[g]] = P_down[cb + g - v0]
+    return it, rel
+
+
+@njit(parallel=True, cache=True)
+def _ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
+                     tl_off, les_k0, les_k1, les_ref, to_off,
+                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                     dr, sev, r_out, tol, max_iter,
+                     Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual):
+    n_cases = case_tree.shape[0]
+    n_cv = Q.shape[0]
+    par_cv = np.empty(n_cv, dtype=np.int64)
+    rout_cv = np.empty(n_cv)
+    rp = np.empty(n_cv)
+    rq = np.empty(n_cv)
+    for c in prange(n_cases):
+        it, rel = _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
+                                 tl_off, les_k0, les_k1, les_ref, case_tree, cv_off, cl_off, co_off,
+                                 mu, rho, kt, model, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter,
+                                 Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork,
+                                 par_cv, rout_cv, rp, rq)
+        iterations[c] = it
+        residual[c] = rel
+
+
+def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
+                    tl_off, les_k0, les_k1, les_ref, to_off,
+                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                    dr, sev, r_out, tol, max_iter,
+                    Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual):
+    """Numba twin of :func:`ffrflow.kernels.reference.ensemble_steady` (one case per thread).
+
+    ``work`` must have at least 8 rows here (the reference uses 2); callers allocate (8, n_cv).
+    """
+    _ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
+                     tl_off, les_k0, les_k1, les_ref, to_off,
+                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                     dr, sev, r_out, float(tol), int(max_iter),
+                     Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual)
+    return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual

@@ -40,7 +40,7 @@ def segment_resistance(r0_m, r1_m, length_m, mu_pa_s, out):
     return out
 
 
-def _levels(offsets, parent):
+def _levels(offsets, parent):  # noqa: ARG001 (offsets kept for symmetry)
     n = parent.shape[0]
     depth = np.zeros(n, dtype=np.int64)
     # parents precede children, so one forward pass suffices
@@ -163,3 +163,122 @@ def node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out):
     q = Q[node_vessel]
     out[...] = P_up[node_vessel] - q * R_cum - q * np.abs(q) * S_cum
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Ensemble (batched) steady solve: many cases of one or several trees, sampled parameters.
+# ---------------------------------------------------------------------------------------------
+#: Lesion-model codes of the ensemble kernel (``model`` per case).
+LESION_POISEUILLE_KT = 0
+LESION_YOUNG_TSAI = 1
+
+
+def _frustum(r0, r1, length, mu):
+    return 8.0 * mu * length * (r0 * r0 + r0 * r1 + r1 * r1) / (3.0 * np.pi * r0 ** 3 * r1 ** 3)
+
+
+def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
+                    tl_off, les_k0, les_k1, les_ref, to_off,
+                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                    dr, sev, r_out, tol, max_iter,
+                    Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual):
+    """Steady hyperemic solve of many cases in one call (uncertainty studies, virtual stenting).
+
+    Trees (T of them) are packed CSR-style: vessels ``tv_off[t]:tv_off[t+1]`` (``parent`` global,
+    −1 for roots, parents first), nodes of vessel g ``vn_off[g]:vn_off[g+1]`` with ``el_len`` (m,
+    length of the element ending at the node, 0 at a vessel's first node), base radius ``r_node``
+    (m), lesion narrowing depth ``d_node`` (m; reference − radius inside a lesion, else 0),
+    ``node_les`` (global lesion index or −1); ``v_out[g]`` the outlet's index within its tree or −1;
+    lesions ``tl_off[t]:tl_off[t+1]`` with first/last node ``les_k0``/``les_k1`` and reference
+    radius ``les_ref`` (m); outlets per tree ``to_off``.
+
+    Case c solves tree ``case_tree[c]`` with its own μ (Pa·s), ρ (kg/m³), K_t, lesion model code,
+    inlet pressure ``p_in`` (Pa) or inflow ``q_in`` (m³/s, NaN for pressure), venous pressure
+    ``p_v`` (Pa), a radius offset per vessel ``dr`` (m, at ``cv_off[c] + local vessel``), a severity
+    per lesion ``sev`` (``cl_off``; node radius r + (1 − sev)·d + dr: 1 keeps the lesion, 0 restores
+    the reference lumen, i.e. a virtual stent) and outlet resistances ``r_out`` (Pa·s/m³, ``co_off``).
+
+    Element resistances are the exact Poiseuille frustum integrals on the case's radii; each lesion
+    adds S = K_t ρ/(2A0²)(A0/As − 1)² at its end (As from the case's minimal radius over the lesion,
+    A0 from ``les_ref + dr``); with the Young–Tsai code the lesion's viscous drop is
+    K_v μ/(A0 D0) Q instead of the Poiseuille integral over it. The tree Newton is the one of
+    :func:`tree_newton`.
+
+    Outputs: ``Q``, ``P_up``, ``P_down`` per case-vessel; pressure at every lesion's start and end
+    ``p_les0``, ``p_les1`` and its minimal radius ``r_mld`` (m) per case-lesion; outlet pressure
+    ``p_out`` per case-outlet; ``iterations`` and relative ``residual`` per case. ``work`` (8, n_cv)
+    and ``lwork`` (4, n_cl) are scratch.
+    """
+    n_cases = case_tree.shape[0]
+    n_cv = cv_off[-1]
+    R = work[0]
+    S = work[1]
+    Rc0, Rc1, Sc0, Sc1 = lwork
+    par_cv = np.full(n_cv, -1, dtype=np.int64)
+    rout_cv = np.zeros(n_cv)
+    for c in range(n_cases):
+        t = case_tree[c]
+        v0, v1 = tv_off[t], tv_off[t + 1]
+        l0 = tl_off[t]
+        cb, lb, ob = cv_off[c], cl_off[c], co_off[c]
+        for g in range(v0, v1):
+            i = cb + g - v0
+            par_cv[i] = -1 if parent[g] < 0 else cb + parent[g] - v0
+            if v_out[g] >= 0:
+                rout_cv[i] = r_out[ob + v_out[g]]
+            k = np.arange(vn_off[g], vn_off[g + 1])
+            les = node_les[k]
+            sv = np.where(les >= 0, sev[lb + np.maximum(les, 0) - l0], 1.0)
+            rb = r_node[k] + (1.0 - sv) * d_node[k] + dr[i]
+            el = np.zeros(k.size)
+            el[1:] = _frustum(rb[:-1], rb[1:], el_len[k[1:]], mu[c])
+            if model[c] == LESION_YOUNG_TSAI:
+                # the lesion's own elements are replaced by the K_v term added at its end
+                inside = np.zeros(k.size, dtype=bool)
+                inside[1:] = (les[1:] >= 0) & (les[1:] == les[:-1])
+                el[inside] = 0.0
+            rc = np.cumsum(el)
+            sc = np.zeros(k.size)
+            for lg in range(l0, tl_off[t + 1]):
+                if not (vn_off[g] <= les_k0[lg] < vn_off[g + 1]):
+                    continue
+                j0, j1 = les_k0[lg] - vn_off[g], les_k1[lg] - vn_off[g]
+                rmin = rb[j0:j1 + 1].min()
+                ref = les_ref[lg] + dr[i]
+                a0 = np.pi * ref * ref
+                a_s = np.pi * rmin * rmin
+                s_coef = kt[c] * rho[c] / (2.0 * a0 * a0) * (a0 / a_s - 1.0) ** 2 if a_s < a0 else 0.0
+                if model[c] == LESION_YOUNG_TSAI and a_s < a0:
+                    ls = np.sum(el_len[k[j0 + 1:j1 + 1]])
+                    kv = 32.0 * (0.83 * ls + 1.64 * 2.0 * rmin) * (a0 / a_s) ** 2 / (2.0 * ref)
+                    rc[j1:] += kv * mu[c] / (a0 * 2.0 * ref)
+                il = lb + lg - l0
+                r_mld[il] = rmin
+                Rc0[il], Rc1[il] = rc[j0], rc[j1]
+                Sc0[il] = sc[j0]
+                sc[j1:] += s_coef
+                Sc1[il] = sc[j1]
+            R[i], S[i] = rc[-1], sc[-1]
+    offsets = cv_off.astype(np.int64)
+    root_p = np.repeat(p_in, np.diff(cv_off))
+    root_q = np.repeat(q_in, np.diff(cv_off))
+    w6 = np.zeros((6, n_cv))
+    tree_newton(offsets, par_cv, R, S, rout_cv, root_p, root_q, p_v, tol, max_iter,
+                Q, P_up, P_down, w6, iterations, residual)
+    for c in range(n_cases):
+        t = case_tree[c]
+        v0 = tv_off[t]
+        l0 = tl_off[t]
+        cb, lb, ob = cv_off[c], cl_off[c], co_off[c]
+        for lg in range(l0, tl_off[t + 1]):
+            g = np.searchsorted(vn_off, les_k0[lg], side="right") - 1
+            i = cb + g - v0
+            il = lb + lg - l0
+            q = Q[i]
+            p_les0[il] = P_up[i] - q * Rc0[il] - q * abs(q) * Sc0[il]
+            p_les1[il] = P_up[i] - q * Rc1[il] - q * abs(q) * Sc1[il]
+        for g in range(v0, tv_off[t + 1]):
+            if v_out[g] >= 0:
+                p_out[ob + v_out[g]] = P_down[cb + g - v0]
+    return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual
+

@@ -1,0 +1,434 @@
+"""Batched steady solves: many cases in one kernel launch (uncertainty studies, virtual stenting,
+synthetic-data generation).
+
+Two ways to batch, both packed CSR-style into the flat arrays of the ``ensemble_steady`` kernel
+(:mod:`ffrflow.kernels.reference`), one case per thread on every backend:
+
+- one network with sampled parameters (``params`` arrays of length N): lesion severity or MLD,
+  radius offsets per vessel, outlet resistance scales, Pa, Pv, hyperemia factor, cardiac output
+  (flow scale), viscosity, density, K_t;
+- several networks (a list), one case each (parameters scalar or one value per network).
+
+Every case equals :func:`ffrflow.cfd.steady.solve_steady` on the same network with the same values
+changed (tested): morphometric outlet resistances follow DESIGN §4, i.e. they scale with
+(Pa − Pv)·h / Q_rest of the case; explicit outlet resistances are kept (times
+``outlet_resistance_scale``).
+
+Examples
+--------
+>>> from ffrflow.phantoms import demo_case
+>>> from ffrflow.meshing.stenosis import detect_lesions
+>>> net = detect_lesions(demo_case().network)
+>>> b = solve_steady_batch(net, {"hyperemia_factor": [0.2, 0.24, 0.3]}, backend="numpy")
+>>> b.ffr_lesion.shape, bool((b.ffr_lesion[0] < b.ffr_lesion[2]).all())
+((3, 3), True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import units
+from ..errors import ConvergenceError, InvalidInputError
+from ..kernels import get_kernel, resolve_backend
+from ..network import VesselNetwork
+from .assembly import Discretization, discretize
+from .boundary import outlet_resistances, resting_coronary_flow_ml_min
+
+#: Parameters a batch may sample, with their shapes (N = number of cases).
+PARAMS = {
+    "inlet_pressure_mmHg": "(N,)",
+    "venous_pressure_mmHg": "(N,)",
+    "inlet_flow_ml_s": "(N,) (single-root networks)",
+    "hyperemia_factor": "(N,) morphometric outlets scale with it",
+    "flow_scale": "(N,) resting coronary flow multiplier (cardiac output, myocardial mass)",
+    "outlet_resistance_scale": "(N,) or (N, n_outlets)",
+    "blood_viscosity_pa_s": "(N,)",
+    "blood_density_kg_m3": "(N,)",
+    "kt": "(N,)",
+    "radius_offset_mm": "(N,) or (N, n_vessels): added to every radius of a vessel",
+    "lesion_severity": "(N, n_lesions): 1 keeps the lesion, 0 restores the reference lumen",
+    "lesion_mld_mm": "(N, n_lesions): minimal lumen diameter (replaces lesion_severity)",
+}
+_MODEL_CODE = {"poiseuille-kt": 0, "young-tsai": 1}
+
+
+@dataclass
+class TreeArrays:
+    """The kernel's per-tree arrays for one discretised network (SI)."""
+
+    network: VesselNetwork
+    disc: Discretization
+    el_len_m: np.ndarray
+    r_node_m: np.ndarray
+    d_node_m: np.ndarray
+    node_les: np.ndarray
+    v_out: np.ndarray
+    les_k0: np.ndarray
+    les_k1: np.ndarray
+    les_ref_m: np.ndarray
+    outlet_ids: list
+    r_out_base: np.ndarray
+    morph: np.ndarray
+    q_rest_ml_min: float
+
+    @property
+    def n_vessels(self) -> int:
+        return self.disc.n_vessels
+
+    @property
+    def n_lesions(self) -> int:
+        return len(self.disc.lesions)
+
+    @property
+    def n_outlets(self) -> int:
+        return len(self.outlet_ids)
+
+
+def tree_arrays(net: VesselNetwork, backend: str = "numpy") -> TreeArrays:
+    """Discretise ``net`` and lay it out for the ensemble kernel (lesions as given in ``net``)."""
+    disc = discretize(net, backend)
+    n = disc.n_nodes
+    el_len = np.zeros(n)
+    same = disc.node_vessel[1:] == disc.node_vessel[:-1]
+    el_len[1:] = np.where(same, np.diff(disc.s_mm), 0.0) * 1e-3
+    r_node = disc.radius_mm * 1e-3
+    d_node = np.zeros(n)
+    node_les = np.full(n, -1, dtype=np.int64)
+    for j, les in enumerate(disc.lesions):
+        k0, k1 = les["node_start"], les["node_end"]
+        ref = les["reference_radius_mm"] * 1e-3
+        node_les[k0:k1 + 1] = j
+        d_node[k0:k1 + 1] = np.maximum(ref - r_node[k0:k1 + 1], 0.0)
+    r_out, rep = outlet_resistances(net)
+    outlet_ids = [v for v in disc.vessel_ids if v in r_out]
+    v_out = np.full(disc.n_vessels, -1, dtype=np.int64)
+    for j, vid in enumerate(outlet_ids):
+        v_out[disc.vessel_ids.index(vid)] = j
+    morph = np.array([rep["outlets"][o]["source"] == "morphometric" for o in outlet_ids])
+    return TreeArrays(net, disc, el_len, r_node, d_node, node_les, v_out,
+                      np.array([x["node_start"] for x in disc.lesions], dtype=np.int64),
+                      np.array([x["node_end"] for x in disc.lesions], dtype=np.int64),
+                      np.array([x["reference_radius_mm"] * 1e-3 for x in disc.lesions]),
+                      outlet_ids, np.array([r_out[o] for o in outlet_ids]), morph,
+                      resting_coronary_flow_ml_min(net))
+
+
+@dataclass
+class BatchResult:
+    """Results of a batched steady solve (one row per case).
+
+    Attributes
+    ----------
+    ffr_lesion : (N, n_lesions)
+        FFR just distal to each lesion (at its end).
+    delta_p_lesion_mmHg : (N, n_lesions)
+        Pressure drop across each lesion, mmHg.
+    mld_mm : (N, n_lesions)
+        Minimal lumen diameter of each lesion in each case, mm.
+    ffr_outlet : (N, n_outlets)
+    flow_outlet_ml_s : (N, n_outlets)
+    flow_ml_s : (N, n_vessels)
+    min_ffr : (N,)
+        Lowest of the lesion and outlet FFRs of each case.
+    ffr_point : (N, n_nodes) or None
+        FFR at every node (only with ``per_point=True``; single-network batches).
+    """
+
+    lesion_ids: list
+    lesion_vessels: list
+    outlet_ids: list
+    vessel_ids: list
+    ffr_lesion: np.ndarray
+    delta_p_lesion_mmHg: np.ndarray
+    mld_mm: np.ndarray
+    ffr_outlet: np.ndarray
+    flow_outlet_ml_s: np.ndarray
+    flow_ml_s: np.ndarray
+    min_ffr: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+    backend: str
+    ffr_point: np.ndarray | None = None
+    timings_s: dict = field(default_factory=dict)
+
+    @property
+    def n_cases(self) -> int:
+        return self.ffr_outlet.shape[0]
+
+
+def _param(params: Mapping[str, Any], name: str, n: int, default, width: int | None = None) -> np.ndarray:
+    v = params.get(name, default)
+    a = np.asarray(v, dtype=np.float64)
+    if width is None:
+        if a.ndim == 0:
+            return np.full(n, float(a))
+        if a.shape != (n,):
+            raise InvalidInputError(f"params.{name}: expected a scalar or shape ({n},), got {a.shape}")
+        return a.copy()
+    if a.ndim == 0:
+        return np.full((n, width), float(a))
+    if a.ndim == 1 and a.shape == (n,):
+        return np.repeat(a[:, None], width, axis=1)
+    if a.shape != (n, width):
+        raise InvalidInputError(f"params.{name}: expected a scalar, ({n},) or ({n}, {width}), "
+                                f"got {a.shape}")
+    return a.copy()
+
+
+def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
+                       params: Mapping[str, Any] | None = None, backend: str = "auto", tol: float = 1e-8,
+                       max_iter: int = 100, per_point: bool = False, raise_on_failure: bool = True,
+                       trees: Sequence[TreeArrays] | None = None) -> BatchResult:
+    """Solve many steady cases in one kernel call.
+
+    Parameters
+    ----------
+    networks_or_one : VesselNetwork or sequence of VesselNetwork
+        One network (sampled parameters) or several (one case each). Lesions must already be on
+        the networks (run :func:`ffrflow.meshing.stenosis.detect_lesions` first if needed).
+    params : mapping, optional
+        Sampled parameters, see :data:`PARAMS`; scalars broadcast. Units in the names.
+    backend : {"auto", "numpy", "cpu", "cuda"}
+    per_point : bool
+        Also return FFR at every node (N × n_nodes; single network only).
+    trees : sequence of TreeArrays, optional
+        Pre-built kernel layouts (reuse across calls).
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    InvalidInputError
+        For an unknown parameter or a wrong shape.
+    ConvergenceError
+        When a case does not converge (``raise_on_failure``), naming the case.
+    """
+    t0 = time.perf_counter()
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        raise InvalidInputError(f"params: unknown {unknown}; allowed: {sorted(PARAMS)}")
+    backend = resolve_backend(backend)
+    single = isinstance(networks_or_one, VesselNetwork)
+    nets = [networks_or_one] if single else list(networks_or_one)
+    if not nets:
+        raise InvalidInputError("networks: expected at least one network")
+    if trees is None:
+        trees = [tree_arrays(n, backend) for n in nets]
+    if single:
+        lens = {np.asarray(v).shape[0] for v in params.values() if np.asarray(v).ndim >= 1}
+        if len(lens) > 1:
+            raise InvalidInputError(f"params: arrays disagree on the number of cases: {sorted(lens)}")
+        n_cases = lens.pop() if lens else 1
+        case_tree = np.zeros(n_cases, dtype=np.int64)
+    else:
+        n_cases = len(nets)
+        case_tree = np.arange(n_cases, dtype=np.int64)
+        if per_point:
+            raise InvalidInputError("per_point: only for a batch of one network")
+        per_item = sorted(set(params) & {"outlet_resistance_scale", "radius_offset_mm", "lesion_severity",
+                                         "lesion_mld_mm"})
+        if per_item:
+            raise InvalidInputError(f"params {per_item}: per-vessel/lesion/outlet arrays need a batch of one network")
+    T = [trees[t] for t in case_tree]
+    nv = np.array([t.n_vessels for t in T])
+    nl = np.array([t.n_lesions for t in T])
+    no = np.array([t.n_outlets for t in T])
+    cv_off = np.concatenate([[0], np.cumsum(nv)]).astype(np.int64)
+    cl_off = np.concatenate([[0], np.cumsum(nl)]).astype(np.int64)
+    co_off = np.concatenate([[0], np.cumsum(no)]).astype(np.int64)
+
+    base = [t.network for t in trees]
+    b0 = [n.boundary for n in base]
+    m0 = [n.model for n in base]
+    pick = (lambda vals: np.array([vals[t] for t in case_tree]))
+    mu = _param(params, "blood_viscosity_pa_s", n_cases, pick([m.blood_viscosity_pa_s for m in m0]))
+    rho = _param(params, "blood_density_kg_m3", n_cases, pick([m.blood_density_kg_m3 for m in m0]))
+    kt = _param(params, "kt", n_cases, pick([m.kt for m in m0]))
+    model = np.array([_MODEL_CODE[m0[t].lesion] for t in case_tree], dtype=np.int64)
+    pa = _param(params, "inlet_pressure_mmHg", n_cases, pick([b.inlet_pressure_mmHg for b in b0]))
+    pv = _param(params, "venous_pressure_mmHg", n_cases, pick([b.venous_pressure_mmHg for b in b0]))
+    qin_default = pick([np.nan if b.inlet_flow_ml_s is None else b.inlet_flow_ml_s for b in b0])
+    qin = _param(params, "inlet_flow_ml_s", n_cases, qin_default)
+    h = _param(params, "hyperemia_factor", n_cases, pick([b.hyperemia_factor for b in b0]))
+    fscale = _param(params, "flow_scale", n_cases, 1.0)
+
+    # per-case rows (outlet resistances, radius offsets, lesion severities), vectorised per tree
+    dr = np.zeros(cv_off[-1])
+    sev = np.ones(cl_off[-1])
+    r_out = np.zeros(co_off[-1])
+    for t, tr in enumerate(trees):
+        cases = np.flatnonzero(case_tree == t)
+        nc = cases.size
+        idx_v = (cv_off[cases][:, None] + np.arange(tr.n_vessels)[None, :]).ravel()
+        idx_l = (cl_off[cases][:, None] + np.arange(tr.n_lesions)[None, :]).ravel()
+        idx_o = (co_off[cases][:, None] + np.arange(tr.n_outlets)[None, :]).ravel()
+        b = b0[t]
+        if tr.morph.any():
+            scale = ((pa[cases] - pv[cases]) / (b.inlet_pressure_mmHg - b.venous_pressure_mmHg)
+                     * (h[cases] / b.hyperemia_factor) / fscale[cases])
+        else:
+            scale = np.ones(nc)
+        ro = tr.r_out_base[None, :] * np.where(tr.morph[None, :], scale[:, None], 1.0)
+        if "outlet_resistance_scale" in params:
+            ro = ro * _param(params, "outlet_resistance_scale", n_cases, None, tr.n_outlets)[cases]
+        r_out[idx_o] = ro.ravel()
+        if "radius_offset_mm" in params:
+            dr[idx_v] = 1e-3 * _param(params, "radius_offset_mm", n_cases, None, tr.n_vessels)[cases].ravel()
+        if "lesion_mld_mm" in params and tr.n_lesions:
+            target = 0.5e-3 * _param(params, "lesion_mld_mm", n_cases, None, tr.n_lesions)[cases]
+            dmax = np.array([tr.d_node_m[tr.les_k0[j]:tr.les_k1[j] + 1].max() for j in range(tr.n_lesions)])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sev[idx_l] = np.where(dmax[None, :] > 0, (tr.les_ref_m[None, :] - target) / dmax[None, :],
+                                      1.0).ravel()
+        elif "lesion_severity" in params and tr.n_lesions:
+            sev[idx_l] = _param(params, "lesion_severity", n_cases, None, tr.n_lesions)[cases].ravel()
+    for name, arr in (("radius", dr), ("severity", sev), ("outlet resistance", r_out)):
+        if not np.all(np.isfinite(arr)):
+            raise InvalidInputError(f"params: non-finite {name} values")
+    if np.any(r_out <= 0):
+        raise InvalidInputError("params: outlet resistances must stay > 0")
+
+    # flat tree arrays
+    tv_off = np.concatenate([[0], np.cumsum([t.n_vessels for t in trees])]).astype(np.int64)
+    tn_off = np.concatenate([[0], np.cumsum([t.disc.n_nodes for t in trees])]).astype(np.int64)
+    tl_off = np.concatenate([[0], np.cumsum([t.n_lesions for t in trees])]).astype(np.int64)
+    to_off = np.concatenate([[0], np.cumsum([t.n_outlets for t in trees])]).astype(np.int64)
+    parent = np.concatenate([np.where(t.disc.parent >= 0, t.disc.parent + tv_off[i], -1)
+                             for i, t in enumerate(trees)]).astype(np.int64)
+    vn_off = np.concatenate([trees[0].disc.node_offsets[:1]] +
+                            [t.disc.node_offsets[1:] + tn_off[i] for i, t in enumerate(trees)]).astype(np.int64)
+    el_len = np.concatenate([t.el_len_m for t in trees])
+    r_node = np.concatenate([t.r_node_m for t in trees])
+    d_node = np.concatenate([t.d_node_m for t in trees])
+    node_les = np.concatenate([np.where(t.node_les >= 0, t.node_les + tl_off[i], -1)
+                               for i, t in enumerate(trees)]).astype(np.int64)
+    v_out = np.concatenate([t.v_out for t in trees]).astype(np.int64)
+    les_k0 = np.concatenate([t.les_k0 + tn_off[i] for i, t in enumerate(trees)]).astype(np.int64)
+    les_k1 = np.concatenate([t.les_k1 + tn_off[i] for i, t in enumerate(trees)]).astype(np.int64)
+    les_ref = np.concatenate([t.les_ref_m for t in trees])
+
+    n_cv, n_cl, n_co = int(cv_off[-1]), int(cl_off[-1]), int(co_off[-1])
+    Q, P_up, P_down = np.zeros(n_cv), np.zeros(n_cv), np.zeros(n_cv)
+    p_les0, p_les1, r_mld = np.zeros(n_cl), np.zeros(n_cl), np.zeros(n_cl)
+    p_out = np.zeros(n_co)
+    work = np.zeros((8, n_cv))
+    lwork = np.zeros((4, n_cl))
+    iters = np.zeros(n_cases, dtype=np.int64)
+    resid = np.zeros(n_cases)
+    t_pack = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    get_kernel("ensemble_steady", backend)(
+        tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out, tl_off, les_k0, les_k1, les_ref, to_off,
+        case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, units.mmhg_to_pa(pa),
+        units.ml_s_to_m3_s(qin), units.mmhg_to_pa(pv), dr, sev, r_out, tol, max_iter,
+        Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iters, resid)
+    t_kernel = time.perf_counter() - t1
+    bad = np.flatnonzero(~(resid <= tol))
+    if bad.size and raise_on_failure:
+        c = int(bad[0])
+        raise ConvergenceError(f"batched steady solve: case {c} did not converge (relative residual "
+                               f"{resid[c]:.3e} > {tol:.1e} after {iters[c]} iterations; {bad.size} case(s) failed)",
+                               residual=float(resid[c]), iterations=int(iters[c]))
+
+    # per-case FFR reference: the root pressure of the tree holding each lesion / outlet
+    root_of = [np.array(_root_index(t.disc)) for t in trees]
+    if single:
+        tr = trees[0]
+        Pu = P_up.reshape(n_cases, tr.n_vessels)
+        root = root_of[0]
+        les_v = np.array([tr.disc.vessel_ids.index(x["vessel"]) for x in tr.disc.lesions], dtype=np.int64)
+        out_v = np.array([tr.disc.vessel_ids.index(o) for o in tr.outlet_ids], dtype=np.int64)
+        pl0 = p_les0.reshape(n_cases, -1)
+        pl1 = p_les1.reshape(n_cases, -1)
+        ffr_les = pl1 / Pu[:, root[les_v]] if tr.n_lesions else np.zeros((n_cases, 0))
+        ffr_out = p_out.reshape(n_cases, -1) / Pu[:, root[out_v]]
+        dp = units.pa_to_mmhg(pl0 - pl1)
+        mld = 2e3 * r_mld.reshape(n_cases, -1)
+        q_out = units.m3_s_to_ml_s(Q.reshape(n_cases, -1)[:, out_v])
+        flow = units.m3_s_to_ml_s(Q.reshape(n_cases, -1))
+        les_ids = [f"L{j + 1}" for j in range(tr.n_lesions)]
+        les_vessels = [x["vessel"] for x in tr.disc.lesions]
+        outlet_ids, vessel_ids = tr.outlet_ids, tr.disc.vessel_ids
+    else:
+        ffr_les, ffr_out, dp, mld, q_out, flow = [], [], [], [], [], []
+        les_ids, les_vessels, outlet_ids, vessel_ids = [], [], [], []
+        for c in range(n_cases):
+            tr = trees[c]
+            Pu = P_up[cv_off[c]:cv_off[c + 1]]
+            root = root_of[c]
+            les_v = np.array([tr.disc.vessel_ids.index(x["vessel"]) for x in tr.disc.lesions], dtype=np.int64)
+            out_v = np.array([tr.disc.vessel_ids.index(o) for o in tr.outlet_ids], dtype=np.int64)
+            ffr_les.append(p_les1[cl_off[c]:cl_off[c + 1]] / Pu[root[les_v]] if les_v.size else np.zeros(0))
+            ffr_out.append(p_out[co_off[c]:co_off[c + 1]] / Pu[root[out_v]])
+            dp.append(units.pa_to_mmhg(p_les0[cl_off[c]:cl_off[c + 1]] - p_les1[cl_off[c]:cl_off[c + 1]]))
+            mld.append(2e3 * r_mld[cl_off[c]:cl_off[c + 1]])
+            q_out.append(units.m3_s_to_ml_s(Q[cv_off[c]:cv_off[c + 1]][out_v]))
+            flow.append(units.m3_s_to_ml_s(Q[cv_off[c]:cv_off[c + 1]]))
+            les_ids.append([f"L{j + 1}" for j in range(tr.n_lesions)])
+            les_vessels.append([x["vessel"] for x in tr.disc.lesions])
+            outlet_ids.append(tr.outlet_ids)
+            vessel_ids.append(tr.disc.vessel_ids)
+        ffr_les, ffr_out, dp, mld, q_out, flow = (_ragged(x) for x in (ffr_les, ffr_out, dp, mld, q_out, flow))
+    min_ffr = np.array([min(np.min(ffr_out[c]), np.min(ffr_les[c]) if np.size(ffr_les[c]) else 1.0)
+                        for c in range(n_cases)])
+    res = BatchResult(les_ids, les_vessels, outlet_ids, vessel_ids, ffr_les, dp, mld, ffr_out, q_out, flow,
+                      min_ffr, iters, resid, backend,
+                      timings_s={"pack": t_pack, "kernel": t_kernel})
+    if per_point:
+        res.ffr_point = _per_point(trees[0], mu, model, kt, rho, dr.reshape(n_cases, -1), sev.reshape(n_cases, -1),
+                                   Q.reshape(n_cases, -1), P_up.reshape(n_cases, -1), root_of[0])
+    res.timings_s["total"] = time.perf_counter() - t0
+    return res
+
+
+def _ragged(rows):
+    try:
+        return np.array(rows, dtype=np.float64)
+    except ValueError:
+        return np.array(rows, dtype=object)
+
+
+def _root_index(disc: Discretization) -> list[int]:
+    root = list(range(disc.n_vessels))
+    for i in range(disc.n_vessels):
+        p = disc.parent[i]
+        root[i] = root[p] if p >= 0 else i
+    return root
+
+
+def _per_point(tr: TreeArrays, mu, model, kt, rho, dr, sev, Q, P_up, root):
+    """FFR at every node for every case of a single-network batch (vectorised over cases)."""
+    disc = tr.disc
+    n_cases = Q.shape[0]
+    nv = disc.node_vessel
+    les = tr.node_les
+    sv = np.where(les >= 0, sev[:, np.maximum(les, 0)], 1.0)
+    rb = tr.r_node_m[None, :] + (1.0 - sv) * tr.d_node_m[None, :] + dr[:, nv]
+    el = np.zeros_like(rb)
+    el[:, 1:] = 8.0 * mu[:, None] * tr.el_len_m[None, 1:] * (rb[:, :-1] ** 2 + rb[:, :-1] * rb[:, 1:] + rb[:, 1:] ** 2) \
+        / (3.0 * math.pi * rb[:, :-1] ** 3 * rb[:, 1:] ** 3)
+    rc = np.cumsum(el, axis=1)
+    rc -= rc[:, disc.node_offsets[:-1]][:, nv]
+    sc = np.zeros_like(rb)
+    for j, x in enumerate(disc.lesions):
+        k0, k1 = x["node_start"], x["node_end"]
+        stop = disc.node_offsets[nv[k1] + 1]
+        rmin = rb[:, k0:k1 + 1].min(axis=1)
+        ref = tr.les_ref_m[j] + dr[:, nv[k1]]
+        a0, a_s = np.pi * ref ** 2, np.pi * rmin ** 2
+        s_coef = np.where(a_s < a0, kt * rho / (2 * a0 ** 2) * (a0 / a_s - 1) ** 2, 0.0)
+        if np.any(model == 1):
+            raise InvalidInputError("per_point: not available with the young-tsai lesion model")
+        sc[:, k1:stop] += s_coef[:, None]
+    q = Q[:, nv]
+    p = P_up[:, nv] - q * rc - q * np.abs(q) * sc
+    return p / P_up[:, np.asarray(root)[nv]]
