@@ -1,4 +1,266 @@
 """Geometry in, network out: lumen masks and surfaces → 3D artery model → centerline network → lesions.
 
 Runs on the CPU. Heavy libraries (SimpleITK, VTK, kimimaro) are imported lazily where they are used.
+
+Stages (DESIGN §6), each in its own module:
+
+- :mod:`.io` — read a mask (NIfTI, NRRD, MHA/MHD, DICOM series) or a surface (STL, VTP, OBJ) with its
+  geometry; keep the trees, drop specks; reject empty masks, noise and non-images.
+- :mod:`.surface` — mask → smooth watertight triangle surface in world mm (the 3D artery model).
+- :mod:`.centerline` — skeleton → branch graph → smoothed, resampled centerlines → network.
+- :mod:`.radius` — area-equivalent radius from cross-sections of the surface.
+- :mod:`.stenosis` — reference radius fit and lesion grading (``detect_lesions(network)``).
+
+>>> from ffrflow.meshing import mesh, write_mesh_outputs          # doctest: +SKIP
+>>> res = mesh("case.nii.gz")                                      # doctest: +SKIP
+>>> write_mesh_outputs(res, "out/")                                # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+log = logging.getLogger("ffrflow.meshing")
+
+__all__ = ["MeshResult", "mesh", "mesh_mask", "mesh_surface", "write_mesh_outputs", "is_surface_path"]
+
+
+@dataclass
+class MeshResult:
+    """What meshing produced for one case.
+
+    Attributes
+    ----------
+    network : VesselNetwork
+        Centerlines (world mm, LPS) with the area-equivalent radius (mm); with ``lesions`` on each
+        vessel when lesion detection ran.
+    surface : vtkPolyData
+        The closed lumen surface (3D artery model), world mm.
+    image_info : dict
+        ``origin_mm``, ``spacing_mm``, ``direction``, ``size``, ``voxels_dropped``, ``components``
+        (no patient identifiers). For a surface input: the voxel grid used for the skeleton.
+    surface_info : dict
+        Watertightness, triangle count, area (mm²), enclosed volume (mm³).
+    centerline_info : dict
+        Spurs pruned, ostia, radius statistics (cuts that fell back, and why).
+    timings_s : dict
+        Seconds per stage: ``load``, ``surface``, ``skeleton``, ``graph``, ``radius``, ``lesions``, ``total``.
+    lesions_detected : bool
+        Whether :func:`ffrflow.meshing.stenosis.detect_lesions` ran on the network.
+    """
+
+    network: Any
+    surface: Any
+    image_info: dict = field(default_factory=dict)
+    surface_info: dict = field(default_factory=dict)
+    centerline_info: dict = field(default_factory=dict)
+    timings_s: dict = field(default_factory=dict)
+    lesions_detected: bool = False
+
+    def summary(self) -> dict:
+        """JSON-able summary of the run (no geometry)."""
+        return {"image": self.image_info, "surface": self.surface_info, "centerline": self.centerline_info,
+                "vessels": len(self.network.vessels), "roots": self.network.roots,
+                "outlets": len(self.network.outlets), "lesions_detected": self.lesions_detected,
+                "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()}}
+
+
+def is_surface_path(path: str | Path) -> bool:
+    """Whether ``path`` names a surface file (``.stl``, ``.vtp``, ``.obj``) rather than an image."""
+    from .io import SURFACE_SUFFIXES
+
+    p = Path(path)
+    return p.is_file() and p.suffix.lower() in SURFACE_SUFFIXES and p.suffix.lower() != ".vtk"
+
+
+def _detect(network, enabled: bool, timings: dict):
+    if not enabled:
+        return network, False
+    try:
+        from .stenosis import detect_lesions
+    except ImportError:
+        log.info("lesion detection is not available (ffrflow.meshing.stenosis); network left without lesions")
+        return network, False
+    t0 = time.perf_counter()
+    network = detect_lesions(network)
+    timings["lesions"] = time.perf_counter() - t0
+    return network, True
+
+
+def mesh_mask(mask, *, ostia: Sequence[Sequence[float]] | None = None, spacing_out_mm: float = 0.5,
+              lesions: bool = True, smooth_iterations: int | None = None, pass_band: float | None = None,
+              options=None, timings: dict | None = None) -> MeshResult:
+    """Mesh an already loaded :class:`~ffrflow.meshing.io.LumenMask` (see :func:`mesh`)."""
+    from .centerline import CenterlineOptions, extract_centerlines
+    from .surface import SMOOTH_ITERATIONS, SMOOTH_PASS_BAND, mask_to_surface, require_watertight
+
+    timings = {} if timings is None else timings
+    opts = dataclasses.replace(options or CenterlineOptions(), spacing_out_mm=float(spacing_out_mm))
+    t0 = time.perf_counter()
+    surf = mask_to_surface(mask, iterations=SMOOTH_ITERATIONS if smooth_iterations is None else smooth_iterations,
+                           pass_band=SMOOTH_PASS_BAND if pass_band is None else pass_band)
+    surf_info = require_watertight(surf, f"{mask.source}: surface")
+    timings["surface"] = time.perf_counter() - t0
+    net, cinfo = extract_centerlines(mask, surf, ostia=ostia, opts=opts, timings=timings)
+    net, detected = _detect(net, lesions, timings)
+    return MeshResult(net, surf, mask.info(), surf_info, cinfo, timings, detected)
+
+
+def mesh_surface(path: str | Path, *, ostia=None, spacing_out_mm: float = 0.5, lesions: bool = True,
+                 voxel_mm: float = 0.3, options=None) -> MeshResult:
+    """Mesh a closed lumen surface (STL/VTP/OBJ, mm or metres).
+
+    The surface is voxelised at ``voxel_mm`` for the skeleton; the radius comes from cross-sections
+    of the given surface itself.
+
+    Raises
+    ------
+    InvalidInputError
+        Unreadable or empty surface.
+    MeshQualityError
+        A surface with holes (not watertight).
+    """
+    from .io import load_surface, mask_from_surface
+    from .surface import require_watertight
+
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    t0 = time.perf_counter()
+    surf, sinfo = load_surface(path)
+    rep = require_watertight(surf, str(path))
+    mask = mask_from_surface(surf, voxel_mm=voxel_mm, source=str(path))
+    timings["load"] = time.perf_counter() - t0
+    from .centerline import CenterlineOptions, extract_centerlines
+
+    opts = dataclasses.replace(options or CenterlineOptions(), spacing_out_mm=float(spacing_out_mm))
+    net, cinfo = extract_centerlines(mask, surf, ostia=ostia, opts=opts, timings=timings)
+    net, detected = _detect(net, lesions, timings)
+    timings["total"] = time.perf_counter() - t_all
+    info = mask.info()
+    info["surface_input"] = sinfo
+    return MeshResult(net, surf, info, rep, cinfo, timings, detected)
+
+
+def mesh(path: str | Path, *, label: int | None = None, ostia: Sequence[Sequence[float]] | None = None,
+         spacing_out_mm: float = 0.5, lesions: bool = True, smooth_iterations: int | None = None,
+         pass_band: float | None = None, surface_voxel_mm: float = 0.3, options=None,
+         **load_options) -> MeshResult:
+    """Lumen mask or surface file → 3D artery model + centerline network (+ lesions).
+
+    Parameters
+    ----------
+    path : str or Path
+        A mask (``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series folder) or a
+        closed surface (``.stl``, ``.vtp``, ``.obj``; in mm, or in metres, which is detected).
+    label : int, optional
+        Lumen label of a label volume (default: every voxel > 0).
+    ostia : sequence of (x, y, z), optional
+        Ostium points in world mm (LPS), at most one per tree; default: the widest end of each tree.
+    spacing_out_mm : float
+        Spacing of the output centerline points, mm.
+    lesions : bool
+        Run lesion detection (:func:`ffrflow.meshing.stenosis.detect_lesions`) on the network.
+    smooth_iterations, pass_band : optional
+        Windowed-sinc smoothing of the surface (defaults in :mod:`.surface`).
+    surface_voxel_mm : float
+        Voxel size used to skeletonise a surface input, mm.
+    options : CenterlineOptions, optional
+        Skeleton, pruning and smoothing knobs.
+    **load_options
+        Passed to :func:`ffrflow.meshing.io.load_image` (``min_component_mm3``, ``max_trees``, ...).
+
+    Returns
+    -------
+    MeshResult
+
+    Raises
+    ------
+    InvalidInputError
+        Missing or unreadable file, empty mask, noise, no tubular structure (the message names the
+        file and the problem).
+    MeshQualityError
+        A surface with holes; geometry that cannot be meshed.
+
+    Examples
+    --------
+    >>> res = mesh("case.nii.gz")                                   # doctest: +SKIP
+    >>> res.network.roots, res.timings_s["total"]                   # doctest: +SKIP
+    (['L1', 'R1'], 6.1)
+    """
+    if is_surface_path(path):
+        return mesh_surface(path, ostia=ostia, spacing_out_mm=spacing_out_mm, lesions=lesions,
+                            voxel_mm=surface_voxel_mm, options=options)
+    from .io import load_image
+
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    t0 = time.perf_counter()
+    mask = load_image(path, label=label, **load_options)
+    timings["load"] = time.perf_counter() - t0
+    res = mesh_mask(mask, ostia=ostia, spacing_out_mm=spacing_out_mm, lesions=lesions,
+                    smooth_iterations=smooth_iterations, pass_band=pass_band, options=options, timings=timings)
+    timings["total"] = time.perf_counter() - t_all
+    log.info("meshed %s: %d vessels, %d outlets in %.2f s", path, len(res.network.vessels),
+             len(res.network.outlets), timings["total"])
+    return res
+
+
+def centerline_polydata(network):
+    """The network's centerlines as vtkPolyData: one polyline per vessel, point array ``radius_mm``,
+    cell arrays ``vessel_id`` (string) and ``vessel_index`` (int)."""
+    from ..vtkio import polylines_to_polydata
+
+    ids = list(network.vessels)
+    lines = [network.vessels[v].points_mm for v in ids]
+    return polylines_to_polydata(lines, {"radius_mm": [network.vessels[v].radius_mm for v in ids]},
+                                 {"vessel_id": ids, "vessel_index": list(range(len(ids)))})
+
+
+def write_mesh_outputs(result: MeshResult, folder: str | Path) -> dict[str, Path]:
+    """Write ``network.json``, ``surface.vtp``, ``surface.stl``, ``centerlines.vtp`` and ``mesh.json``.
+
+    Each file is written atomically (a reader sees the old file or the new one, never half).
+
+    Parameters
+    ----------
+    result : MeshResult
+    folder : str or Path
+        Created when missing.
+
+    Returns
+    -------
+    dict[str, Path]
+    """
+    from .._atomic import atomic_write_text
+    from ..vtkio import write_polydata
+    from .surface import write_surface
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"network": result.network.to_json(folder / "network.json"),
+             "surface_vtp": write_surface(result.surface, folder / "surface.vtp"),
+             "surface_stl": write_surface(result.surface, folder / "surface.stl"),
+             "centerlines": write_polydata(centerline_polydata(result.network), folder / "centerlines.vtp")}
+    paths["mesh_info"] = folder / "mesh.json"
+    atomic_write_text(paths["mesh_info"], json.dumps(_jsonable(result.summary()), indent=1) + "\n")
+    return paths
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

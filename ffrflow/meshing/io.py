@@ -1,0 +1,587 @@
+"""Read lumen masks and surfaces with their geometry (DESIGN §2, §6).
+
+Masks are read with SimpleITK, which keeps the image geometry exactly: ``origin`` (mm), ``spacing``
+(mm, anisotropic allowed) and the ``direction`` matrix (oblique allowed). World coordinates are LPS
+millimetres as ITK reports them:
+
+.. math::
+
+    \\mathbf{x}_{world} = \\mathbf{o} + D \\, \\mathrm{diag}(\\mathbf{s}) \\, \\mathbf{i}
+
+with :math:`\\mathbf{i} = (i, j, k)` the continuous voxel index (x fastest). A NIfTI's RAS affine is
+converted to LPS by SimpleITK itself. Patient identifiers in DICOM headers are never read into the
+returned objects.
+
+The lumen is ``label > 0`` (or ``== label``); connected components (26-connectivity) are found, specks
+are dropped (and counted), and at most ``max_trees`` trees are kept (left and right coronary trees).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InvalidInputError
+
+log = logging.getLogger("ffrflow.meshing")
+
+#: File name endings read as images by :func:`load_image`.
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", ".dicom", ".ima")
+#: File name endings read as surfaces by :func:`load_surface`.
+SURFACE_SUFFIXES = (".stl", ".vtp", ".obj", ".vtk")
+#: A surface whose bounding-box diagonal is below this many units is taken to be in metres.
+METRE_DIAGONAL_LIMIT = 1.0
+
+
+@dataclass
+class LumenMask:
+    """A binary lumen mask cropped to its bounding box, with the full image's geometry.
+
+    Attributes
+    ----------
+    labels : ndarray of uint8 or uint16, shape (nz, ny, nx)
+        Tree (connected component) number of each voxel of the crop, 0 = background, 1 = the largest
+        tree, 2 = the next, ... Array order is SimpleITK's (z, y, x).
+    offset : ndarray of int, shape (3,)
+        Voxel index (x, y, z) in the full image of ``labels[0, 0, 0]``.
+    origin_mm, spacing_mm : ndarray, shape (3,)
+        Image origin (world mm, LPS) and voxel spacing (mm) along x, y, z of the index grid.
+    direction : ndarray, shape (3, 3)
+        Direction cosines; column ``c`` is the world direction of index axis ``c``.
+    size : tuple of int
+        Full image size (nx, ny, nz).
+    source : str
+        The file or folder read (for messages).
+    voxels_dropped : int
+        Foreground voxels removed as specks or surplus components.
+    components : list of dict
+        Kept trees: ``{"label", "voxels", "volume_mm3"}``.
+    """
+
+    labels: np.ndarray
+    offset: np.ndarray
+    origin_mm: np.ndarray
+    spacing_mm: np.ndarray
+    direction: np.ndarray
+    size: tuple
+    source: str = ""
+    voxels_dropped: int = 0
+    components: list = field(default_factory=list)
+
+    @property
+    def n_trees(self) -> int:
+        """Number of kept trees (connected components)."""
+        return len(self.components)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel, mm³."""
+        return float(np.prod(self.spacing_mm))
+
+    def index_to_world(self, ijk: np.ndarray) -> np.ndarray:
+        """Continuous full-image voxel index (x, y, z), shape (..., 3) → world mm (LPS)."""
+        ijk = np.asarray(ijk, dtype=np.float64)
+        return self.origin_mm + (ijk * self.spacing_mm) @ self.direction.T
+
+    def world_to_index(self, xyz_mm: np.ndarray) -> np.ndarray:
+        """World mm (LPS), shape (..., 3) → continuous full-image voxel index (x, y, z)."""
+        xyz_mm = np.asarray(xyz_mm, dtype=np.float64)
+        return np.linalg.solve(self.direction, (xyz_mm - self.origin_mm).T).T / self.spacing_mm
+
+    def info(self) -> dict:
+        """Geometry and cleaning summary (JSON-able; no patient identifiers)."""
+        return {"origin_mm": [float(v) for v in self.origin_mm],
+                "spacing_mm": [float(v) for v in self.spacing_mm],
+                "direction": [[float(v) for v in row] for row in self.direction],
+                "size": [int(v) for v in self.size],
+                "crop_offset": [int(v) for v in self.offset],
+                "crop_size": [int(v) for v in self.labels.shape[::-1]],
+                "trees": len(self.components),
+                "components": [dict(c) for c in self.components],
+                "voxels_dropped": int(self.voxels_dropped)}
+
+
+# ---------------------------------------------------------------------------------------------- images
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def read_image(path: str | Path):
+    """Read an image file or a DICOM series folder with SimpleITK, geometry kept.
+
+    Parameters
+    ----------
+    path : str or Path
+        NIfTI, NRRD, MHA/MHD or a single DICOM file (DICOM-SEG included, read as a plain multi-frame
+        image), or a folder holding one DICOM series (the series with the most files is read when
+        there are several).
+
+    Returns
+    -------
+    SimpleITK.Image
+
+    Raises
+    ------
+    InvalidInputError
+        Missing file, empty folder, unreadable or truncated file, not a 3D image.
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"{path}: no such file or folder")
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            ids = reader.GetGDCMSeriesIDs(str(path))
+            if not ids:
+                raise InvalidInputError(f"{path}: folder holds no DICOM series")
+            files = {sid: reader.GetGDCMSeriesFileNames(str(path), sid) for sid in ids}
+            sid = max(files, key=lambda k: len(files[k]))
+            if len(ids) > 1:
+                log.warning("%s: %d DICOM series; reading the largest (%d files)", path, len(ids),
+                            len(files[sid]))
+            reader.SetFileNames(files[sid])
+            reader.MetaDataDictionaryArrayUpdateOff()   # no header tags (patient identifiers) kept
+            reader.LoadPrivateTagsOff()
+            image = reader.Execute()
+        else:
+            if path.stat().st_size == 0:
+                raise InvalidInputError(f"{path}: file is empty")
+            if _suffix(path) in (".nii", ".nii.gz"):
+                check_nifti_complete(path)
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(path))
+            reader.ReadImageInformation()
+            if reader.HasMetaDataKey("0008|0060") and reader.GetMetaData("0008|0060").strip().upper() == "SEG":
+                log.warning("%s: DICOM-SEG read as one multi-frame volume; segments are not told apart (pass "
+                            "--label for a label value) and per-frame positions must be evenly spaced", path)
+            image = reader.Execute()
+    except InvalidInputError:
+        raise
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((ln.strip() for ln in first if "rror" in ln or "nable" in ln), first[-1] if first else "")
+        kind = "not a readable image (or truncated)"
+        if "Unable to determine ImageIO reader" in str(exc):
+            kind = "not an image format SimpleITK can read"
+        raise InvalidInputError(f"{path}: {kind}: {detail[:300]}") from None
+    if image.GetDimension() == 4 and image.GetSize()[3] == 1:
+        image = image[:, :, :, 0]
+    if image.GetDimension() != 3:
+        raise InvalidInputError(f"{path}: expected a 3D volume, got a {image.GetDimension()}D image of size "
+                                f"{image.GetSize()}")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InvalidInputError(f"{path}: expected a scalar label volume, got "
+                                f"{image.GetNumberOfComponentsPerPixel()} components per voxel")
+    return image
+
+
+def check_nifti_complete(path: str | Path) -> None:
+    """Raise :class:`InvalidInputError` when a NIfTI file holds fewer voxel bytes than its header says.
+
+    ITK reads a truncated NIfTI without complaint (the missing voxels come back as zeros), so the
+    length is checked here: the header's ``vox_offset + prod(dim) * bitpix / 8`` against the file
+    size (``.nii``) or the decompressed stream length (``.nii.gz``, which also catches a cut gzip).
+    """
+    import gzip
+    import struct
+    import zlib
+
+    path = Path(path)
+    opener = gzip.open if _suffix(path) == ".nii.gz" else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(540)
+            if len(head) < 348:
+                raise InvalidInputError(f"{path}: truncated NIfTI: {len(head)} bytes, shorter than the header")
+            for endian in "<>":
+                n = struct.unpack(endian + "i", head[:4])[0]
+                if n in (348, 540):
+                    break
+            else:
+                return                      # not a NIfTI header; let SimpleITK say what it is
+            if n == 348:
+                dim = struct.unpack(endian + "8h", head[40:56])
+                bitpix = struct.unpack(endian + "h", head[72:74])[0]
+                offset = int(struct.unpack(endian + "f", head[108:112])[0])
+            else:
+                if len(head) < 540:
+                    raise InvalidInputError(f"{path}: truncated NIfTI-2 header")
+                dim = struct.unpack(endian + "8q", head[16:80])
+                bitpix = struct.unpack(endian + "h", head[14:16])[0]
+                offset = int(struct.unpack(endian + "q", head[168:176])[0])
+            nd = int(dim[0])
+            if not 1 <= nd <= 7 or any(int(d) < 1 for d in dim[1:nd + 1]) or bitpix <= 0:
+                raise InvalidInputError(f"{path}: invalid NIfTI header (dim={list(dim)}, bitpix={bitpix})")
+            need = max(offset, n) + int(np.prod([int(d) for d in dim[1:nd + 1]], dtype=np.int64)) * bitpix // 8
+            if opener is open:
+                have = path.stat().st_size
+            else:
+                have = len(head)
+                while True:
+                    chunk = f.read(1 << 22)
+                    if not chunk:
+                        break
+                    have += len(chunk)
+    except gzip.BadGzipFile:
+        raise InvalidInputError(f"{path}: not an image: the file is not gzip-compressed NIfTI") from None
+    except (EOFError, OSError, zlib.error) as exc:
+        raise InvalidInputError(f"{path}: truncated or corrupt compressed NIfTI ({exc})") from None
+    if have < need:
+        raise InvalidInputError(f"{path}: truncated NIfTI: the header describes {need} bytes of data, the file "
+                                f"holds {have}")
+
+
+def image_geometry(image) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """``(origin_mm, spacing_mm, direction (3, 3), size)`` of a SimpleITK image."""
+    origin = np.asarray(image.GetOrigin(), dtype=np.float64)
+    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    return origin, spacing, direction, tuple(int(s) for s in image.GetSize())
+
+
+def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Tight bounding box of a boolean (z, y, x) array as slices, None when empty."""
+    out = []
+    for ax in range(3):
+        other = tuple(a for a in range(3) if a != ax)
+        hit = np.flatnonzero(mask.any(axis=other))
+        if hit.size == 0:
+            return None
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(out)
+
+
+def euler_characteristic(mask: np.ndarray) -> int:
+    """Euler characteristic of the union of closed voxel cubes (26-connected foreground).
+
+    χ = V − E + F − C over the cubical complex; a solid tree (no tunnels, no cavities) has χ = 1 per
+    connected component, whereas a mask of noise has |χ| of the order of its voxel count.
+    """
+    m = np.pad(np.asarray(mask, dtype=bool), 1)
+    cubes = int(m.sum())
+    faces = 0
+    edges = 0
+    for ax in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[ax], b[ax] = slice(1, None), slice(None, -1)
+        f = m[tuple(a)] | m[tuple(b)]           # faces normal to axis ax
+        faces += int(f.sum())
+    # edges parallel to axis ax: OR over the 4 voxels around the edge (shifts along the other two axes)
+    for ax in range(3):
+        o1, o2 = [x for x in range(3) if x != ax]
+        acc = None
+        for s1 in (0, 1):
+            for s2 in (0, 1):
+                sl = [slice(None)] * 3
+                sl[o1] = slice(s1, m.shape[o1] - 1 + s1)
+                sl[o2] = slice(s2, m.shape[o2] - 1 + s2)
+                v = m[tuple(sl)]
+                acc = v.copy() if acc is None else (acc | v)
+        edges += int(acc.sum())
+    acc = None
+    for s0 in (0, 1):
+        for s1 in (0, 1):
+            for s2 in (0, 1):
+                v = m[s0:m.shape[0] - 1 + s0, s1:m.shape[1] - 1 + s1, s2:m.shape[2] - 1 + s2]
+                acc = v.copy() if acc is None else (acc | v)
+    verts = int(acc.sum())
+    return verts - edges + faces - cubes
+
+
+def _components(mask: np.ndarray):
+    """26-connected components: (labels uint32, voxel counts indexed by label)."""
+    try:
+        import cc3d  # ships with kimimaro; faster and lighter than SimpleITK here
+        lab, n = cc3d.connected_components(mask, connectivity=26, return_N=True)
+    except ImportError:   # pragma: no cover - cc3d comes with kimimaro
+        import SimpleITK as sitk
+        img = sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True)
+        lab = sitk.GetArrayFromImage(img)
+        n = int(lab.max())
+    counts = np.bincount(lab.ravel(), minlength=n + 1)
+    return lab, counts
+
+
+def load_image(path: str | Path, label: int | None = None, *, min_component_mm3: float = 5.0,
+               min_component_fraction: float = 0.02, max_trees: int | None = 2,
+               max_defect_fraction: float = 2e-3) -> LumenMask:
+    """Read a lumen mask or label volume and keep its coronary trees.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.nii``/``.nii.gz``/``.nrrd``/``.mha``/``.mhd``/DICOM file, or a DICOM series folder.
+    label : int, optional
+        Lumen label; default: every voxel > 0 is lumen.
+    min_component_mm3 : float
+        Components smaller than this volume (mm³) are specks and dropped.
+    min_component_fraction : float
+        Components smaller than this fraction of the largest one are dropped too.
+    max_trees : int or None
+        Keep at most this many components (the largest; default 2: left and right trees).
+    max_defect_fraction : float
+        A kept component whose topology departs from a solid tree (|χ − 1|, tunnels and cavities)
+        by more than this fraction of its voxels (and more than 50) is rejected as noise.
+
+    Returns
+    -------
+    LumenMask
+
+    Raises
+    ------
+    InvalidInputError
+        Missing file, non-image file, truncated file, a label that is not present, an empty mask,
+        a mask of noise (only specks, or a component riddled with holes).
+
+    Examples
+    --------
+    >>> m = load_image("case.nii.gz")                           # doctest: +SKIP
+    >>> m.n_trees, m.voxels_dropped                              # doctest: +SKIP
+    (2, 17)
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    image = read_image(path)
+    origin, spacing, direction, size = image_geometry(image)
+    if (spacing <= 0).any() or not np.isfinite(spacing).all():
+        raise InvalidInputError(f"{path}: invalid voxel spacing {tuple(spacing)}")
+    if abs(np.linalg.det(direction)) < 1e-6:
+        raise InvalidInputError(f"{path}: singular direction matrix {direction.tolist()}")
+    arr = sitk.GetArrayViewFromImage(image)
+    if label is None:
+        fg = arr > 0
+    else:
+        fg = arr == label
+    box = _bbox(fg)
+    if box is None:
+        if label is not None:
+            present = np.unique(arr)[:20].tolist()
+            raise InvalidInputError(f"{path}: label {label} is not present in the volume (values present: "
+                                    f"{present})")
+        raise InvalidInputError(f"{path}: empty mask: no voxel is > 0")
+    fg = np.ascontiguousarray(fg[box])
+    del arr, image          # the array view must not outlive the image
+    offset = np.array([box[2].start, box[1].start, box[0].start], dtype=np.int64)
+    return clean_mask(fg, offset, origin, spacing, direction, size, str(path),
+                      min_component_mm3=min_component_mm3, min_component_fraction=min_component_fraction,
+                      max_trees=max_trees, max_defect_fraction=max_defect_fraction)
+
+
+def clean_mask(fg: np.ndarray, offset: np.ndarray, origin: np.ndarray, spacing: np.ndarray, direction: np.ndarray,
+               size: tuple, path: str, *, min_component_mm3: float = 5.0, min_component_fraction: float = 0.02,
+               max_trees: int | None = 2, max_defect_fraction: float = 2e-3) -> LumenMask:
+    """Connected components of a cropped boolean (z, y, x) mask → :class:`LumenMask` (see :func:`load_image`)."""
+    voxel_mm3 = float(np.prod(spacing))
+
+    lab, counts = _components(fg)
+    total = int(counts[1:].sum())
+    order = np.argsort(counts[1:])[::-1] + 1
+    largest = int(counts[order[0]])
+    keep = [int(c) for c in order
+            if counts[c] * voxel_mm3 >= min_component_mm3 and counts[c] >= min_component_fraction * largest]
+    if not keep:
+        raise InvalidInputError(
+            f"{path}: the mask looks like noise: all {len(order)} connected components are specks (the largest "
+            f"has {largest} voxels = {largest * voxel_mm3:.3g} mm³; at least {min_component_mm3} mm³ needed)")
+    if max_trees is not None and len(keep) > max_trees:
+        surplus = keep[max_trees:]
+        log.warning("%s: %d components besides the %d largest are dropped (voxels %s)", path, len(surplus),
+                    max_trees, [int(counts[c]) for c in surplus[:10]])
+        keep = keep[:max_trees]
+    lut = np.zeros(len(counts), dtype=np.uint16 if len(keep) > 255 else np.uint8)
+    for i, c in enumerate(keep):
+        lut[c] = i + 1
+    labels = lut[lab]
+    del lab
+    box2 = _bbox(labels > 0)
+    labels = np.ascontiguousarray(labels[box2])
+    offset = offset + np.array([box2[2].start, box2[1].start, box2[0].start])
+    kept_voxels = int(sum(int(counts[c]) for c in keep))
+    dropped = total - kept_voxels
+    if dropped:
+        log.info("%s: dropped %d foreground voxels in %d small or surplus components", path, dropped,
+                 len(order) - len(keep))
+
+    components = []
+    for i, c in enumerate(keep):
+        n = int(counts[c])
+        comp = labels == (i + 1)
+        chi = euler_characteristic(comp) if n < 5e7 else 1
+        defects = abs(chi - 1)
+        if defects > max(50, max_defect_fraction * n):
+            raise InvalidInputError(
+                f"{path}: the mask looks like noise, not a vessel tree: component {i + 1} ({n} voxels) has "
+                f"Euler characteristic {chi} (a solid tree has 1): it is riddled with holes and tunnels")
+        components.append({"label": i + 1, "voxels": n, "volume_mm3": round(n * voxel_mm3, 3),
+                           "euler_characteristic": int(chi)})
+    return LumenMask(labels=labels, offset=offset, origin_mm=np.asarray(origin, float),
+                     spacing_mm=np.asarray(spacing, float), direction=np.asarray(direction, float),
+                     size=tuple(int(x) for x in size), source=str(path), voxels_dropped=int(dropped),
+                     components=components)
+
+
+def mask_from_array(labels_zyx: np.ndarray, *, spacing_mm: Sequence[float] = (1.0, 1.0, 1.0),
+                    origin_mm: Sequence[float] = (0.0, 0.0, 0.0), direction: np.ndarray | None = None,
+                    source: str = "<array>", **kwargs) -> LumenMask:
+    """Build a :class:`LumenMask` from an in-memory (z, y, x) array (same cleaning as :func:`load_image`).
+
+    The array is written to a temporary MHA file and read back, so that both paths share one code.
+    """
+    import tempfile
+
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.asarray(labels_zyx).astype(np.uint8))
+    img.SetSpacing([float(s) for s in spacing_mm])
+    img.SetOrigin([float(o) for o in origin_mm])
+    if direction is not None:
+        img.SetDirection([float(v) for v in np.asarray(direction, dtype=float).ravel()])
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "mask.mha"
+        sitk.WriteImage(img, str(p), True)
+        m = load_image(p, **kwargs)
+    m.source = source
+    return m
+
+
+def mask_from_surface(poly, *, voxel_mm: float = 0.3, margin_mm: float = 1.0, source: str = "<surface>",
+                      **kwargs) -> LumenMask:
+    """Voxelise a closed surface (world mm) into a :class:`LumenMask` on an axis-aligned grid.
+
+    A voxel is lumen when its centre is inside the surface (``vtkPolyDataToImageStencil``).
+
+    Parameters
+    ----------
+    poly : vtkPolyData
+        Closed triangle surface, mm.
+    voxel_mm : float
+        Isotropic voxel size, mm.
+    margin_mm : float
+        Background margin around the surface's bounding box, mm.
+    """
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    b = np.asarray(poly.GetBounds(), dtype=np.float64).reshape(3, 2)
+    origin = b[:, 0] - margin_mm
+    dims = np.ceil((b[:, 1] + margin_mm - origin) / voxel_mm).astype(int) + 1
+    n = int(np.prod(dims))
+    if n > 1_500_000_000:
+        raise InvalidInputError(f"{source}: voxelising the surface at {voxel_mm} mm needs {n} voxels; use a "
+                                f"coarser voxel size")
+    stencil = vtk.vtkPolyDataToImageStencil()
+    stencil.SetInputData(poly)
+    stencil.SetOutputOrigin(*origin)
+    stencil.SetOutputSpacing(voxel_mm, voxel_mm, voxel_mm)
+    stencil.SetOutputWholeExtent(0, int(dims[0]) - 1, 0, int(dims[1]) - 1, 0, int(dims[2]) - 1)
+    stencil.SetTolerance(0.0)
+    to_img = vtk.vtkImageStencilToImage()
+    to_img.SetInputConnection(stencil.GetOutputPort())
+    to_img.SetInsideValue(1)
+    to_img.SetOutsideValue(0)
+    to_img.SetOutputScalarTypeToUnsignedChar()
+    to_img.Update()
+    arr = vtk_to_numpy(to_img.GetOutput().GetPointData().GetScalars()).reshape(dims[::-1]) > 0
+    box = _bbox(arr)
+    if box is None:
+        raise InvalidInputError(f"{source}: the surface encloses no voxel at {voxel_mm} mm (open or too small)")
+    fg = np.ascontiguousarray(arr[box])
+    offset = np.array([box[2].start, box[1].start, box[0].start], dtype=np.int64)
+    return clean_mask(fg, offset, origin, np.full(3, float(voxel_mm)), np.eye(3), tuple(int(x) for x in dims),
+                      source, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- surfaces
+class _VtkErrors:
+    """Collects VTK error events of one algorithm (VTK otherwise prints them and carries on)."""
+
+    def __init__(self, algo):
+        self.messages: list[str] = []
+        algo.AddObserver("ErrorEvent", self)
+        algo.AddObserver("WarningEvent", self)
+
+    def __call__(self, obj, event, data=None):  # pragma: no cover - content depends on VTK
+        self.messages.append(str(event))
+
+
+def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT) -> tuple:
+    """Read a triangle surface (STL, VTP, OBJ, legacy VTK) in world millimetres.
+
+    Parameters
+    ----------
+    path : str or Path
+        Surface file.
+    metre_limit : float
+        A surface whose bounding-box diagonal is below this value is taken to be in metres and
+        scaled by 1000 (a warning is logged): a coronary tree in mm spans tens of millimetres.
+
+    Returns
+    -------
+    polydata : vtkPolyData
+        Triangulated surface, mm.
+    info : dict
+        ``{"source", "points", "triangles", "scaled_from_m": bool, "bounds_mm"}``.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing file, unknown suffix, unreadable or empty surface.
+    """
+    import vtk
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    suf = path.suffix.lower()
+    readers = {".stl": vtk.vtkSTLReader, ".vtp": vtk.vtkXMLPolyDataReader, ".obj": vtk.vtkOBJReader,
+               ".vtk": vtk.vtkPolyDataReader}
+    if suf not in readers:
+        raise InvalidInputError(f"{path}: unknown surface format {suf!r}; expected one of {sorted(readers)}")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: file is empty")
+    reader = readers[suf]()
+    reader.SetFileName(str(path))
+    errors = _VtkErrors(reader)
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    try:
+        reader.Update()
+    finally:
+        vtk.vtkObject.GlobalWarningDisplayOn()
+    poly = reader.GetOutput()
+    if errors.messages or poly is None or poly.GetNumberOfPoints() == 0 or poly.GetNumberOfPolys() == 0:
+        raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} surface (no triangles read)")
+    tri = vtk.vtkTriangleFilter()
+    tri.SetInputData(poly)
+    tri.PassVertsOff()
+    tri.PassLinesOff()
+    clean = vtk.vtkCleanPolyData()
+    clean.SetInputConnection(tri.GetOutputPort())
+    clean.Update()
+    out = vtk.vtkPolyData()
+    out.ShallowCopy(clean.GetOutput())
+    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+
+    pts = vtk_to_numpy(out.GetPoints().GetData()).astype(np.float64)
+    if not np.isfinite(pts).all():
+        raise InvalidInputError(f"{path}: surface has NaN or infinite coordinates")
+    diag = float(np.linalg.norm(pts.max(axis=0) - pts.min(axis=0)))
+    scaled = False
+    if diag < metre_limit:
+        log.warning("%s: surface spans only %.4g units; taking it to be in metres and scaling to mm", path, diag)
+        pts = pts * 1000.0
+        p = vtk.vtkPoints()
+        p.SetData(numpy_to_vtk(pts, deep=True))
+        out.SetPoints(p)
+        scaled = True
+    info = {"source": str(path), "points": int(out.GetNumberOfPoints()), "triangles": int(out.GetNumberOfPolys()),
+            "scaled_from_m": scaled, "bounds_mm": [float(b) for b in out.GetBounds()]}
+    return out, info
