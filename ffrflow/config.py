@@ -30,6 +30,8 @@ from .errors import InvalidInputError
 LESION_MODELS = ("poiseuille-kt", "young-tsai")
 #: Pulsatile inlet waveforms by name (``boundary.inlet_waveform``; a list of [t_s, p_mmHg] pairs is also accepted).
 INLET_WAVEFORMS = ("aortic", "constant")
+#: Pulsatile outlet models (``boundary.outlet_model``).
+OUTLET_MODELS = ("coronary", "rcr", "resistance")
 
 
 def _number(where: str, value: Any, *, positive: bool = False, nonnegative: bool = False,
@@ -92,6 +94,16 @@ class Boundary:
         Arclength at the end of an outlet vessel over which its radius is the median, mm. Default 3.
     hyperemia_factor : float
         Hyperemic / resting microvascular resistance ratio. Default 0.24.
+    outlet_model : str
+        Pulsatile outlets without an explicit resistance: ``"coronary"`` (Kim et al. lumped model:
+        R_a = 0.32 R, R_am = 0.52 R, R_v = 0.16 R of the hyperemic resistance R, C_a = 0.11 C,
+        C_im = 0.89 C, P_im = scale × LV pressure), ``"rcr"`` (R_p = 0.1 R, R_d = 0.9 R, C) or
+        ``"resistance"``.
+    coronary_compliance_ml_per_mmHg : dict
+        Total outlet compliance C per side, split over outlets by flow share, mL/mmHg.
+        Default ``{"left": 0.048, "right": 0.033}`` (3.6e-5 and 2.5e-5 cm⁵/dyn, Coro0D).
+    intramyocardial_pressure_scale : dict
+        P_im as a fraction of the LV pressure waveform per side. Default left 1.0, right 0.25.
     """
 
     inlet_pressure_mmHg: float = 93.0
@@ -107,6 +119,9 @@ class Boundary:
     murray_exponent: float = 7.0 / 3.0
     outlet_radius_window_mm: float = 3.0
     hyperemia_factor: float = 0.24
+    outlet_model: str = "coronary"
+    coronary_compliance_ml_per_mmHg: dict = field(default_factory=lambda: {"left": 0.048, "right": 0.033})
+    intramyocardial_pressure_scale: dict = field(default_factory=lambda: {"left": 1.0, "right": 0.25})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "boundary") -> "Boundary":
@@ -168,6 +183,14 @@ class Boundary:
         _check_keys(f"{where}.tree_flow_fraction", tff, {"left", "right"})
         kw["tree_flow_fraction"] = {k: _number(f"{where}.tree_flow_fraction.{k}", v, nonnegative=True)
                                     for k, v in {"left": 0.7, "right": 0.3, **tff}.items()}
+        if self.outlet_model not in OUTLET_MODELS:
+            raise InvalidInputError(f"{where}.outlet_model: expected one of {OUTLET_MODELS}, got {self.outlet_model!r}")
+        for name, default in (("coronary_compliance_ml_per_mmHg", {"left": 0.048, "right": 0.033}),
+                              ("intramyocardial_pressure_scale", {"left": 1.0, "right": 0.25})):
+            val = getattr(self, name)
+            _check_keys(f"{where}.{name}", val, {"left", "right"})
+            kw[name] = {k: _number(f"{where}.{name}.{k}", v, nonnegative=True)
+                        for k, v in {**default, **val}.items()}
         if kw["inlet_flow_ml_s"] is not None and kw["inlet_flow_ml_s"] == 0.0:
             pass
         return dataclasses.replace(self, **kw)
@@ -197,6 +220,28 @@ class Model:
         Largest element length of the steady discretisation, mm. Default 1.0.
     stenosis_threshold_pct : float
         Diameter reduction at which a narrowing is detected as a lesion, %. Default 30.
+    velocity_profile_zeta : float
+        Pulsatile model: velocity-profile parameter ζ (α = (ζ+2)/(ζ+1), K_R = 2π(ζ+2)μ/ρ). Default 2
+        (Poiseuille: α = 4/3, K_R = 8πμ/ρ).
+    wall_k1_pa, wall_k2_per_m, wall_k3_pa : float
+        Olufsen wall stiffness E h / r0 = k1 exp(k2 r0) + k3 (SI: 2e6 Pa, −2253 1/m, 8.65e4 Pa =
+        svOneDSolver's 2e7 g/(s² cm), −22.53 1/cm, 8.65e5 g/(s² cm)).
+    reference_pressure_mmHg : float or None
+        Pressure P0 at which the lumen has its imaged radius; default the inlet pressure.
+    max_cell_mm : float
+        Largest 1D finite-volume cell, mm. Default 2.
+    cfl : float
+        Courant number of the explicit time step (≤ 1). Default 0.8.
+    lesion_ku : float
+        Young–Tsai inertance coefficient: L = K_u ρ L_s / A0. Default 1.2.
+    periodic_tol : float
+        Cycles run until every outlet's mean pressure changes by less than this (relative). 1e-3.
+    max_cycles : int
+        Cycles allowed before the run is reported as not periodic. Default 40.
+    convective : bool
+        Steady model: add the convective (Bernoulli) term of the 1D momentum equation along every
+        vessel outside lesions, ΔP = (ρα/2)(1/A_out² − 1/A_in²) Q|Q| (α from ζ). Off by default
+        (DESIGN §4); with it the steady model is the exact steady state of the rigid 1D model.
     """
 
     blood_density_kg_m3: float = 1060.0
@@ -205,6 +250,17 @@ class Model:
     lesion: str = "poiseuille-kt"
     max_element_mm: float = 1.0
     stenosis_threshold_pct: float = 30.0
+    velocity_profile_zeta: float = 2.0
+    wall_k1_pa: float = 2.0e6
+    wall_k2_per_m: float = -2253.0
+    wall_k3_pa: float = 8.65e4
+    reference_pressure_mmHg: float | None = None
+    max_cell_mm: float = 2.0
+    cfl: float = 0.8
+    lesion_ku: float = 1.2
+    periodic_tol: float = 1e-3
+    max_cycles: int = 40
+    convective: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "model") -> "Model":
@@ -225,6 +281,25 @@ class Model:
             "stenosis_threshold_pct": _number(f"{where}.stenosis_threshold_pct", self.stenosis_threshold_pct,
                                               positive=True),
         }
+        kw["velocity_profile_zeta"] = _number(f"{where}.velocity_profile_zeta", self.velocity_profile_zeta,
+                                              nonnegative=True)
+        kw["wall_k1_pa"] = _number(f"{where}.wall_k1_pa", self.wall_k1_pa, nonnegative=True)
+        kw["wall_k2_per_m"] = _number(f"{where}.wall_k2_per_m", self.wall_k2_per_m)
+        kw["wall_k3_pa"] = _number(f"{where}.wall_k3_pa", self.wall_k3_pa, nonnegative=True)
+        kw["reference_pressure_mmHg"] = _number(f"{where}.reference_pressure_mmHg", self.reference_pressure_mmHg,
+                                                allow_none=True)
+        kw["max_cell_mm"] = _number(f"{where}.max_cell_mm", self.max_cell_mm, positive=True)
+        kw["cfl"] = _number(f"{where}.cfl", self.cfl, positive=True)
+        if kw["cfl"] > 1.0:
+            raise InvalidInputError(f"{where}.cfl: the explicit scheme needs cfl <= 1, got {self.cfl!r}")
+        kw["lesion_ku"] = _number(f"{where}.lesion_ku", self.lesion_ku, nonnegative=True)
+        kw["periodic_tol"] = _number(f"{where}.periodic_tol", self.periodic_tol, positive=True)
+        mc = self.max_cycles
+        if isinstance(mc, bool) or not isinstance(mc, (int, float)) or mc < 1 or int(mc) != mc:
+            raise InvalidInputError(f"{where}.max_cycles: expected an integer >= 1, got {mc!r}")
+        kw["max_cycles"] = int(mc)
+        if not isinstance(self.convective, bool):
+            raise InvalidInputError(f"{where}.convective: expected true or false, got {self.convective!r}")
         if kw["stenosis_threshold_pct"] >= 100:
             raise InvalidInputError(f"{where}.stenosis_threshold_pct: expected a value in (0, 100), "
                                     f"got {self.stenosis_threshold_pct!r}")

@@ -131,3 +131,46 @@ def test_gpu_segment_resistance_and_node_pressure_parity():
     get_kernel("segment_resistance", "numpy")(r0, r1, L, 0.0035, a)
     get_kernel("segment_resistance", "cuda")(r0, r1, L, 0.0035, b)
     assert np.max(np.abs(a - b) / a) < 1e-13
+
+
+@needs_gxx
+def test_host_pulsatile_matches_reference():
+    """The pulsatile CUDA device functions, run as C++ in GPU launch order, against the NumPy
+    reference: 300 steps of the demo phantom (aortic inlet, coronary outlets, three lesions)."""
+    from ffrflow.cfd.pulsatile import KERNEL_ARGS, build_model
+
+    net = detect_lesions(demo_case().network)
+    out = {}
+    for who in ("numpy", "host"):
+        model = build_model(net, backend="numpy")
+        a = model.arrays
+        nc, nn, npt = a["A"].size, a["node_type"].size, a["port_piece"].size
+        acc = [np.zeros(nc), np.zeros(nc), np.zeros(nn), np.zeros(npt), np.zeros(npt)]
+        wf = [np.zeros((3, nc)), np.zeros((3, nc)), np.zeros((3, nn))]
+        args = [a[k] for k in KERNEL_ARGS] + acc + wf
+        if who == "numpy":
+            get_kernel("pulsatile_advance", "numpy")(300, 0.0, 7e-5, 100, *args)
+        else:
+            call(library("pulsatile_host"), "host_pulsatile_advance", 300, 0.0, 7e-5, 100, *args,
+                 a["piece_dx"].size, nn, a["lpm_type"].size, 3)
+        out[who] = (a["A"].copy(), a["Q"].copy(), a["node_P"].copy(), a["lpm_P1"].copy(), acc[0].copy(), wf[0].copy())
+    for x, y in zip(out["numpy"], out["host"]):
+        assert np.max(np.abs(x - y)) <= 1e-10 * np.max(np.abs(x))
+
+
+@pytest.mark.gpu
+def test_gpu_pulsatile_parity():
+    from ffrflow.cfd.pulsatile import KERNEL_ARGS, build_model
+
+    net = detect_lesions(demo_case().network)
+    out = {}
+    for be in ("cpu", "cuda"):
+        model = build_model(net, backend="numpy")
+        a = model.arrays
+        nc, nn, npt = a["A"].size, a["node_type"].size, a["port_piece"].size
+        acc = [np.zeros(nc), np.zeros(nc), np.zeros(nn), np.zeros(npt), np.zeros(npt)]
+        wf = [np.zeros((3, nc)), np.zeros((3, nc)), np.zeros((3, nn))]
+        get_kernel("pulsatile_advance", be)(600, 0.0, 7e-5, 200, *(a[k] for k in KERNEL_ARGS), *acc, *wf)
+        out[be] = (a["A"].copy(), a["Q"].copy(), a["node_P"].copy(), acc[0].copy())
+    for x, y in zip(out["cpu"], out["cuda"]):
+        assert np.max(np.abs(x - y)) <= 1e-10 * np.max(np.abs(x))

@@ -181,6 +181,17 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
             lesions.append({**geo, "node_start": k0, "node_end": k1, "s_coefficient": s_coef,
                             "r_lesion": r_les, "model": model.lesion,
                             "reference_given": les.reference_radius_mm is not None})
+    if model.convective:
+        # Bernoulli term of the 1D momentum equation on every element outside the lesions:
+        # ΔP = (ρα/2)(1/A_k² − 1/A_{k−1}²) Q|Q|, accumulated along the vessel
+        zeta = model.velocity_profile_zeta
+        alpha = (zeta + 2.0) / (zeta + 1.0)
+        inv_a2 = 1.0 / (np.pi * (rad * 1e-3) ** 2) ** 2
+        el_conv = np.zeros(el_len_mm.size)
+        el_conv[same] = 0.5 * rho * alpha * (inv_a2[1:] - inv_a2[:-1])[same]
+        for les in lesions:
+            el_conv[les["node_start"]:les["node_end"]] = 0.0
+        S_cum += _segmented_cumsum(el_conv, node_offsets)
     R = R_cum[node_offsets[1:] - 1].copy()
     S = S_cum[node_offsets[1:] - 1].copy()
     return Discretization(ids, parent, node_offsets, node_vessel, s_mm, xyz, rad, is_input,

@@ -61,6 +61,10 @@ class Result:
     timings_s: dict = field(default_factory=dict)
     input_info: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    waveforms: dict | None = None
+    pulsatile: dict | None = None
+    surface: Any = None
+    mesh_info: dict | None = None
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -181,6 +185,7 @@ class Result:
             "residual": self.residual,
             "timings_s": dict(self.timings_s),
             "notes": list(self.notes),
+            **({"pulsatile": self.pulsatile} if self.pulsatile is not None else {}),
         }
 
     def to_json(self, path: str | Path) -> Path:
@@ -214,6 +219,12 @@ class Result:
                     gv.attrs["parent"] = parent if parent is not None else ""
                     for name, arr in self.vessel(vid).items():
                         gv.create_dataset(name, data=arr)
+                    if self.waveforms and vid in self.waveforms:
+                        gw = gv.create_group("waveforms")
+                        gw.attrs["description"] = ("last cardiac cycle at the 1D cells: pressure_mmHg and flow_ml_s "
+                                                   "are (time, cell) arrays; s_mm the cell centres")
+                        for name, arr in self.waveforms[vid].items():
+                            gw.create_dataset(name, data=np.asarray(arr))
                 lt = f.create_group("lesions")
                 for les in self.lesions:
                     gl = lt.create_group(les["id"])

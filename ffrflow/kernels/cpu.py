@@ -250,3 +250,163 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
                      dr, sev, r_out, float(tol), int(max_iter),
                      Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual)
     return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual
+
+
+# ---------------------------------------------------------------------------------------------
+# Pulsatile 1D: the scalar node/outlet functions are compiled from the same source the NumPy
+# reference runs (kernels/_pulsatile_scalar.py); cell updates are explicit loops; one case per thread.
+# ---------------------------------------------------------------------------------------------
+from . import _pulsatile_scalar as _src  # noqa: E402
+
+_tube_pressure = njit(cache=True)(_src.tube_pressure)
+_src_wave_speed = njit(cache=True)(_src.wave_speed)
+_src_phi = njit(cache=True)(_src.phi)
+_wave_value = njit(cache=True)(_src.wave_value)
+
+
+def _rebind(fn, **names):
+    """Compile a scalar function with its module globals replaced by compiled twins."""
+    import types
+
+    g = dict(fn.__globals__)
+    g.update(names)
+    return njit(cache=True)(types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__))
+
+
+_port_invariant = _rebind(_src.port_invariant, phi=_src_phi, wave_speed=_src_wave_speed)
+_port_solve = _rebind(_src.port_solve, phi=_src_phi, wave_speed=_src_wave_speed)
+_node_solve_one = _rebind(_src.node_solve_one, port_invariant=_port_invariant, port_solve=_port_solve,
+                          wave_value=_wave_value)
+_lpm_step = _rebind(_src.lpm_step, wave_value=_wave_value)
+
+
+@njit(cache=True)
+def _advance_case(c, n_steps, t0, dt, sample_every, case_piece_off, case_node_off, case_lpm_off,
+                  piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr, alpha, Af, Qf,
+                  node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                  port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                  lpm_port, lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv, lpm_pim_wave, lpm_pim_scale,
+                  lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period,
+                  acc_cell_P, acc_cell_Q, acc_node_P, acc_port_q, acc_port_P, wf_cell_P, wf_cell_Q, wf_node_P,
+                  Pf):
+    pa, pb = case_piece_off[c], case_piece_off[c + 1]
+    na, nb = case_node_off[c], case_node_off[c + 1]
+    la, lb = case_lpm_off[c], case_lpm_off[c + 1]
+    r = rho[c]
+    k_r = kr[c]
+    al = alpha[c]
+    ca, cb = piece_cell_off[pa], piece_cell_off[pb]
+    for step in range(n_steps):
+        t = t0 + step * dt
+        # predictor at interior faces
+        for p in range(pa, pb):
+            c0 = piece_cell_off[p]
+            c1 = piece_cell_off[p + 1]
+            h = dt / piece_dx[p]
+            for i in range(c0 + 1, c1):
+                l = i - 1
+                PL = p0[l] + beta[l] * (1.0 - math.sqrt(A0[l] / A[l]))
+                PR = p0[i] + beta[i] * (1.0 - math.sqrt(A0[i] / A[i]))
+                Ab = 0.5 * (A[l] + A[i])
+                Qb = 0.5 * (Q[l] + Q[i])
+                f = i + p
+                Af[f] = Ab - 0.5 * h * (Q[i] - Q[l])
+                Qf[f] = (Qb - 0.5 * h * (al * Q[i] * Q[i] / A[i] - al * Q[l] * Q[l] / A[l])
+                         - 0.5 * h * Ab / r * (PR - PL) - 0.5 * dt * k_r * Qb / Ab)
+        for n in range(na, nb):
+            _node_solve_one(n, t + 0.5 * dt, dt, node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                            port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                            piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr,
+                            wave_off, wave_t, wave_v, wave_period, lpm_P1, Af, Qf)
+        # corrector
+        for p in range(pa, pb):
+            c0 = piece_cell_off[p]
+            c1 = piece_cell_off[p + 1]
+            h = dt / piece_dx[p]
+            for i in range(c0, c1):
+                lf = i + p
+                rf = lf + 1
+                if i == c0:
+                    Pl = p0[i] + beta[i] * (1.0 - math.sqrt(A0[i] / Af[lf]))
+                else:
+                    a0m = 0.5 * (A0[i - 1] + A0[i])
+                    Pl = 0.5 * (p0[i - 1] + p0[i]) + 0.5 * (beta[i - 1] + beta[i]) * (1.0 - math.sqrt(a0m / Af[lf]))
+                if i == c1 - 1:
+                    Pr = p0[i] + beta[i] * (1.0 - math.sqrt(A0[i] / Af[rf]))
+                else:
+                    a0m = 0.5 * (A0[i] + A0[i + 1])
+                    Pr = 0.5 * (p0[i] + p0[i + 1]) + 0.5 * (beta[i] + beta[i + 1]) * (1.0 - math.sqrt(a0m / Af[rf]))
+                Ah = 0.5 * (Af[lf] + Af[rf])
+                Qh = 0.5 * (Qf[lf] + Qf[rf])
+                A_new = A[i] - h * (Qf[rf] - Qf[lf])
+                Q_new = (Q[i] - h * al * (Qf[rf] * Qf[rf] / Af[rf] - Qf[lf] * Qf[lf] / Af[lf])
+                         - h * Ah / r * (Pr - Pl) - dt * k_r * Qh / Ah)
+                A[i] = A_new
+                Q[i] = Q_new
+        for j in range(la, lb):
+            _lpm_step(j, t + dt, dt, port_q[lpm_port[j]], lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv,
+                      lpm_pim_wave, lpm_pim_scale, lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period)
+        sample = sample_every > 0 and (step + 1) % sample_every == 0
+        row = (step + 1) // sample_every - 1 if sample_every > 0 else 0
+        if sample and row >= wf_cell_P.shape[0]:
+            sample = False
+        for i in range(ca, cb):
+            Pn = p0[i] + beta[i] * (1.0 - math.sqrt(A0[i] / A[i]))
+            acc_cell_P[i] += Pn
+            acc_cell_Q[i] += Q[i]
+            if sample:
+                wf_cell_P[row, i] = Pn
+                wf_cell_Q[row, i] = Q[i]
+        for n in range(na, nb):
+            acc_node_P[n] += node_P[n]
+            if sample:
+                wf_node_P[row, n] = node_P[n]
+            for k in range(node_port_off[n], node_port_off[n + 1]):
+                acc_port_q[k] += port_q[k]
+                p = port_piece[k]
+                if port_side[k] == 1:
+                    ic = piece_cell_off[p + 1] - 1
+                    face = piece_cell_off[p + 1] + p
+                else:
+                    ic = piece_cell_off[p]
+                    face = piece_cell_off[p] + p
+                acc_port_P[k] += p0[ic] + beta[ic] * (1.0 - math.sqrt(A0[ic] / Af[face]))
+
+
+@njit(parallel=True, cache=True)
+def _pulsatile_advance(n_steps, t0, dt, sample_every, case_piece_off, case_node_off, case_lpm_off,
+                       piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr, alpha, Af, Qf,
+                       node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                       port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                       lpm_port, lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv, lpm_pim_wave, lpm_pim_scale,
+                       lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period,
+                       acc_cell_P, acc_cell_Q, acc_node_P, acc_port_q, acc_port_P, wf_cell_P, wf_cell_Q, wf_node_P):
+    n_cases = case_piece_off.shape[0] - 1
+    Pf = np.empty(1)
+    for c in prange(n_cases):
+        _advance_case(c, n_steps, t0, dt, sample_every, case_piece_off, case_node_off, case_lpm_off,
+                      piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr, alpha, Af, Qf,
+                      node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                      port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                      lpm_port, lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv, lpm_pim_wave, lpm_pim_scale,
+                      lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period,
+                      acc_cell_P, acc_cell_Q, acc_node_P, acc_port_q, acc_port_P, wf_cell_P, wf_cell_Q, wf_node_P,
+                      Pf)
+
+
+def pulsatile_advance(n_steps, t0, dt, sample_every, case_piece_off, case_node_off, case_lpm_off,
+                      piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr, alpha, Af, Qf,
+                      node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                      port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                      lpm_port, lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv, lpm_pim_wave, lpm_pim_scale,
+                      lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period,
+                      acc_cell_P, acc_cell_Q, acc_node_P, acc_port_q, acc_port_P, wf_cell_P, wf_cell_Q, wf_node_P):
+    """Numba twin of :func:`ffrflow.kernels.reference.pulsatile_advance` (one case per thread)."""
+    _pulsatile_advance(int(n_steps), float(t0), float(dt), int(sample_every), case_piece_off, case_node_off,
+                       case_lpm_off, piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr, alpha, Af, Qf,
+                       node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                       port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                       lpm_port, lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv, lpm_pim_wave, lpm_pim_scale,
+                       lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period,
+                       acc_cell_P, acc_cell_Q, acc_node_P, acc_port_q, acc_port_P, wf_cell_P, wf_cell_Q, wf_node_P)
+

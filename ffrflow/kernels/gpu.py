@@ -141,3 +141,65 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
     for dev, host in zip(outs + [dit, dres], [Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual]):
         _back(dev, host)
     return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual
+
+
+_PUL_ARGS = ("case_piece_off", "case_node_off", "case_lpm_off", "piece_cell_off", "piece_dx", "piece_case",
+             "A", "Q", "A0", "beta", "p0", "rho", "kr", "alpha", "Af", "Qf",
+             "node_port_off", "node_type", "node_val", "node_wave", "node_lpm", "node_P",
+             "port_piece", "port_side", "port_R", "port_S", "port_L", "port_q", "port_W",
+             "lpm_port", "lpm_type", "lpm_R2", "lpm_R3", "lpm_C1", "lpm_C2", "lpm_pv", "lpm_pim_wave",
+             "lpm_pim_scale", "lpm_P1", "lpm_P2", "wave_off", "wave_t", "wave_v", "wave_period",
+             "acc_cell_P", "acc_cell_Q", "acc_node_P", "acc_port_q", "acc_port_P", "wf_cell_P", "wf_cell_Q",
+             "wf_node_P")
+
+
+def pulsatile_advance(n_steps, t0, dt, sample_every, *arrays):
+    """CUDA twin of :func:`ffrflow.kernels.reference.pulsatile_advance`.
+
+    Every array is copied to the device once; the whole time loop then runs as kernel launches
+    (predictor, nodes, corrector, outlet models, accumulation) with no host copy inside a step;
+    the state, accumulators and samples come back once at the end.
+    """
+    host = dict(zip(_PUL_ARGS, arrays))
+    d = {k: (v if isinstance(v, cupy.ndarray) else cupy.asarray(v)) for k, v in host.items()}
+    n_cells = int(d["A"].size)
+    n_nodes = int(d["node_type"].size)
+    n_lpm = int(d["lpm_type"].size)
+    counts = cupy.diff(d["piece_cell_off"])
+    cell_piece = cupy.repeat(cupy.arange(counts.size, dtype=cupy.int64), counts.get().tolist()) \
+        if n_cells else cupy.zeros(0, dtype=cupy.int64)
+    n_rows = int(d["wf_cell_P"].shape[0])
+    pred = _fn("pulsatile.cu", "ff_pul_predictor_k")
+    nodes = _fn("pulsatile.cu", "ff_pul_nodes_k")
+    corr = _fn("pulsatile.cu", "ff_pul_corrector_k")
+    lpm = _fn("pulsatile.cu", "ff_pul_lpm_k")
+    accc = _fn("pulsatile.cu", "ff_pul_accumulate_cells_k")
+    accn = _fn("pulsatile.cu", "ff_pul_accumulate_nodes_k")
+    gc, gn, gl = _grid(n_cells), _grid(n_nodes), _grid(max(n_lpm, 1))
+    i64, f64 = np.int64, np.float64
+    for step in range(int(n_steps)):
+        t = float(t0) + step * float(dt)
+        pred(*gc, (i64(n_cells), cell_piece, d["piece_cell_off"], d["piece_case"], f64(dt), d["piece_dx"], d["A"],
+                   d["Q"], d["A0"], d["beta"], d["p0"], d["rho"], d["kr"], d["alpha"], d["Af"], d["Qf"]))
+        nodes(*gn, (i64(n_nodes), f64(t + 0.5 * dt), f64(dt), d["node_port_off"], d["node_type"], d["node_val"],
+                    d["node_wave"], d["node_lpm"], d["node_P"], d["port_piece"], d["port_side"], d["port_R"],
+                    d["port_S"], d["port_L"], d["port_q"], d["port_W"], d["piece_cell_off"], d["piece_dx"],
+                    d["piece_case"], d["A"], d["Q"], d["A0"], d["beta"], d["p0"], d["rho"], d["kr"], d["wave_off"],
+                    d["wave_t"], d["wave_v"], d["wave_period"], d["lpm_P1"], d["Af"], d["Qf"]))
+        corr(*gc, (i64(n_cells), cell_piece, d["piece_cell_off"], d["piece_case"], f64(dt), d["piece_dx"], d["A"],
+                   d["Q"], d["A0"], d["beta"], d["p0"], d["rho"], d["kr"], d["alpha"], d["Af"], d["Qf"]))
+        if n_lpm:
+            lpm(*gl, (i64(n_lpm), f64(t + dt), f64(dt), d["port_q"], d["lpm_port"], d["lpm_type"], d["lpm_R2"],
+                      d["lpm_R3"], d["lpm_C1"], d["lpm_C2"], d["lpm_pv"], d["lpm_pim_wave"], d["lpm_pim_scale"],
+                      d["lpm_P1"], d["lpm_P2"], d["wave_off"], d["wave_t"], d["wave_v"], d["wave_period"]))
+        row = -1
+        if sample_every > 0 and (step + 1) % sample_every == 0 and (step + 1) // sample_every - 1 < n_rows:
+            row = (step + 1) // sample_every - 1
+        accc(*gc, (i64(n_cells), d["A"], d["Q"], d["A0"], d["beta"], d["p0"], d["acc_cell_P"], d["acc_cell_Q"],
+                   i64(row), d["wf_cell_P"], d["wf_cell_Q"]))
+        accn(*gn, (i64(n_nodes), d["node_port_off"], d["node_P"], d["port_q"], d["port_piece"], d["port_side"],
+                   d["piece_cell_off"], d["Af"], d["A0"], d["beta"], d["p0"], d["acc_node_P"], d["acc_port_q"],
+                   d["acc_port_P"], i64(row), d["wf_node_P"]))
+    for k, v in host.items():
+        if isinstance(v, np.ndarray) and k not in ("wave_off", "wave_t", "wave_v", "wave_period"):
+            v[...] = cupy.asnumpy(d[k]).reshape(v.shape)

@@ -282,3 +282,109 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
                 p_out[ob + v_out[g]] = P_down[cb + g - v0]
     return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Pulsatile 1D (A–Q) solver: Richtmyer two-step Lax–Wendroff in every 1D piece, characteristic
+# coupling at nodes (junctions, lesion elements, inlets, outlet models). See ffrflow.cfd.pulsatile.
+# ---------------------------------------------------------------------------------------------
+from . import _pulsatile_scalar as _ps  # noqa: E402
+
+
+def _cell_pressure(A, A0, beta, p0):
+    return p0 + beta * (1.0 - np.sqrt(A0 / A))
+
+
+def pulsatile_advance(n_steps, t0, dt, sample_every,
+                      case_piece_off, case_node_off, case_lpm_off,
+                      piece_cell_off, piece_dx, piece_case,
+                      A, Q, A0, beta, p0, rho, kr, alpha, Af, Qf,
+                      node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                      port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                      lpm_port, lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv, lpm_pim_wave, lpm_pim_scale,
+                      lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period,
+                      acc_cell_P, acc_cell_Q, acc_node_P, acc_port_q, acc_port_P,
+                      wf_cell_P, wf_cell_Q, wf_node_P):
+    """Advance every case by ``n_steps`` steps of ``dt`` (s) from time ``t0`` (s), in place.
+
+    Per step: (1) Lax–Wendroff predictor at interior faces (t + dt/2); (2) every coupling node
+    solved at t + dt/2 from the outgoing characteristics of its ports (junctions conserve mass and
+    share one pressure; lesion elements R, S, L in series on a port; inlet P(t) or Q(t); outlet
+    models through the pressure of their first capacitor), giving the boundary faces; (3) corrector
+    for every cell (A in flux form: mass is conserved exactly; momentum with the pressure gradient in
+    non-conservative form, well balanced at rest, and the friction −K_R Q/A); (4) outlet models
+    advanced by dt. Accumulates sums for cycle means (cell P and Q at t + dt, node P, port flow and
+    face pressure at t + dt/2) and, every ``sample_every`` steps, waveform samples: row r holds the
+    state at ``t0 + (r + 1)·sample_every·dt``.
+
+    Cell arrays ``A``, ``Q`` (state, m², m³/s), ``A0`` (m²), ``beta`` (Pa), ``p0`` (Pa); per-case
+    ``rho`` (kg/m³), ``kr`` (K_R, m²/s), ``alpha``; face arrays ``Af``, ``Qf`` (piece p has faces
+    ``piece_cell_off[p] + p .. + N``). Node, port, outlet-model and waveform tables as built by
+    :func:`ffrflow.cfd.pulsatile.build_model`.
+    """
+    n_cells = A.shape[0]
+    n_pieces = piece_dx.shape[0]
+    counts = np.diff(piece_cell_off)
+    cell_piece = np.repeat(np.arange(n_pieces), counts)
+    cell_case = piece_case[cell_piece]
+    dx = piece_dx[cell_piece]
+    r_c, kr_c, al_c = rho[cell_case], kr[cell_case], alpha[cell_case]
+    first = piece_cell_off[:-1][cell_piece] == np.arange(n_cells)
+    # interior faces: between cell i-1 and i of the same piece
+    right = np.flatnonzero(~first)            # cell index i (left neighbour i-1)
+    face_of_left_edge = np.arange(n_cells) + cell_piece   # face index of each cell's left face
+    fi = face_of_left_edge[right]
+    n_nodes = node_port_off.shape[0] - 1
+    n_lpm = lpm_type.shape[0]
+    for step in range(n_steps):
+        t = t0 + step * dt
+        P = _cell_pressure(A, A0, beta, p0)
+        F = al_c * Q * Q / A
+        L, R_ = right - 1, right
+        Abar = 0.5 * (A[L] + A[R_])
+        Qbar = 0.5 * (Q[L] + Q[R_])
+        h = dt / dx[R_]
+        Af[fi] = Abar - 0.5 * h * (Q[R_] - Q[L])
+        Qf[fi] = (Qbar - 0.5 * h * (F[R_] - F[L]) - 0.5 * h * Abar / r_c[R_] * (P[R_] - P[L])
+                  - 0.5 * dt * kr_c[R_] * Qbar / Abar)
+        for n in range(n_nodes):
+            _ps.node_solve_one(n, t + 0.5 * dt, dt, node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
+                               port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                               piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr,
+                               wave_off, wave_t, wave_v, wave_period, lpm_P1, Af, Qf)
+        # face pressures: interior faces with averaged A0/beta/p0, boundary faces with their cell's
+        Pf = np.empty(Af.shape[0])
+        lf = face_of_left_edge
+        rf = lf + 1
+        Pf[lf] = _cell_pressure(Af[lf], A0, beta, p0)
+        Pf[rf] = _cell_pressure(Af[rf], A0, beta, p0)
+        Pf[fi] = _cell_pressure(Af[fi], 0.5 * (A0[L] + A0[R_]), 0.5 * (beta[L] + beta[R_]), 0.5 * (p0[L] + p0[R_]))
+        Ah = 0.5 * (Af[lf] + Af[rf])
+        Qh = 0.5 * (Qf[lf] + Qf[rf])
+        h = dt / dx
+        A_new = A - h * (Qf[rf] - Qf[lf])
+        Q_new = (Q - h * al_c * (Qf[rf] ** 2 / Af[rf] - Qf[lf] ** 2 / Af[lf]) - h * Ah / r_c * (Pf[rf] - Pf[lf])
+                 - dt * kr_c * Qh / Ah)
+        A[:] = A_new
+        Q[:] = Q_new
+        for j in range(n_lpm):
+            _ps.lpm_step(j, t + dt, dt, port_q[lpm_port[j]], lpm_type, lpm_R2, lpm_R3, lpm_C1, lpm_C2, lpm_pv,
+                         lpm_pim_wave, lpm_pim_scale, lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period)
+        Pn = _cell_pressure(A, A0, beta, p0)
+        acc_cell_P += Pn
+        acc_cell_Q += Q
+        acc_node_P += node_P
+        acc_port_q += port_q
+        for k in range(port_piece.shape[0]):
+            p = port_piece[k]
+            side = port_side[k]
+            ic = piece_cell_off[p + 1] - 1 if side == 1 else piece_cell_off[p]
+            face = piece_cell_off[p] + p + (counts[p] if side == 1 else 0)
+            acc_port_P[k] += _ps.tube_pressure(Af[face], A0[ic], beta[ic], p0[ic])
+        if sample_every > 0 and (step + 1) % sample_every == 0:
+            row = (step + 1) // sample_every - 1
+            if row < wf_cell_P.shape[0]:
+                wf_cell_P[row] = Pn
+                wf_cell_Q[row] = Q
+                wf_node_P[row] = node_P
+
