@@ -1,11 +1,12 @@
-"""``python -m benchmarks <name> [options]``: steady."""
+"""``python -m benchmarks <name> [options]``; the names are the keys of ``BENCHMARKS``."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = {"steady": "benchmarks.steady"}
+BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile", "ensemble": "benchmarks.ensemble",
+              "meshing": "benchmarks.meshing", "batch": "benchmarks.batch"}
 
 
 def main(argv=None):

@@ -229,7 +229,7 @@ class Model:
     reference_pressure_mmHg : float or None
         Pressure P0 at which the lumen has its imaged radius; default the inlet pressure.
     max_cell_mm : float
-        Largest 1D finite-volume cell, mm. Default 2.
+        Largest 1D finite-volume cell, mm. Default 4 (the time step is set by the wave speed, ~10–20 m/s).
     cfl : float
         Courant number of the explicit time step (≤ 1). Default 0.8.
     lesion_ku : float
@@ -255,7 +255,7 @@ class Model:
     wall_k2_per_m: float = -2253.0
     wall_k3_pa: float = 8.65e4
     reference_pressure_mmHg: float | None = None
-    max_cell_mm: float = 2.0
+    max_cell_mm: float = 4.0
     cfl: float = 0.8
     lesion_ku: float = 1.2
     periodic_tol: float = 1e-3

@@ -18,7 +18,7 @@ the pressure gradient in non-conservative form (exactly well balanced at rest ov
 and the mass equation in flux form (mass conserved to round-off). Lesions are lumped Young–Tsai
 elements between two pieces: ΔP = R Q + S Q|Q| + L dQ/dt with R the Poiseuille integral over the
 lesion's real radius (or the K_v term of ``model.lesion = "young-tsai"``), S the expansion loss and
-L = K_u ρ L_s / A0. Pieces shorter than 2 mm are folded into the neighbouring lesion element.
+L = K_u ρ L_s / A0. Pieces shorter than 4 mm are folded into the neighbouring lesion element.
 
 Coupling nodes (junctions, lesion ends, inlets, outlets) are solved at every half step from the
 outgoing characteristic of each port (extrapolated, with the friction source): junctions conserve
@@ -54,7 +54,7 @@ from .result import Result
 
 log = logging.getLogger("ffrflow")
 
-MIN_PIECE_MM = 2.0
+MIN_PIECE_MM = 4.0
 _DATA = Path(__file__).resolve().parents[1] / "data" / "waveforms.json"
 NODE_JUNCTION, NODE_P_INLET, NODE_Q_INLET, NODE_LPM, NODE_FIXED_P = 0, 1, 2, 3, 4
 LPM_CORONARY, LPM_RCR, LPM_RESISTANCE = 0, 1, 2
