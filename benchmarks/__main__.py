@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile", "ensemble": "benchmarks.ensemble",
-              "meshing": "benchmarks.meshing", "batch": "benchmarks.batch"}
+BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile", "ensemble": "benchmarks.ensemble", "uq": "benchmarks.uq",
+              "meshing": "benchmarks.meshing", "batch": "benchmarks.batch",
+              "validate": "benchmarks.validate", "peers": "benchmarks.peers"}
 
 
 def main(argv=None):

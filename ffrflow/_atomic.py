@@ -56,3 +56,48 @@ def atomic_dir(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: Names ffrflow writes into an output folder (a folder holding only these may be replaced whole).
+OUTPUT_NAMES = frozenset({
+    "summary.json", "results.h5", "centerlines.vtp", "network.json", "surface.vtp", "surface.stl",
+    "lesions.json", "mesh.json", "ffr.png", "pullback.png", "truth.json", "mask.nii.gz", "error.json",
+    "volume.msh", "surface_centerline.png"})
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike):
+    """Yield a temporary folder whose content is published into ``path`` only when the block succeeds.
+
+    All or nothing: on an exception nothing appears in ``path``. When ``path`` is missing, empty or
+    holds only files that ffrflow writes (a previous run), the whole folder is replaced in one
+    rename (:func:`atomic_dir`). Otherwise (a folder with the user's own files) each new file is
+    renamed into it and nothing else there is touched.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"{path}: output folder exists as a file")
+    replace_whole = not path.exists() or (
+        path.resolve() != Path.cwd().resolve() and not os.path.ismount(path)
+        and all(p.name in OUTPUT_NAMES or _is_leftover(p.name) for p in path.iterdir()))
+    if replace_whole:
+        with atomic_dir(path) as tmp:
+            yield tmp
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield tmp
+        for p in sorted(tmp.iterdir()):
+            target = path / p.name
+            if p.is_dir() and target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            os.replace(p, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _is_leftover(name: str) -> bool:
+    """A temporary name left by an interrupted atomic write of ours."""
+    return name.startswith(".") and (name.endswith((".partial", ".tmp")) or ".old-" in name)

@@ -1,8 +1,9 @@
-"""The notebook API, shared one-to-one by the command line: ``load``, ``solve``, ``run``.
+"""The notebook API, shared one-to-one by the command line: ``load``, ``mesh``, ``solve``, ``run``.
 
 >>> import ffrflow                                          # doctest: +SKIP
 >>> r = ffrflow.run("network.json", output_dir="out")       # doctest: +SKIP
 >>> r.lesions[0]["ffr_distal"]                              # doctest: +SKIP
+>>> net = ffrflow.mesh("case.nii.gz")                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .config import apply_overrides
 from .errors import InvalidInputError
@@ -19,7 +20,7 @@ from .network import VesselNetwork
 
 log = logging.getLogger("ffrflow")
 
-SOLVERS = ("steady",)
+SOLVERS = ("steady", "pulsatile", "lumped")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -37,12 +38,16 @@ def file_sha256(path: str | Path) -> str:
 
 
 def load(source: str | Path | VesselNetwork | Mapping[str, Any]) -> VesselNetwork:
-    """Load a case as a :class:`~ffrflow.network.VesselNetwork`.
+    """Load a case as a :class:`~ffrflow.network.VesselNetwork` (or a lumped model).
 
     Parameters
     ----------
     source : path, dict or VesselNetwork
-        A network JSON file (``ffrflow-network/1``), a dict in that format, or a network.
+        A network JSON file (``ffrflow-network/1``), a dict in that format, or a network; VMTK or VTK
+        centerlines with a radius array (``.vtp``, ``.vtk``); an svOneDSolver input (``.in``; its
+        svOneD-specific data is kept as ``network.svoned``); a SimVascular project folder (``Paths/``
+        and ``Segmentations/``). An svZeroDSolver JSON file (or dict, recognised by its keys) gives a
+        :class:`~ffrflow.cfd.lumped.LumpedModel`, which the lumped solver runs.
 
     Raises
     ------
@@ -51,15 +56,109 @@ def load(source: str | Path | VesselNetwork | Mapping[str, Any]) -> VesselNetwor
     """
     if isinstance(source, VesselNetwork):
         return source
+    from . import formats
+
     if isinstance(source, Mapping):
+        if formats.svzerod.is_svzerod(source):
+            return formats.svzerod.read_svzerod(source)
         return VesselNetwork.from_dict(source)
     path = Path(source)
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file or folder")
     name = path.name.lower()
+    kind = formats.detect(path)
+    if kind == "svzerod":
+        return formats.svzerod.read_svzerod(path)
+    if kind == "svoned":
+        net, data = formats.svoned.read_svoned(path)
+        net.svoned = data
+        return net
+    if kind == "simvascular":
+        return formats.simvascular.read_simvascular(path)
     if name.endswith(".json"):
         return VesselNetwork.from_json(path)
+    if name.endswith((".vtp", ".vtk")):
+        from .meshing.io import load_centerlines, polydata_kind
+
+        if polydata_kind(path) == "centerlines":
+            if formats.vtkcenterlines.has_vmtk_arrays(path):
+                return formats.vtkcenterlines.read_centerlines(path)
+            return load_centerlines(path)
+        raise InvalidInputError(f"{path}: a surface, not a network; mesh it first (ffrflow.mesh or ffrflow.run)")
     raise InvalidInputError(f"{path}: unsupported input; expected a network .json (ffrflow-network/1)")
+
+
+def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int | None = None,
+         ostia: Sequence[Sequence[float]] | None = None, lesions: bool = True, **options) -> VesselNetwork:
+    """Mask or surface → centerline network with graded lesions (the front half of the pipeline).
+
+    Parameters
+    ----------
+    source : str or Path
+        A lumen mask (``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series
+        folder) or a closed lumen surface (``.stl``, ``.vtp``, ``.obj``), world mm (LPS).
+    output_dir : str or Path, optional
+        When given, ``network.json``, ``surface.vtp``, ``surface.stl``, ``centerlines.vtp``,
+        ``lesions.json`` and ``mesh.json`` are written there, all or nothing.
+    label : int, optional
+        Lumen label of a label volume (default: every voxel > 0).
+    ostia : sequence of (x, y, z), optional
+        Ostium points in world mm, at most one per tree (default: the widest end of each tree).
+    lesions : bool
+        Detect and grade lesions (%DS ≥ 30 %) on every vessel.
+    **options
+        Passed to :func:`ffrflow.meshing.mesh` (``spacing_out_mm``, ``surface_voxel_mm``, ...).
+
+    Returns
+    -------
+    VesselNetwork
+        Centerlines (mm) with the area-equivalent radius (mm) and, per vessel, its lesions;
+        ``meta["mesh"]`` holds the meshing summary (image geometry, timings; no patient identifiers).
+        :func:`ffrflow.meshing.mesh` returns the full :class:`~ffrflow.meshing.MeshResult` (surface included).
+
+    Raises
+    ------
+    InvalidInputError
+        Missing, unreadable or truncated file, empty mask, noise, no tubular structure.
+    MeshQualityError
+        A surface with holes; geometry that cannot be meshed.
+
+    Examples
+    --------
+    >>> net = ffrflow.mesh("case.nii.gz", output_dir="case-mesh")          # doctest: +SKIP
+    >>> [(les["vessel"], round(les["diameter_stenosis_pct"])) for les in
+    ...  ffrflow.meshing.stenosis.lesion_table(net)]                         # doctest: +SKIP
+    [('L3', 71), ('L2', 50), ('R3', 61)]
+    """
+    res = _mesh(source, label=label, ostia=ostia, lesions=lesions, **options)
+    if output_dir is not None:
+        from ._atomic import output_folder
+        from .meshing import write_mesh_outputs
+
+        with output_folder(output_dir) as tmp:
+            write_mesh_outputs(res, tmp)
+    return res.network
+
+
+def _mesh(source, **options):
+    from .meshing import mesh as mesh_geometry
+
+    res = mesh_geometry(source, **options)
+    res.network.meta["mesh"] = res.summary()
+    return res
+
+
+def is_geometry_input(source) -> bool:
+    """Whether ``source`` is a mask or surface path that :func:`run` meshes before solving."""
+    if not isinstance(source, (str, Path)):
+        return False
+    from .formats import detect
+
+    if detect(source) == "simvascular":
+        return False
+    from .meshing import is_geometry_path
+
+    return is_geometry_path(source)
 
 
 def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto", detect: bool = True,
@@ -68,9 +167,11 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
 
     Parameters
     ----------
-    network : VesselNetwork
-    solver : {"steady"}
-        The steady hyperemic model of DESIGN §4.
+    network : VesselNetwork or LumpedModel
+    solver : {"steady", "pulsatile", "lumped"}
+        The steady hyperemic model of DESIGN §4, the pulsatile 1D model, or the lumped (0D,
+        svZeroDSolver-compatible) model. A :class:`~ffrflow.cfd.lumped.LumpedModel` (an svZeroDSolver
+        file) is always solved by the lumped solver and gives a :class:`~ffrflow.cfd.lumped.LumpedResult`.
     backend : {"auto", "numpy", "cpu", "cuda"}
     detect : bool
         Run lesion detection on vessels without a ``lesions`` list.
@@ -83,10 +184,31 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
     """
     if solver not in SOLVERS:
         raise InvalidInputError(f"solver: expected one of {SOLVERS}, got {solver!r}")
+    from .cfd.lumped import LumpedModel
+
+    if isinstance(network, LumpedModel):
+        from .cfd.lumped import solve_lumped
+
+        if solver == "pulsatile":
+            raise InvalidInputError("solver: an svZeroDSolver model has no geometry for the pulsatile 1D solver; "
+                                    "it runs with the lumped solver")
+        if overrides:
+            raise InvalidInputError("--set: boundary/model overrides apply to vessel networks, not to an "
+                                    "svZeroDSolver model (edit its JSON)")
+        result = solve_lumped(network, backend=backend, **solver_options)
+        log.info("solve: lumped on %s, %d steps, %d cycles, %d Newton iterations (%s)", result.backend, result.steps,
+                 result.cycles, result.newton_iterations, result.status)
+        return result
     timings: dict[str, float] = {}
     if overrides:
         b, m = apply_overrides(network.boundary, network.model, overrides)
         network = network.replace_config(boundary=b, model=m)
+    svoned = getattr(network, "svoned", None)
+    if svoned is not None and detect:
+        # an svOneDSolver model defines its own stenoses (STENOSIS segments): no detection on its segments
+        detect = False
+        log.info("lesions: as given by the svOneDSolver model (%d STENOSIS segments); detection off",
+                 len(svoned.get("stenoses", [])))
     if detect:
         from .meshing.stenosis import detect_lesions
 
@@ -95,26 +217,60 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
         timings["detect_lesions"] = time.perf_counter() - t
         log.info("lesions: %d found (threshold %.0f %% DS)",
                  sum(len(v.lesions or []) for v in network.vessels.values()), network.model.stenosis_threshold_pct)
-    from .cfd.steady import solve_steady
+    if solver == "lumped":
+        from .cfd.lumped import solve_lumped_network
 
-    result = solve_steady(network, backend=backend, **solver_options)
+        result = solve_lumped_network(network, backend=backend, **solver_options)
+        log.info("solve: lumped on %s, %d Newton iterations", result.backend, result.iterations)
+    elif solver == "pulsatile":
+        from .cfd.pulsatile import solve_pulsatile
+
+        if svoned is not None and "outlet_models" not in solver_options:
+            # the model's own inlet table and outlet models; its serial SEGMENT chains are merged into
+            # single vessels (the same 1D equations, without the sub-millimetre cells that would set the
+            # time step)
+            from .formats.svoned import pulsatile_inputs
+            from .network import merge_serial_vessels
+
+            outlets, inlet = pulsatile_inputs(svoned)
+            network, mapping = merge_serial_vessels(network)
+            solver_options = {**solver_options, "inlet": inlet,
+                              "outlet_models": {mapping[k][0]: v for k, v in outlets.items()}}
+            log.info("svOneD model: %d serial segments merged, %d vessels", network.meta["merged_serial_vessels"],
+                     len(network.vessels))
+        result = solve_pulsatile(network, backend=backend, **solver_options)
+        log.info("solve: pulsatile on %s, %d cycles (%s, last change %.1e), %d steps of %.2e s per cycle",
+                 result.backend, result.iterations, "periodic" if result.converged else "NOT periodic",
+                 result.residual, result.pulsatile["steps_per_cycle"], result.pulsatile["dt_s"])
+    else:
+        from .cfd.steady import solve_steady
+
+        result = solve_steady(network, backend=backend, **solver_options)
+        log.info("solve: %s on %s, %d Newton iterations, residual %.1e", solver, result.backend,
+                 result.iterations, result.residual)
     result.timings_s = {**timings, **result.timings_s}
-    log.info("solve: %s on %s, %d Newton iterations, residual %.1e", solver, result.backend,
-             result.iterations, result.residual)
     return result
 
 
 def run(source, output_dir: str | Path | None = None, solver: str = "steady", backend: str = "auto",
-        overrides: Mapping[str, Any] | None = None, detect: bool = True, **solver_options):
-    """Load, detect lesions, solve and (optionally) write every output of one case.
+        overrides: Mapping[str, Any] | None = None, detect: bool = True, *, label: int | None = None,
+        ostia: Sequence[Sequence[float]] | None = None, mesh_options: Mapping[str, Any] | None = None,
+        pictures: bool = True, **solver_options):
+    """Load (or mesh), detect lesions, solve and (optionally) write every output of one case.
 
     Parameters
     ----------
     source : path, dict or VesselNetwork
-        The case (see :func:`load`).
+        The case: a network (see :func:`load`), or a lumen mask / closed surface, which is meshed
+        first (see :func:`mesh`; ``label``, ``ostia`` and ``mesh_options`` go there).
     output_dir : path, optional
         When given, ``summary.json``, ``results.h5``, ``centerlines.vtp`` and ``network.json`` (the
-        network as solved, lesions included) are written there, each atomically.
+        network as solved, lesions included) are written there; for a meshed input also
+        ``surface.stl``, ``lesions.json`` and ``mesh.json``. The folder's new content appears all or
+        nothing.
+    pictures : bool
+        With ``output_dir``: also ``ffr.png``, ``pullback.png`` and ``surface.vtp`` carrying FFR (for a
+        network input the surface is a tube swept from the centerline radii).
 
     Returns
     -------
@@ -127,32 +283,91 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
     >>> [round(les["ffr_distal"], 2) for les in r.lesions]    # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    net = load(source)
+    meshed = None
+    if is_geometry_input(source):
+        meshed = _mesh(source, label=label, ostia=ostia, lesions=detect, **dict(mesh_options or {}))
+        net = meshed.network
+        log.info("mesh: %d vessels, %d roots, %d outlets from %s (%.2f s)", len(net.vessels), len(net.roots),
+                 len(net.outlets), source, meshed.timings_s.get("total", 0.0))
+    else:
+        net = load(source)
     t_load = time.perf_counter() - t0
     log.info("load: %d vessels, %d roots, %d outlets (%.2f s)", len(net.vessels), len(net.roots),
              len(net.outlets), t_load)
     result = solve(net, solver=solver, backend=backend, detect=detect, overrides=overrides, **solver_options)
-    result.timings_s = {"load": t_load, **result.timings_s}
+    timings = {"load": t_load}
+    if meshed is not None:
+        timings.update({f"mesh_{k}": v for k, v in meshed.timings_s.items()})
+        result.surface = meshed.surface
+        result.mesh_info = meshed.summary()
+    result.timings_s = {**timings, **result.timings_s}
     if isinstance(source, (str, Path)):
         result.input_info = {"path": str(source), "sha256": file_sha256(source)}
     else:
         result.input_info = {"path": None, "sha256": None}
-    if output_dir is not None:
+    if output_dir is None:
+        result.timings_s["total"] = time.perf_counter() - t0
+        return result
+    from ._atomic import output_folder
+
+    with output_folder(output_dir) as tmp:
         t = time.perf_counter()
-        write_outputs(result, output_dir)
+        write_outputs(result, tmp, pictures=pictures)
         log.info("outputs: %s (%.2f s)", output_dir, time.perf_counter() - t)
-    result.timings_s["total"] = time.perf_counter() - t0
-    if output_dir is not None:
-        result.to_json(Path(output_dir) / "summary.json")
+        result.timings_s["total"] = time.perf_counter() - t0
+        result.to_json(Path(tmp) / "summary.json")
     return result
 
 
-def write_outputs(result, output_dir: str | Path) -> dict[str, Path]:
-    """Write every output of a result into ``output_dir`` (each file atomically)."""
+def write_outputs(result, output_dir: str | Path, pictures: bool = False) -> dict[str, Path]:
+    """Write every output of a result into ``output_dir`` (each file atomically).
+
+    ``network.json`` and :meth:`Result.save` (``summary.json``, ``results.h5``, ``centerlines.vtp``);
+    for a meshed case also ``surface.vtp`` (with FFR), ``surface.stl``, ``lesions.json`` and
+    ``mesh.json``; with ``pictures`` also ``ffr.png``, ``pullback.png`` and, for a network input,
+    ``surface.vtp`` on a tube swept from the centerline radii (DESIGN §7). A picture that cannot be
+    drawn is logged and noted in the result, not fatal.
+    """
+    import json
+
+    from ._atomic import atomic_write_text
+
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"network": result.network.to_json(out / "network.json")}
+    paths = {}
+    if isinstance(result.network, VesselNetwork):  # a lumped result writes its svZeroDSolver model itself
+        paths["network"] = result.network.to_json(out / "network.json")
     t = time.perf_counter()
     paths.update(result.save(out))
+    solved_network = hasattr(result, "disc") and isinstance(result.network, VesselNetwork)
+    if getattr(result, "surface", None) is not None or (pictures and solved_network):
+        from .vtkio import write_polydata
+
+        t_s = time.perf_counter()
+        surf = result.surface_with_ffr() if solved_network else result.surface
+        paths["surface"] = write_polydata(surf, out / "surface.vtp")
+        result.timings_s["surface_ffr"] = time.perf_counter() - t_s
+    if getattr(result, "surface", None) is not None:
+        from .meshing.surface import write_surface
+
+        paths["surface_stl"] = write_surface(result.surface, out / "surface.stl")
+    if pictures and solved_network:
+        t_p = time.perf_counter()
+        for name, draw in (("ffr.png", result.plot), ("pullback.png", result.plot_pullback)):
+            try:
+                draw(path=out / name)
+                paths[name.split(".")[0] + "_png"] = out / name
+            except Exception as exc:  # noqa: BLE001 - a picture is never worth the results
+                log.warning("%s not drawn: %s: %s", name, type(exc).__name__, exc)
+                result.notes.append(f"{name} not drawn: {type(exc).__name__}: {exc}")
+        result.timings_s["pictures"] = time.perf_counter() - t_p
+    if getattr(result, "mesh_info", None) is not None:
+        from .meshing import _jsonable
+        from .meshing.stenosis import lesion_table
+
+        paths["lesions"] = out / "lesions.json"
+        atomic_write_text(paths["lesions"], json.dumps(_jsonable(lesion_table(result.network)), indent=1) + "\n")
+        paths["mesh_info"] = out / "mesh.json"
+        atomic_write_text(paths["mesh_info"], json.dumps(_jsonable(result.mesh_info), indent=1) + "\n")
     result.timings_s["write"] = time.perf_counter() - t
     return paths

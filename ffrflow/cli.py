@@ -2,13 +2,24 @@
 
 Commands::
 
-    ffrflow run INPUT -o DIR [--solver steady] [--backend auto|numpy|cpu|cuda] [--set key=value ...]
+    ffrflow run INPUT -o DIR [--solver steady|pulsatile|lumped] [--backend auto|numpy|cpu|cuda] [--set key=value ...]
+                             [--label N] [--ostium x,y,z ...]
+    ffrflow export NETWORK --to svzerod|svoned -o FILE [--root ID]
+    ffrflow mesh INPUT -o DIR [--label N] [--ostium x,y,z ...] [--no-lesions]
+    ffrflow batch MANIFEST -o OUTDIR [--workers N | --scheduler tcp://host:8786] [--no-pictures] [--force]
     ffrflow demo [-o DIR]
     ffrflow info
 
+INPUT is a network (``.json``, VTK centerlines with a radius array), a lumen mask (``.nii``,
+``.nii.gz``, ``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series folder) or a closed surface
+(``.stl``, ``.vtp``, ``.obj``); masks and surfaces are meshed first. An output folder appears all
+or nothing.
+
 Exit codes: 0 success; 1 unexpected internal error; 2 invalid input or usage (the message names the
 file and field); 3 the solver did not converge; 4 a requested backend is unavailable; 5 geometry
-that cannot be meshed. Errors print one line, ``error: ...``, and no traceback (``--debug`` shows it).
+that cannot be meshed; 6 a batch finished but some of its cases failed (their ``error.json`` says
+why); 130 interrupted (Ctrl-C; a batch rerun resumes). Errors print one line, ``error: ...``, and no
+traceback (``--debug`` shows it).
 """
 
 from __future__ import annotations
@@ -16,15 +27,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 from .errors import (BackendUnavailableError, ConvergenceError, FfrflowError, InvalidInputError,
                      MeshQualityError)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_CONVERGENCE, EXIT_BACKEND, EXIT_MESH = 0, 1, 2, 3, 4, 5
+EXIT_BATCH_FAILED, EXIT_INTERRUPTED = 6, 130
 log = logging.getLogger("ffrflow")
 
 
@@ -59,6 +74,56 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
+def _parse_ostia(items: list[str] | None) -> list[tuple[float, float, float]] | None:
+    out = []
+    for item in items or []:
+        parts = item.replace(" ", "").split(",")
+        try:
+            xyz = tuple(float(p) for p in parts)
+        except ValueError:
+            xyz = ()
+        if len(xyz) != 3 or not all(map(math.isfinite, xyz)):
+            raise InvalidInputError(f"--ostium {item!r}: expected three numbers x,y,z in world mm (LPS), "
+                                    f"e.g. --ostium 12.5,-40,103")
+        out.append(xyz)
+    return out or None
+
+
+def format_geometry_table(lesions: list[dict]) -> str:
+    """Plain-text table of lesion geometry (no pressures): vessel, position, length, MLD, %DS, %AS."""
+    head = f"{'lesion':<7}{'vessel':<10}{'position mm':>12}{'length mm':>11}{'MLD mm':>8}{'ref mm':>8}" \
+           f"{'%DS':>7}{'%AS':>7}"
+    lines = [head, "-" * len(head)]
+    for les in lesions:
+        lines.append(f"{les['id']:<7}{les['vessel']:<10}{les['position_mm']:>12.1f}{les['length_mm']:>11.1f}"
+                     f"{les['mld_mm']:>8.2f}{les['reference_diameter_mm']:>8.2f}{les['diameter_stenosis_pct']:>7.1f}"
+                     f"{les['area_stenosis_pct']:>7.1f}")
+    if not lesions:
+        lines.append("(no lesion found)")
+    return "\n".join(lines)
+
+
+def format_truth_table(found: list[dict], truth: list[dict], match_mm: float = 6.0) -> str:
+    """The phantom's true lesions beside the lesions found (matched by the MLD point, world mm)."""
+    import numpy as np
+
+    head = f"{'true vessel':<12}{'position mm':>12}{'%DS':>7}{'length mm':>11}   | {'found':<6}{'vessel':<8}" \
+           f"{'position mm':>12}{'%DS':>7}{'FFR':>7}"
+    lines = [head, "-" * len(head)]
+    for t in truth:
+        d = [float(np.linalg.norm(np.subtract(f["mld_xyz_mm"], t["mld_xyz_mm"]))) for f in found]
+        k = int(np.argmin(d)) if d else -1
+        left = f"{t['vessel']:<12}{t['position_mm']:>12.1f}{t['diameter_stenosis_pct']:>7.1f}{t['length_mm']:>11.1f}   | "
+        if k >= 0 and d[k] <= match_mm:
+            f = found[k]
+            ffr = f"{f['ffr_distal']:>7.3f}" if "ffr_distal" in f else ""
+            lines.append(left + f"{f['id']:<6}{f['vessel']:<8}{f['position_mm']:>12.1f}"
+                         f"{f['diameter_stenosis_pct']:>7.1f}{ffr}")
+        else:
+            lines.append(left + "(not found)")
+    return "\n".join(lines)
+
+
 def format_lesion_table(lesions: list[dict]) -> str:
     """Plain-text lesion table: vessel, position, %DS, ΔP (mmHg), FFR distal."""
     head = f"{'lesion':<7}{'vessel':<10}{'position mm':>12}{'length mm':>11}{'MLD mm':>8}{'%DS':>7}" \
@@ -83,12 +148,26 @@ def format_outlet_table(outlets: list[dict]) -> str:
 
 
 def _print_result(result, output_dir) -> None:
+    if not hasattr(result, "lesions"):  # a lumped (svZeroDSolver) model: no geometry, no lesions
+        print(result.format_table())
+        print(f"\nsolver lumped on {result.backend} | {result.status} | {result.cycles} cycles, {result.steps} steps, "
+              f"{result.newton_iterations} Newton iterations | means over the last cycle, {result.model.units} units")
+        if output_dir is not None:
+            out = Path(output_dir)
+            print(f"outputs in {out}/: " + ", ".join(sorted(p.name for p in out.iterdir() if p.is_file()
+                                                             and not p.name.startswith("."))))
+        return
     print(format_lesion_table(result.lesions))
     print()
     print(format_outlet_table(result.outlets))
     print()
-    print(f"min FFR {result.min_ffr:.3f} | solver {result.solver} on {result.backend} | "
-          f"{result.iterations} Newton iterations, residual {result.residual:.1e}")
+    if result.solver == "pulsatile":
+        p = result.pulsatile
+        how = (f"{p['cycles']} cycles, {'periodic' if p['periodic'] else 'NOT periodic'} (last change "
+               f"{p['last_change']:.1e}), {p['steps_per_cycle']} steps/cycle, FFR from cycle means")
+    else:
+        how = f"{result.iterations} Newton iterations, residual {result.residual:.1e}"
+    print(f"min FFR {result.min_ffr:.3f} | solver {result.solver} on {result.backend} | {how}")
     if output_dir is not None:
         out = Path(output_dir)
         print(f"outputs in {out}/: " + ", ".join(sorted(p.name for p in out.iterdir() if p.is_file()
@@ -100,8 +179,45 @@ def cmd_run(args) -> int:
 
     overrides = _parse_set(args.set)
     result = run(args.input, output_dir=args.output, solver=args.solver, backend=args.backend,
-                 overrides=overrides, detect=not args.no_detect)
+                 overrides=overrides, detect=not args.no_detect, label=args.label, ostia=_parse_ostia(args.ostium),
+                 pictures=not args.no_pictures)
     _print_result(result, args.output)
+    return EXIT_OK
+
+
+def cmd_batch(args) -> int:
+    from .batch import run_batch
+
+    if args.workers is not None and args.workers < 1:
+        raise InvalidInputError(f"--workers {args.workers}: expected at least 1")
+    rep = run_batch(args.manifest, args.output, workers=args.workers, scheduler=args.scheduler,
+                    backend=args.backend, pictures=not args.no_pictures, force=args.force,
+                    progress=True if args.progress else None, gpu=True if args.gpu else None)
+    c = rep.counts
+    print(f"{c['ok']} done, {c['skipped']} finished earlier, {c['failed']} failed, {c['rejected']} rejected "
+          f"in {rep.seconds:.1f} s ({rep.cases_per_minute:.1f} cases/min) on {rep.cluster}")
+    for r in rep.records:
+        if r.get("status") in ("failed", "rejected"):
+            print(f"  {r.get('case_id') or '(row %s)' % r.get('row')}: {r.get('stage')}: {r.get('error')}")
+    print(f"results in {Path(args.output)}/: " + ", ".join(p.name for p in rep.results.values()))
+    return EXIT_OK if rep.all_ok else EXIT_BATCH_FAILED
+
+
+def cmd_mesh(args) -> int:
+    from .api import mesh
+    from .meshing.stenosis import lesion_table
+
+    net = mesh(args.input, output_dir=args.output, label=args.label, ostia=_parse_ostia(args.ostium),
+               lesions=not args.no_lesions, spacing_out_mm=args.spacing)
+    info = net.meta.get("mesh", {})
+    print(format_geometry_table(lesion_table(net)) if not args.no_lesions else "(lesion detection off)")
+    print()
+    print(f"{len(net.vessels)} vessels, {len(net.roots)} trees ({', '.join(net.roots)}), {len(net.outlets)} outlets; "
+          f"surface {info.get('surface', {}).get('triangles', '?')} triangles, meshed in "
+          f"{info.get('timings_s', {}).get('total', float('nan')):.1f} s")
+    out = Path(args.output)
+    print(f"outputs in {out}/: " + ", ".join(sorted(p.name for p in out.iterdir() if p.is_file()
+                                                     and not p.name.startswith("."))))
     return EXIT_OK
 
 
@@ -113,15 +229,104 @@ def cmd_demo(args) -> int:
     t = time.perf_counter()
     phantom = demo_case()
     case_dir = out / "case"
-    phantom.write(case_dir, mask=False)
-    log.info("demo: phantom left + right coronary tree with %d lesions written to %s (%.2f s)",
-             len(phantom.lesions), case_dir, time.perf_counter() - t)
-    result = run(case_dir / "network.json", output_dir=out, backend=args.backend, overrides=_parse_set(args.set))
+    phantom.write(case_dir, mask=True, spacing_mm=0.4)
+    log.info("demo: phantom left + right coronary tree with %d lesions voxelised at 0.4 mm into %s (%.2f s)",
+             len(phantom.lesions), case_dir / "mask.nii.gz", time.perf_counter() - t)
+    result = run(case_dir / "mask.nii.gz", output_dir=out, backend=args.backend, overrides=_parse_set(args.set))
     _print_result(result, out)
-    print("\ntrue lesions of the phantom (truth.json):")
-    for les in phantom.lesions:
-        print(f"  {les['vessel']:<8} position {les['position_mm']:6.1f} mm, {les['diameter_stenosis_pct']:4.1f} %DS, "
-              f"length {les['length_mm']:.1f} mm")
+    print("\nthe phantom's true lesions (case/truth.json) beside the lesions found in its mask:")
+    print(format_truth_table(result.lesions, phantom.lesions))
+    return EXIT_OK
+
+
+def format_uq_table(rows: list[dict], key: str = "id") -> str:
+    """Plain-text uncertainty table: median FFR, 90 % interval, P(FFR <= 0.80), main contributor."""
+    head = f"{'':<7}{'vessel':<9}{'median':>8}{'90 % interval':>17}{'P(<=0.80)':>11}  main contributors"
+    lines = [head, "-" * (len(head) + 12)]
+    for r in rows:
+        top = sorted(r["first_order_index"].items(), key=lambda kv: -kv[1])[:2]
+        contrib = ", ".join(f"{k} {v:.2f}" for k, v in top if v > 0.005) or "-"
+        lines.append(f"{str(r.get(key, '')):<7}{r['vessel']:<9}{r['median']:>8.3f}   [{r['p05']:.3f}, {r['p95']:.3f}]"
+                     f"{r['p_below_cutoff']:>11.2f}  {contrib}")
+    return "\n".join(lines)
+
+
+def _deterministic(args):
+    from .api import run
+
+    return run(args.input, output_dir=args.output, backend=args.backend, overrides=_parse_set(args.set),
+               label=args.label, ostia=_parse_ostia(args.ostium))
+
+
+def cmd_uq(args) -> int:
+    from .uncertainty import attach_to_outputs, uq, write_uq
+
+    result = _deterministic(args)
+    dists = json.loads(args.distributions) if args.distributions else None
+    res = uq(result.network, n_samples=args.samples, distributions=dists, backend=args.backend, seed=args.seed,
+             method=args.method)
+    print(format_uq_table(res.lesions))
+    print()
+    print(format_uq_table(res.outlets, key=""))
+    print(f"\n{res.n_samples} samples ({res.method}) on {res.backend} in {res.timings_s['total']:.2f} s")
+    if args.output:
+        write_uq(res, args.output, "uq")
+        attach_to_outputs(args.output, "uq", res.summary(), {"ffr_lesion": res.ffr_lesion, "ffr_outlet": res.ffr_outlet})
+        print(f"outputs in {args.output}/: uq.json, uq.png (summary.json and results.h5 carry them under 'uq')")
+    return EXIT_OK
+
+
+def cmd_pci(args) -> int:
+    from .uncertainty import attach_to_outputs, pci
+
+    if not args.all and not args.lesion:
+        raise InvalidInputError("pci: name the lesion(s) to stent with --lesion ID (repeatable) or use --all")
+    result = _deterministic(args)
+    res = pci(result.network, "all" if args.all else args.lesion, backend=args.backend, n_samples=args.samples,
+              output_dir=args.output)
+    head = f"{'lesion':<7}{'vessel':<9}{'stented':>8}{'FFR before':>12}{'FFR after':>11}"
+    print(head)
+    print("-" * len(head))
+    for x in res.lesions:
+        print(f"{x['id']:<7}{x['vessel']:<9}{'yes' if x['stented'] else '':>8}{x['ffr_pre']:>12.3f}{x['ffr_post']:>11.3f}")
+    print()
+    print(f"{'outlet':<10}{'FFR before':>12}{'FFR after':>11}")
+    for o in res.outlets:
+        print(f"{o['vessel']:<10}{o['ffr_pre']:>12.3f}{o['ffr_post']:>11.3f}")
+    if args.output:
+        arrays = {"ffr_lesion_pre_post": np.array([[x["ffr_pre"], x["ffr_post"]] for x in res.lesions]).reshape(-1, 2)}
+        attach_to_outputs(args.output, "pci", res.summary(), arrays)
+        print(f"\noutputs in {args.output}/: pci.json, pullback_pci.png"
+              + (", pci_uq.json, pci_uq.png" if args.samples else "") + " (and 'pci' in summary.json)")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .api import load
+    from .config import apply_overrides
+    from .network import VesselNetwork
+
+    net = load(args.input)
+    if not isinstance(net, VesselNetwork):
+        raise InvalidInputError(f"{args.input}: already an svZeroDSolver model; export takes a vessel network")
+    overrides = _parse_set(args.set)
+    if overrides:
+        b, m = apply_overrides(net.boundary, net.model, overrides)
+        net = net.replace_config(boundary=b, model=m)
+    if not args.no_detect:
+        from .meshing.stenosis import detect_lesions
+
+        net = detect_lesions(net)
+    if args.to == "svzerod":
+        from .formats.svzerod import write_svzerod
+
+        path = write_svzerod(net, args.output)
+    else:
+        from .formats.svoned import write_svoned
+
+        path = write_svoned(net, args.output, root=args.root)
+    n_les = sum(len(v.lesions or []) for v in net.vessels.values())
+    print(f"wrote {path} ({args.to}: {len(net.vessels)} vessels, {n_les} lesions, {len(net.outlets)} outlets; CGS)")
     return EXIT_OK
 
 
@@ -146,18 +351,87 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a boundary/model value, e.g. boundary.inlet_pressure_mmHg=90 or model.kt=1.2")
 
+    def geometry(sp):
+        sp.add_argument("--label", type=int, default=None, metavar="N",
+                        help="lumen label of a label volume (default: every voxel > 0)")
+        sp.add_argument("--ostium", action="append", default=[], metavar="X,Y,Z",
+                        help="ostium of one tree in world mm (LPS); repeat for each tree (default: widest end)")
+
     r = sub.add_parser("run", help="solve one case and write its outputs")
-    r.add_argument("input", help="network .json (ffrflow-network/1)")
+    r.add_argument("input", help="network (.json, VTK centerlines), lumen mask (.nii/.nii.gz/.nrrd/.mha/.mhd/"
+                                 "DICOM folder) or closed surface (.stl/.vtp/.obj)")
     r.add_argument("-o", "--output", default=None, help="output folder (summary.json, results.h5, centerlines.vtp)")
-    r.add_argument("--solver", default="steady", choices=["steady"])
+    r.add_argument("--solver", default="steady", choices=["steady", "pulsatile", "lumped"],
+                   help="steady hyperemic network (default), pulsatile 1D (FFR from cycle means, waveforms in "
+                        "results.h5) or lumped 0D (svZeroDSolver-compatible; an svZeroDSolver .json always runs it)")
     r.add_argument("--no-detect", action="store_true", help="do not detect lesions on vessels without a lesions list")
+    r.add_argument("--no-pictures", action="store_true", help="skip ffr.png, pullback.png (and the swept surface)")
+    geometry(r)
     common(r)
     r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("batch", help="run every case of a manifest on Dask, one folder per case")
+    b.add_argument("manifest", help="CSV (or .jsonl) with case_id,input[,solver,inlet_pressure_mmHg,"
+                                    "myocardial_mass_g,label,set.<key>]; inputs relative to the manifest")
+    b.add_argument("-o", "--output", required=True, help="output folder: <case_id>/ per case, results.csv/.parquet")
+    b.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes of the embedded Dask LocalCluster (default: CPU count)")
+    b.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask scheduler, e.g. tcp://host:8786")
+    b.add_argument("--gpu", action="store_true", help="one worker per GPU through dask-cuda")
+    b.add_argument("--no-pictures", action="store_true", help="skip ffr.png and pullback.png per case")
+    b.add_argument("--force", action="store_true", help="rerun finished cases too")
+    b.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
+    b.add_argument("--backend", default="auto", choices=["auto", "numpy", "cpu", "cuda"],
+                   help="kernel backend on the workers")
+    b.set_defaults(func=cmd_batch)
+
+    m = sub.add_parser("mesh", help="mask or surface -> 3D artery model, centerline network and lesions")
+    m.add_argument("input", help="lumen mask (.nii/.nii.gz/.nrrd/.mha/.mhd/DICOM folder) or closed surface "
+                                 "(.stl/.vtp/.obj)")
+    m.add_argument("-o", "--output", required=True,
+                   help="output folder: network.json, surface.vtp, surface.stl, centerlines.vtp, lesions.json")
+    m.add_argument("--no-lesions", action="store_true", help="skip lesion detection")
+    m.add_argument("--spacing", type=float, default=0.5, metavar="MM", help="centerline point spacing, mm (0.5)")
+    geometry(m)
+    m.set_defaults(func=cmd_mesh)
 
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded phantom case")
     d.add_argument("-o", "--output", default="ffrflow-demo", help="output folder (default ./ffrflow-demo)")
     common(d)
     d.set_defaults(func=cmd_demo)
+
+    u = sub.add_parser("uq", help="FFR with its uncertainty (Monte Carlo over the uncertain inputs)")
+    u.add_argument("input", help="network, mask or surface (as for run)")
+    u.add_argument("-o", "--output", default=None, help="output folder (the run's outputs plus uq.json, uq.png)")
+    u.add_argument("--samples", type=int, default=4096, help="number of samples (default 4096)")
+    u.add_argument("--method", default="qmc", choices=["qmc", "mc"], help="scrambled Sobol (default) or random")
+    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--distributions", default=None, metavar="JSON",
+                   help='override input distributions, e.g. \'{"inlet_pressure_mmHg": {"dist": "normal", "sd": 5}}\'')
+    geometry(u)
+    common(u)
+    u.set_defaults(func=cmd_uq)
+
+    pc = sub.add_parser("pci", help="virtual stenting: FFR before and after restoring lesions to their reference lumen")
+    pc.add_argument("input", help="network, mask or surface (as for run)")
+    pc.add_argument("-o", "--output", default=None, help="output folder (pci.json, pullback_pci.png)")
+    pc.add_argument("--lesion", action="append", default=[], metavar="ID", help="lesion id to stent (L1, L2, ...)")
+    pc.add_argument("--all", action="store_true", help="stent every lesion")
+    pc.add_argument("--samples", type=int, default=0, help="also the post-PCI uncertainty with this many samples")
+    geometry(pc)
+    common(pc)
+    pc.set_defaults(func=cmd_pci)
+
+    e = sub.add_parser("export", help="write a network in another tool's format (svZeroDSolver JSON, svOneDSolver .in)")
+    e.add_argument("input", help="network (.json, VTK centerlines, svOneD .in, SimVascular project folder)")
+    e.add_argument("--to", required=True, choices=["svzerod", "svoned"], help="target format")
+    e.add_argument("-o", "--output", required=True, help="output file")
+    e.add_argument("--root", default=None, help="svoned: the tree to write when the network has several roots")
+    e.add_argument("--no-detect", action="store_true", help="do not detect lesions on vessels without a lesions list")
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a boundary/model value before exporting")
+    e.set_defaults(func=cmd_export)
 
     i = sub.add_parser("info", help="version and available backends")
     i.set_defaults(func=cmd_info)
@@ -182,8 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     except FfrflowError as exc:
         code, msg = EXIT_INTERNAL, str(exc)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("interrupted" + (" (finished cases are kept; rerun the same command to resume)"
+                               if args.command == "batch" else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.debug:
         raise
     print(f"error: {msg}", file=sys.stderr)

@@ -565,3 +565,65 @@ def lesion_geometry(net: VesselNetwork, vessel_id: str, lesion: Lesion) -> dict:
         "area_stenosis_pct": 100.0 * (1.0 - ratio * ratio),
         "length_mm": float(lesion.end_mm - lesion.start_mm),
     }
+
+
+def merge_serial_vessels(net: VesselNetwork) -> tuple[VesselNetwork, dict[str, tuple[str, float]]]:
+    """Merge every chain of vessels joined end to end without a branch (a parent with exactly one
+    child) into one vessel, e.g. the many short SEGMENTs of an svOneDSolver model.
+
+    The merged vessel keeps the id of the chain's first vessel; its points are the chain's points
+    (the shared joint point once, with the downstream radius), lesions are shifted to the new
+    arclength, and ``boundary.outlets`` entries move to the merged id. Physically the same network:
+    series resistances add, and the 1D equations run along one continuous vessel.
+
+    Returns
+    -------
+    network : VesselNetwork
+    mapping : dict
+        ``{old_id: (new_id, offset_mm)}``: arclength ``s`` on an old vessel is ``offset_mm + s`` on
+        the new one.
+    """
+    mapping: dict[str, tuple[str, float]] = {}
+    new_vessels = []
+    ch = net._children()
+    for vid, v in net.vessels.items():
+        if vid in mapping:
+            continue
+        chain = [vid]
+        while len(ch.get(chain[-1], [])) == 1:
+            chain.append(ch[chain[-1]][0])
+        pts = [v.points_mm]
+        rad = [v.radius_mm]
+        lesions: list[Lesion] | None = None if all(net.vessels[c].lesions is None for c in chain) else []
+        off = 0.0
+        for c in chain:
+            cv = net.vessels[c]
+            mapping[c] = (vid, off)
+            if c != vid:
+                pts.append(cv.points_mm[1:])
+                r = cv.radius_mm.copy()
+                rad[-1] = rad[-1].copy()
+                rad[-1][-1] = r[0]
+                rad.append(r[1:])
+            if lesions is not None:
+                for les in cv.lesions or []:
+                    lesions.append(Lesion(off + les.start_mm, off + les.end_mm, les.reference_radius_mm))
+            off += cv.length_mm
+        d = {"id": vid, "parent": None if v.parent is None else mapping[v.parent][0] if v.parent in mapping
+             else v.parent, "points": np.concatenate(pts).tolist(), "radius": np.concatenate(rad).tolist()}
+        if v.name is not None:
+            d["name"] = v.name
+        if v.side is not None:
+            d["side"] = v.side
+        if lesions is not None:
+            d["lesions"] = [les.to_dict() for les in lesions]
+        new_vessels.append(d)
+    # parents refer to the last vessel of a chain: map to the chain's id
+    for d in new_vessels:
+        if d["parent"] is not None:
+            d["parent"] = mapping[d["parent"]][0]
+    b = net.boundary.to_dict()
+    b["outlets"] = {mapping[k][0]: val for k, val in b["outlets"].items()}
+    doc = {"format": FORMAT, "units": "mm", "vessels": new_vessels, "boundary": b, "model": net.model.to_dict(),
+           "meta": {**net.meta, "merged_serial_vessels": len(net.vessels) - len(new_vessels)}}
+    return VesselNetwork.from_dict(doc), mapping

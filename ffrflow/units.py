@@ -58,3 +58,18 @@ def resistance_to_si(r_mmhg_s_ml):
 def resistance_from_si(r_pa_s_m3):
     """Hydraulic resistance in Pa·s/m³ → mmHg·s/mL."""
     return r_pa_s_m3 / MMHG_S_ML_TO_PA_S_M3
+
+
+# CGS (svZeroDSolver / svOneDSolver) <-> SI
+#: 1 mmHg in dyn/cm² (≈ 1333.22).
+MMHG_TO_DYN_CM2 = MMHG_TO_PA / DYN_CM2_TO_PA
+#: 1 dyn·s/cm⁵ (CGS hydraulic resistance) in Pa·s/m³.
+R_CGS_TO_SI = DYN_CM2_TO_PA / ML_S_TO_M3_S
+#: 1 cm⁵/dyn (CGS compliance) in m³/Pa.
+C_CGS_TO_SI = ML_S_TO_M3_S / DYN_CM2_TO_PA
+#: 1 g/cm⁴ (CGS inertance, dyn·s²/cm⁵) in Pa·s²/m³.
+L_CGS_TO_SI = DYN_CM2_TO_PA / ML_S_TO_M3_S
+#: 1 dyn·s²/cm⁸ (CGS stenosis coefficient) in Pa·s²/m⁶.
+S_CGS_TO_SI = DYN_CM2_TO_PA / ML_S_TO_M3_S ** 2
+#: 1 cm in mm.
+CM_TO_MM = 10.0

@@ -77,3 +77,69 @@ def write_polydata(polydata, path: str | Path) -> Path:
 def write_polylines(path: str | Path, lines, point_arrays=None, cell_arrays=None) -> Path:
     """Write polylines with point and cell arrays to a ``.vtp`` file atomically."""
     return write_polydata(polylines_to_polydata(lines, point_arrays, cell_arrays), path)
+
+
+def nearest_centerline_node(points_mm: np.ndarray, nodes_mm: np.ndarray, radius_mm: np.ndarray,
+                            k: int = 8) -> np.ndarray:
+    """For each surface point, the centerline node whose lumen it belongs to (index into ``nodes_mm``).
+
+    Among the ``k`` nearest nodes the one with the smallest ``|x − c| − r(c)`` wins (distance to that
+    node's lumen wall), so that near a junction a point on a side branch's wall is not given to the
+    wider parent whose axis happens to be nearer.
+
+    Parameters
+    ----------
+    points_mm : (m, 3) array
+        Surface vertices, mm.
+    nodes_mm : (n, 3) array
+        Centerline nodes, mm.
+    radius_mm : (n,) array
+        Lumen radius at the nodes, mm.
+    k : int
+        Candidates per point.
+
+    Returns
+    -------
+    (m,) int64 array
+    """
+    from scipy.spatial import cKDTree
+
+    nodes_mm = np.asarray(nodes_mm, dtype=np.float64)
+    k = int(min(k, len(nodes_mm)))
+    d, i = cKDTree(nodes_mm).query(np.asarray(points_mm, dtype=np.float64), k=k)
+    if k == 1:
+        return np.asarray(i, dtype=np.int64)
+    score = d - np.asarray(radius_mm, dtype=np.float64)[i]
+    return i[np.arange(len(i)), np.argmin(score, axis=1)].astype(np.int64)
+
+
+def with_point_arrays(polydata, arrays: Mapping[str, np.ndarray]):
+    """A shallow copy of ``polydata`` with the given point arrays (one value per point) added."""
+    import vtk
+    from vtk.util import numpy_support as ns
+
+    out = vtk.vtkPolyData()
+    out.ShallowCopy(polydata)
+    pd = vtk.vtkPointData()
+    pd.ShallowCopy(polydata.GetPointData())
+    out.GetPointData().ShallowCopy(pd)
+    for name, values in arrays.items():
+        a = np.asarray(values)
+        va = ns.numpy_to_vtk(np.ascontiguousarray(a, dtype=np.int64 if a.dtype.kind in "iu" else np.float64),
+                             deep=True)
+        va.SetName(name)
+        out.GetPointData().AddArray(va)
+    return out
+
+
+def read_polydata(path: str | Path):
+    """Read a ``.vtp`` (XML) or ``.vtk`` (legacy) polydata file."""
+    import vtk
+
+    path = Path(path)
+    r = vtk.vtkXMLPolyDataReader() if path.suffix.lower() == ".vtp" else vtk.vtkPolyDataReader()
+    r.SetFileName(str(path))
+    r.Update()
+    out = vtk.vtkPolyData()
+    out.ShallowCopy(r.GetOutput())
+    return out

@@ -28,7 +28,6 @@ from ffrflow.meshing.surface import write_surface  # noqa: E402
 from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork  # noqa: E402
 from ffrflow.phantoms import LesionSpec  # noqa: E402
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "bluefern-coronary-centrelines"
 VOXEL_MM = 0.4
 
 
@@ -134,7 +133,7 @@ def test_write_mesh_outputs(demo, tmp_path):
     ph, res = demo
     paths = write_mesh_outputs(res, tmp_path / "out")
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["centerlines.vtp", "mesh.json", "network.json", "surface.stl", "surface.vtp"]
+    assert names == ["centerlines.vtp", "lesions.json", "mesh.json", "network.json", "surface.stl", "surface.vtp"]
     back = VesselNetwork.from_json(paths["network"])
     assert back.ids == res.network.ids
     r = vtk.vtkXMLPolyDataReader()
@@ -227,39 +226,7 @@ def test_lesion_detection_hook(demo, monkeypatch, tmp_path):
     assert calls == [1] and not res.lesions_detected
 
 
-# ------------------------------------------------------------------------------------------ real tree shapes
-def _read_real(name):
-    r = vtk.vtkPolyDataReader()
-    r.SetFileName(str(REAL / name))
-    r.Update()
-    pd = r.GetOutput()
-    from vtk.util.numpy_support import vtk_to_numpy
-    pts = vtk_to_numpy(pd.GetPoints().GetData()).astype(float)
-    rad = vtk_to_numpy(pd.GetPointData().GetArray("radii")).astype(float)
-    lines, ids = [], vtk.vtkIdList()
-    pd.GetLines().InitTraversal()
-    while pd.GetLines().GetNextCell(ids):
-        lines.append([ids.GetId(i) for i in range(ids.GetNumberOfIds())])
-    return pts, rad, lines
-
-
-@pytest.mark.skipif(not REAL.is_dir(), reason="shared real centerline data not present")
-@pytest.mark.parametrize("name,n_vessels,n_outlets", [("227A_Centreline.vtk", 7, 4), ("721A_Centreline.vtk", 3, 2)])
-def test_real_tree_shapes(tmp_path, name, n_vessels, n_outlets):
-    """Real coronary centerlines swept into a mask at 0.4 mm come back as the same tree."""
-    pts, rad, lines = _read_real(name)
-    ref = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": [
-        {"id": f"v{i}", "parent": None, "points": pts[ln].tolist(), "radius": rad[ln].tolist()}
-        for i, ln in enumerate(lines)]})
-    img = phantoms.voxelize(ref, spacing_mm=VOXEL_MM)
-    res = mesh(phantoms.write_mask(img, tmp_path / "real.nii.gz"), lesions=False)
-    assert len(res.network.vessels) == n_vessels and len(res.network.outlets) == n_outlets
-    cmp = compare_networks(res.network, ref)
-    nodes = np.array([pts[ln[0]] for ln in lines] + [pts[ln[-1]] for ln in lines])
-    far = np.min(np.linalg.norm(cmp.points_mm[:, None] - nodes[None], axis=2), axis=1) > 4.0
-    s = cmp.summary(far)
-    assert cmp.summary()["centerline_median_mm"] < 0.5 * VOXEL_MM
-    assert s["radius_median_abs_error_mm"] < 0.1
+# real tree shapes: tests/test_meshing_real.py
 
 
 # ------------------------------------------------------------------------------------------ bad input end to end

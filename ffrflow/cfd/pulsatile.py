@@ -134,9 +134,18 @@ def _vessel_layout(disc: Discretization, i: int, lesion_elems: dict):
                                                                               for _, e in out]
 
 
-def build_model(networks, backend: str = "numpy", steady_results=None) -> PulsatileModel:
+def build_model(networks, backend: str = "numpy", steady_results=None, outlet_models=None,
+                inlet=None) -> PulsatileModel:
     """Lay out one or more networks (one case each) for the pulsatile kernel, initialised from
-    their steady solutions. All cases must share one heart rate."""
+    their steady solutions. All cases must share one heart rate.
+
+    ``outlet_models`` (optional, one dict per case or one for all) gives explicit outlet models in SI,
+    e.g. from an svOneDSolver file: ``{vessel: {"type": "coronary", "Ra", "Ram", "Rv" (Pa·s/m³), "Ca",
+    "Cim" (m³/Pa), "pv" (Pa), "pim_t_s", "pim_pa"}}``, ``{"type": "rcr", "Rp", "C", "Rd", "pv"}`` or
+    ``{"type": "resistance", "R", "pv"}``; their total resistance should equal the network's
+    ``boundary.outlets`` entry so that the steady start is consistent. ``inlet`` (optional)
+    replaces the inlet waveform by a table: ``{"kind": "flow" | "pressure", "t_s": [...],
+    "values": [...] (m³/s or Pa)}`` over one cycle."""
     from .steady import solve_steady
 
     nets = [networks] if isinstance(networks, VesselNetwork) else list(networks)
@@ -148,8 +157,11 @@ def build_model(networks, backend: str = "numpy", steady_results=None) -> Pulsat
     tables_t, tables_v, tables_T = [], [], []
 
     def add_table(t, v, T):
-        tables_t.append(np.asarray(t, float))
-        tables_v.append(np.asarray(v, float))
+        t, v = np.asarray(t, float), np.asarray(v, float)
+        if t.size > 1 and abs(t[-1] - T) <= 1e-9 * max(T, 1.0):
+            t, v = t[:-1], v[:-1]   # a closed table [0, T]: the last sample repeats the first
+        tables_t.append(t)
+        tables_v.append(v)
         tables_T.append(float(T))
         return len(tables_t) - 1
 
@@ -165,8 +177,11 @@ def build_model(networks, backend: str = "numpy", steady_results=None) -> Pulsat
     rho, kr, alpha = [], [], []
     cases = []
     n_cells_total = 0
+    if outlet_models is None or isinstance(outlet_models, dict):
+        outlet_models = [outlet_models or {}] * len(nets)
     for ci, net in enumerate(nets):
         m, b = net.model, net.boundary
+        explicit_lpm = outlet_models[ci]
         disc = discretize(net, backend)
         steady = steady_results[ci] if steady_results is not None else solve_steady(net, backend=backend)
         r_out, rep = outlet_resistances(net)
@@ -251,7 +266,11 @@ def build_model(networks, backend: str = "numpy", steady_results=None) -> Pulsat
             # start node: inlet for roots (junctions are made at the parent's end)
             if disc.parent[i] < 0:
                 k0 = sl.start
-                if b.inlet_flow_ml_s is not None:
+                if inlet is not None:
+                    tt = np.asarray(inlet["t_s"], float)
+                    w = add_table(tt - tt[0], np.asarray(inlet["values"], float), period)
+                    typ = NODE_Q_INLET if inlet["kind"] == "flow" else NODE_P_INLET
+                elif b.inlet_flow_ml_s is not None:
                     w = add_table([0.0], [units.ml_s_to_m3_s(b.inlet_flow_ml_s)], period)
                     typ = NODE_Q_INLET
                 else:
@@ -264,7 +283,7 @@ def build_model(networks, backend: str = "numpy", steady_results=None) -> Pulsat
                                       period)
                     else:
                         tt = np.array([x[0] for x in wfm])
-                        if tt[-1] >= period:
+                        if tt[-1] > period * (1 + 1e-9):
                             raise InvalidInputError(f"boundary.inlet_waveform: times must lie in one cycle "
                                                     f"[0, {period:.4f}) s at {60 / period:.1f} bpm")
                         w = add_table(tt, units.mmhg_to_pa(np.array([x[1] for x in wfm])), period)
@@ -288,8 +307,31 @@ def build_model(networks, backend: str = "numpy", steady_results=None) -> Pulsat
                 side = sides[net.root_of(vid)]
                 explicit = rep["outlets"][vid]["source"] == "explicit" or b.outlet_model == "resistance"
                 elem = info["after"][-1]
-                p_end = P_nodes[kend]
-                if explicit:
+                given = explicit_lpm.get(vid)
+                pim_w, pim_s = lv_table, None
+                if given is not None:
+                    gt = given["type"]
+                    pv = float(given.get("pv", pv))
+                    if gt == "coronary":
+                        typ, R1, R2, R3, C1, C2 = (LPM_CORONARY, given["Ra"], given["Ram"], given["Rv"], given["Ca"],
+                                                   given["Cim"])
+                        if "pim_pa" in given:
+                            tt = np.asarray(given["pim_t_s"], float)
+                            pim_w = add_table(tt - tt[0], np.asarray(given["pim_pa"], float), period)
+                            pim_s = 1.0
+                    elif gt == "rcr":
+                        typ, R1, R2, R3, C1, C2 = LPM_RCR, given["Rp"], given["Rd"], 0.0, given["C"], 0.0
+                    else:
+                        typ, R1, R2, R3, C1, C2 = LPM_RESISTANCE, given["R"], 0.0, 0.0, 0.0, 0.0
+                    R_tot = R1 + R2 + R3 if typ != LPM_RCR else R1 + R2
+                    if typ == LPM_RESISTANCE:
+                        nid = new_node(NODE_FIXED_P, [(pids[-1], 1, (elem[0] + R1, elem[1], elem[2]), q_v)], val=pv,
+                                       p_init=pv, disc_node=kend, label=f"{vid}:outlet")
+                    else:
+                        nid = new_node(NODE_LPM, [(pids[-1], 1, (elem[0] + R1, elem[1], elem[2]), q_v)],
+                                       lpm_idx=len(lpm["type"]), p_init=0.0, disc_node=kend, label=f"{vid}:outlet")
+                    lpm_idx = len(lpm["type"])
+                elif explicit:
                     nid = new_node(NODE_FIXED_P, [(pids[-1], 1, (elem[0] + R_tot, elem[1], elem[2]), q_v)], val=pv,
                                    p_init=pv, disc_node=kend, label=f"{vid}:outlet")
                     lpm_idx = len(lpm["type"])
@@ -316,9 +358,11 @@ def build_model(networks, backend: str = "numpy", steady_results=None) -> Pulsat
                 lpm["C1"].append(C1)
                 lpm["C2"].append(C2)
                 lpm["pv"].append(pv)
-                lpm["pim_wave"].append(lv_table if typ == LPM_CORONARY else -1)
+                lpm["pim_wave"].append(pim_w if typ == LPM_CORONARY else -1)
                 peak = float(wf["aortic_peak_over_mean"]) * units.mmhg_to_pa(b.inlet_pressure_mmHg)
-                lpm["pim_scale"].append(b.intramyocardial_pressure_scale[side] * peak if typ == LPM_CORONARY else 0.0)
+                if pim_s is None:
+                    pim_s = b.intramyocardial_pressure_scale[side] * peak
+                lpm["pim_scale"].append(pim_s if typ == LPM_CORONARY else 0.0)
                 lpm["P1"].append(P1)
                 lpm["P2"].append(P2 + (lpm["pim_scale"][-1] * 0.0))
                 if typ != LPM_RESISTANCE:
@@ -472,7 +516,8 @@ def run_cycles(model: PulsatileModel, backend: str = "auto", tol: float | None =
                         {"t_s": t, **wf}, backend, mass)
 
 
-def solve_pulsatile(net: VesselNetwork, backend: str = "auto", raise_on_failure: bool = False, **options) -> Result:
+def solve_pulsatile(net: VesselNetwork, backend: str = "auto", raise_on_failure: bool = False,
+                    outlet_models: dict | None = None, inlet: dict | None = None, **options) -> Result:
     """Pulsatile 1D solve of one network; FFR from cycle means (see module docstring).
 
     Parameters
@@ -482,6 +527,8 @@ def solve_pulsatile(net: VesselNetwork, backend: str = "auto", raise_on_failure:
     backend : {"auto", "numpy", "cpu", "cuda"}
     raise_on_failure : bool
         Raise :class:`ConvergenceError` when periodicity is not reached in ``model.max_cycles``.
+    outlet_models, inlet : dict, optional
+        Explicit outlet models and inlet table (see :func:`build_model`), e.g. from svOneDSolver.
 
     Returns
     -------
@@ -492,7 +539,7 @@ def solve_pulsatile(net: VesselNetwork, backend: str = "auto", raise_on_failure:
     """
     t0 = time.perf_counter()
     backend = resolve_backend(backend)
-    model = build_model(net, backend)
+    model = build_model(net, backend, outlet_models=outlet_models, inlet=inlet)
     t1 = time.perf_counter()
     run = run_cycles(model, backend, **options)
     t2 = time.perf_counter()

@@ -28,6 +28,11 @@ from ..network import VesselNetwork
 from .assembly import Discretization
 
 RESULTS_FORMAT = "ffrflow-results/1"
+#: Column order of the lesion and outlet tables.
+LESION_COLUMNS = ("id", "vessel", "position_mm", "start_mm", "end_mm", "length_mm", "mld_mm",
+                  "reference_diameter_mm", "diameter_stenosis_pct", "area_stenosis_pct", "delta_p_mmHg",
+                  "ffr_distal", "pressure_ratio", "mld_xyz_mm", "lesion_model")
+OUTLET_COLUMNS = ("vessel", "ffr", "pressure_mmHg", "flow_ml_s", "resistance_mmHg_s_per_ml", "xyz_mm")
 
 
 @dataclass
@@ -107,8 +112,25 @@ class Result:
         }
 
     @property
-    def lesions(self) -> list[dict]:
-        """One record per lesion with the ``summary.json`` keys (DESIGN §7), mm / mmHg."""
+    def lesions(self):
+        """The lesion table: a pandas DataFrame when pandas is installed (else a list of dicts) whose
+        iteration yields one dict per lesion, so ``for les in r.lesions`` and ``r.lesions[0]["ffr_distal"]``
+        work as on a list (see :mod:`ffrflow._tables`). Keys as in ``summary.json`` (DESIGN §7), mm / mmHg."""
+        from .._tables import record_table
+
+        return record_table(self.lesion_records, LESION_COLUMNS)
+
+    @property
+    def outlets(self):
+        """The outlet table (DataFrame or list of dicts, as :attr:`lesions`): ``vessel``, ``xyz_mm``,
+        ``flow_ml_s``, ``pressure_mmHg``, ``ffr``, ``resistance_mmHg_s_per_ml``."""
+        from .._tables import record_table
+
+        return record_table(self.outlet_records, OUTLET_COLUMNS)
+
+    @property
+    def lesion_records(self) -> list[dict]:
+        """One dict per lesion with the ``summary.json`` keys (DESIGN §7), mm / mmHg."""
         out = []
         ffr = self.ffr
         for n, les in enumerate(self.disc.lesions, start=1):
@@ -134,8 +156,8 @@ class Result:
         return out
 
     @property
-    def outlets(self) -> list[dict]:
-        """One record per outlet: ``vessel``, ``xyz_mm``, ``flow_ml_s``, ``pressure_mmHg``, ``ffr``,
+    def outlet_records(self) -> list[dict]:
+        """One dict per outlet: ``vessel``, ``xyz_mm``, ``flow_ml_s``, ``pressure_mmHg``, ``ffr``,
         ``resistance_mmHg_s_per_ml``."""
         d = self.disc
         ffr = self.ffr
@@ -176,8 +198,8 @@ class Result:
             "backend": self.backend,
             "model": self.network.model.to_dict(),
             "boundary": boundary,
-            "lesions": self.lesions,
-            "outlets": self.outlets,
+            "lesions": self.lesion_records,
+            "outlets": self.outlet_records,
             "roots": self.roots,
             "min_ffr": self.min_ffr,
             "converged": self.converged,
@@ -226,19 +248,28 @@ class Result:
                         for name, arr in self.waveforms[vid].items():
                             gw.create_dataset(name, data=np.asarray(arr))
                 lt = f.create_group("lesions")
-                for les in self.lesions:
+                for les in self.lesion_records:
                     gl = lt.create_group(les["id"])
                     for k, val in les.items():
                         gl.attrs[k] = val
         return path
 
     def to_vtk(self, path: str | Path) -> Path:
-        """Write ``centerlines.vtp`` (polyline per vessel; FFR, pressure, flow, radius arrays)."""
+        """Write ``centerlines.vtp`` (polyline per vessel; FFR, pressure, flow, radius arrays).
+
+        Given a folder (no ``.vtp`` suffix), write ``centerlines.vtp`` and ``surface.vtp`` (the surface
+        with FFR, see :meth:`surface_with_ffr`) into it and return the folder.
+        """
         from ..vtkio import write_polylines
 
         path = Path(path)
         if path.suffix != ".vtp":
-            path = path / "centerlines.vtp"
+            path.mkdir(parents=True, exist_ok=True)
+            self.to_vtk(path / "centerlines.vtp")
+            from ..vtkio import write_polydata
+
+            write_polydata(self.surface_with_ffr(), path / "surface.vtp")
+            return path
         lines, arrays = [], {"ffr": [], "pressure_mmHg": [], "flow_ml_s": [], "radius_mm": [], "s_mm": []}
         for vid in self.disc.vessel_ids:
             v = self.vessel(vid)
@@ -255,6 +286,105 @@ class Result:
         return {"summary": self.to_json(folder / "summary.json"),
                 "results": self.to_hdf5(folder / "results.h5"),
                 "centerlines": self.to_vtk(folder / "centerlines.vtp")}
+
+    # ------------------------------------------------------------------ surface and pictures
+    def surface_with_ffr(self):
+        """The lumen surface (vtkPolyData, mm) with FFR mapped from the centerline to every vertex.
+
+        Point arrays ``ffr``, ``pressure_mmHg``, ``centerline_radius_mm`` and ``vessel_index``. The
+        surface is the meshed one for a mask or surface input, else a tube swept from the centerline
+        radii (:func:`ffrflow.plots.result_surface`).
+        """
+        from ..plots import result_surface, surface_fields
+        from ..vtkio import with_point_arrays
+
+        surf = result_surface(self)
+        return with_point_arrays(surf, surface_fields(self, surf))
+
+    def plot(self, ax=None, path: str | Path | None = None, title: str | None = None):
+        """The 3D artery coloured by FFR (diverging map centred at 0.80, colour bar), lesions labelled.
+
+        Returns a :class:`matplotlib.figure.Figure` (saved to ``path`` when given); see
+        :mod:`ffrflow.plots`.
+        """
+        from ..plots import plot_result
+
+        return plot_result(self, ax=ax, path=path, title=title)
+
+    def plot_pullback(self, path: str | Path | None = None, title: str | None = None):
+        """FFR against distance from the ostium on every root-to-outlet path (lesions marked, 0.80 line).
+
+        Returns a :class:`matplotlib.figure.Figure` (saved to ``path`` when given).
+        """
+        from ..plots import plot_pullback
+
+        return plot_pullback(self, path=path, title=title)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Result":
+        """Read a result back from a case folder (``network.json``, ``results.h5``, ``summary.json``).
+
+        The network as solved is re-discretised and the pressures and flows of ``results.h5`` are
+        put on its nodes; ``surface.vtp`` is read when present.
+
+        Raises
+        ------
+        InvalidInputError
+            A missing file, or ``results.h5`` whose vessels do not match ``network.json``.
+        """
+        import h5py
+
+        from ..errors import InvalidInputError
+        from ..kernels import resolve_backend
+        from .assembly import discretize
+
+        folder = Path(folder)
+        for name in ("network.json", "results.h5", "summary.json"):
+            if not (folder / name).is_file():
+                raise InvalidInputError(f"{folder}: no {name}; not an ffrflow case folder")
+        net = VesselNetwork.from_json(folder / "network.json")
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        disc = discretize(net, resolve_backend("numpy"))
+        p = np.empty(disc.n_nodes)
+        q = np.empty(disc.n_vessels)
+        with h5py.File(folder / "results.h5", "r") as f:
+            if f.attrs.get("format") != RESULTS_FORMAT:
+                raise InvalidInputError(f"{folder / 'results.h5'}: format {f.attrs.get('format')!r}, expected "
+                                        f"{RESULTS_FORMAT!r}")
+            g = f["vessels"]
+            for i, vid in enumerate(disc.vessel_ids):
+                gv = g[vid.replace("/", "\u2215")]
+                sl = disc.nodes_of(i)
+                pv = gv["pressure_mmHg"][()]
+                if len(pv) != sl.stop - sl.start:
+                    # network.json rounds coordinates to 1e-6 mm, which can move a lesion end off a point
+                    # and add a node: put the stored solution on the new nodes by arclength
+                    s_h5 = gv["s_mm"][()]
+                    if abs(float(s_h5[-1]) - float(disc.s_mm[sl][-1])) > 1e-3:
+                        raise InvalidInputError(f"{folder}: vessel {vid!r} is {float(s_h5[-1]):.4f} mm long in "
+                                                f"results.h5 and {float(disc.s_mm[sl][-1]):.4f} mm in network.json")
+                    pv = np.interp(disc.s_mm[sl], s_h5, pv)
+                p[sl] = units.mmhg_to_pa(pv)
+                q[i] = units.ml_s_to_m3_s(float(gv["flow_ml_s"][0]))
+        first = disc.node_offsets[:-1]
+        last = disc.node_offsets[1:] - 1
+        derived = dict(summary.get("boundary", {}).get("derived", {}) or {})
+        r_out = {o["vessel"]: units.resistance_to_si(o["resistance_mmHg_s_per_ml"])
+                 for o in summary.get("outlets", []) if o.get("resistance_mmHg_s_per_ml") is not None}
+        res = cls(network=net, disc=disc, pressure_pa=p, flow_m3_s=q, p_up_pa=p[first].copy(),
+                  p_down_pa=p[last].copy(), backend=summary.get("backend", "numpy"),
+                  solver=summary.get("solver", "steady"), iterations=int(summary.get("iterations") or 0),
+                  residual=float(summary.get("residual") or 0.0), converged=bool(summary.get("converged", True)),
+                  boundary_report=derived, outlet_resistance_pa_s_m3=r_out,
+                  timings_s=dict(summary.get("timings_s", {})), input_info=dict(summary.get("input", {})),
+                  notes=list(summary.get("notes", [])), pulsatile=summary.get("pulsatile"))
+        if (folder / "surface.vtp").is_file():
+            from ..vtkio import read_polydata
+
+            res.surface = read_polydata(folder / "surface.vtp")
+        if (folder / "mesh.json").is_file():
+            res.mesh_info = json.loads((folder / "mesh.json").read_text(encoding="utf-8"))
+        return res
 
     def __repr__(self) -> str:
         return (f"Result(solver={self.solver!r}, backend={self.backend!r}, {len(self.disc.lesions)} lesions, "

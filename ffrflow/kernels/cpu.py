@@ -410,3 +410,4 @@ def pulsatile_advance(n_steps, t0, dt, sample_every, case_piece_off, case_node_o
                        lpm_P1, lpm_P2, wave_off, wave_t, wave_v, wave_period,
                        acc_cell_P, acc_cell_Q, acc_node_P, acc_port_q, acc_port_P, wf_cell_P, wf_cell_Q, wf_node_P)
 
+from .cpu_lumped import *  # noqa

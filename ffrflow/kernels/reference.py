@@ -388,3 +388,4 @@ def pulsatile_advance(n_steps, t0, dt, sample_every,
                 wf_cell_Q[row] = Q
                 wf_node_P[row] = node_P
 
+from .reference_lumped import *  # noqa

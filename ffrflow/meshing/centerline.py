@@ -392,7 +392,7 @@ def build_branches(graphs: dict, mask: LumenMask, opts: CenterlineOptions,
     if len(trees) == 2:
         big, small = sorted(trees, key=lambda t: -t["ostium_r"])
         big["side"], small["side"] = "left", "right"
-        big["prefix"], small["prefix"] = "L", "R"
+        big["prefix"], small["prefix"] = "LCA_", "RCA_"     # not "L1": lesions are numbered L1, L2, ...
         trees = [big, small]
     else:
         for k, t in enumerate(trees):

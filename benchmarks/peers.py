@@ -1,0 +1,156 @@
+"""Peer-case benchmark: seconds per case of the lumped solver on svZeroDSolver's cases, single and batched.
+
+``python -m benchmarks peers [--copies 1000] [--backends cpu,numpy] [--threads N] [--cases a,b]``
+
+For every open-loop svZeroDSolver case in ``../shared/data/peers`` (the test cases, the hand-built
+ones and the three Vascular Model Repository models) and every backend:
+
+- ``single_s``: one case, one kernel call (median of repeats, JIT warm-up excluded), last cycle
+  written (what svZeroDSolver writes);
+- ``batched_s_per_case``: ``--copies`` copies of the case with every element R, C, L, S and every
+  boundary-condition table scaled by an independent factor U(0.9, 1.1), integrated in one kernel call
+  (one case per thread), cycle means written; wall time / copies;
+- ``speedup``: single / batched per case (the throughput gain of batching on this machine).
+
+The NumPy reference (a sparse LU per Newton iteration in Python) is the oracle, not a production
+backend: it runs fewer copies (``--numpy-copies``) and skips the cases whose single run exceeds
+``--numpy-max-s``. svZeroDSolver's own C++ timings on this machine (from issue 7) are printed for
+comparison: 0.05 s for the one-vessel coronary case (30 cycles), 3.2 s for the 215-vessel VMR model
+(3 cycles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._common import median_time, save
+
+ROOT = Path(__file__).resolve().parents[1]
+ZEROD = ROOT.parent / "shared" / "data" / "peers" / "svZeroDSolver"
+SVZEROD_CPP_S = {"pulsatileFlow_R_coronary": 0.05, "0080_0001_optimal_from_0d": 3.2}
+
+
+def peer_models():
+    """``[(name, LumpedModel)]`` of every open-loop svZeroDSolver case in the peer data."""
+    from ffrflow.errors import InvalidInputError
+    from ffrflow.formats.svzerod import read_svzerod
+
+    out = []
+    for sub in ("tests_cases", "handmade_reference", "vmr_reference"):
+        for p in sorted((ZEROD / sub).glob("*.json")):
+            try:
+                out.append((p.stem, read_svzerod(p)))
+            except InvalidInputError:
+                continue  # closed-loop: not supported
+    return out
+
+
+def perturbed_pack(model, copies: int, seed: int = 0, output: str = "mean"):
+    """Pack ``copies`` copies of a model with R, C, L, S and BC tables scaled by U(0.9, 1.1)."""
+    from ffrflow.cfd.lumped import pack
+
+    p = pack([model] * copies, output)
+    a = p.arrays
+    rng = np.random.default_rng(seed)
+    for k in ("el_R", "el_C", "el_L", "el_S"):
+        a[k] *= rng.uniform(0.9, 1.1, a[k].size)
+    n_tab = a["tab_mean"].size
+    f = rng.uniform(0.9, 1.1, n_tab)
+    lens = np.diff(a["tab_off"])
+    a["tab_v"] *= np.repeat(f, lens)
+    a["tab_mean"] *= f
+    # the activation times of CORONARY_VAR_RES are durations, not magnitudes: keep them
+    vr = np.flatnonzero(a["bc_type"] == 5)
+    for j in (8, 9):
+        t = a["bc_tab"][vr, j]
+        a["tab_v"][a["tab_off"][t]] /= f[t]
+        a["tab_mean"][t] /= f[t]
+    return p
+
+
+def run(copies=1000, backends=("cpu", "numpy"), threads=None, cases=None, numpy_copies=20, numpy_max_s=5.0,
+        repeats=3):
+    from ffrflow.cfd.lumped import solve_lumped, solve_lumped_batch
+    from ffrflow.kernels import available_backends
+
+    try:
+        import numba
+
+        if threads:
+            numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        n_threads = numba.get_num_threads()
+    except ImportError:  # pragma: no cover
+        n_threads = 1
+    models = [(n, m) for n, m in peer_models() if not cases or n in cases]
+    rows = []
+    for be in backends:
+        if be not in available_backends():
+            print(f"backend {be}: not available here, skipped")
+            continue
+        for name, m in models:
+            n_vessels = len(m.vessels)
+            steps = (int(m.sim.number_of_time_pts_per_cardiac_cycle) - 1) * m.n_cycles()
+            if be == "numpy":
+                t = time.perf_counter()
+                solve_lumped(m, backend=be)
+                t_single = time.perf_counter() - t
+                if t_single > numpy_max_s:
+                    rows.append({"case": name, "backend": be, "vessels": n_vessels, "steps": steps,
+                                 "single_s": t_single, "copies": 0, "batched_s_per_case": None, "speedup": None,
+                                 "note": f"batch skipped (single run > {numpy_max_s} s)"})
+                    print(f"{be:5s} {name}: single {t_single:.3g} s (batch skipped)")
+                    continue
+                n = min(copies, numpy_copies)
+            else:
+                t_single, _ = median_time(lambda: solve_lumped(m, backend=be), repeats, warmup=1)
+                n = copies
+            packed = perturbed_pack(m, n)
+            t = time.perf_counter()
+            res = solve_lumped_batch([m] * n, backend=be, packed=packed)
+            t_batch = time.perf_counter() - t
+            ok = int(np.sum(res.status == 0))
+            row = {"case": name, "backend": be, "vessels": n_vessels, "steps": steps, "single_s": t_single,
+                   "copies": n, "batched_total_s": t_batch, "batched_s_per_case": t_batch / n,
+                   "speedup": t_single / (t_batch / n), "cases_ok": ok, "threads": n_threads if be == "cpu" else 1,
+                   "svzerodsolver_cpp_s": SVZEROD_CPP_S.get(name)}
+            rows.append(row)
+            print(f"{be:5s} {name}: single {t_single:.4g} s | {n} copies {t_batch:.3g} s = {t_batch / n:.3g} s/case "
+                  f"({row['speedup']:.1f}x) | {ok}/{n} ok")
+    return rows, n_threads
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__.splitlines()[0])
+    p.add_argument("--copies", type=int, default=1000)
+    p.add_argument("--numpy-copies", type=int, default=20)
+    p.add_argument("--numpy-max-s", type=float, default=5.0)
+    p.add_argument("--backends", default="cpu,numpy")
+    p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
+    p.add_argument("--cases", default=None, help="comma-separated case names (default: all)")
+    p.add_argument("--no-save", action="store_true")
+    a = p.parse_args(argv)
+    rows, n_threads = run(a.copies, a.backends.split(","), a.threads, a.cases.split(",") if a.cases else None,
+                          a.numpy_copies, a.numpy_max_s)
+    print()
+    head = f"{'case':<44}{'backend':>8}{'vessels':>8}{'steps':>7}{'single s':>11}{'copies':>7}{'batch s/case':>13}" \
+           f"{'speedup':>8}{'svZeroD C++ s':>14}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        b = "-" if r["batched_s_per_case"] is None else f"{r['batched_s_per_case']:.3g}"
+        sp = "-" if r["speedup"] is None else f"{r['speedup']:.1f}"
+        cpp = "-" if not r.get("svzerodsolver_cpp_s") else f"{r['svzerodsolver_cpp_s']:.3g}"
+        print(f"{r['case']:<44}{r['backend']:>8}{r['vessels']:>8}{r['steps']:>7}{r['single_s']:>11.4g}"
+              f"{r['copies']:>7}{b:>13}{sp:>8}{cpp:>14}")
+    if not a.no_save:
+        path = save("peers", {"copies": a.copies, "numba_threads": n_threads, "rows": rows,
+                              "note": "svZeroDSolver C++ timings from issue 7 (same 2-core machine)"})
+        print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,711 @@
+"""Many cases on Dask: a manifest in, one folder per case and a results table out (DESIGN §8).
+
+The manifest is a CSV file (or JSON lines, ``.jsonl``/``.ndjson``) with one case per row:
+
+================================  =====================================================================
+column                            meaning
+================================  =====================================================================
+``case_id``                       a plain name: letters, digits, ``.``, ``_``, ``-``; at most 128
+                                  characters; not ``.``/``..``; unique. It names the case's folder.
+``input``                         the case: a network, a lumen mask or a surface (what ``ffrflow run``
+                                  takes), relative to the manifest's folder (or absolute)
+``solver`` (optional)             the solver (default ``steady``)
+``inlet_pressure_mmHg`` / ``pa_mmHg``  mean aortic pressure Pa, mmHg
+``myocardial_mass_g``             myocardial mass, g (scales the resting coronary flow)
+``cardiac_output_l_min``          cardiac output, L/min
+``label``                         lumen label of a label volume
+``set.<key>``                     any other override, e.g. ``set.model.kt`` (as ``--set``)
+================================  =====================================================================
+
+Empty cells mean "not given". Each case runs on a Dask worker and writes ``OUTDIR/<case_id>/``
+atomically (a temporary folder renamed when complete): a finished case holds ``summary.json``
+(and every other output of ``ffrflow run``), a failed one ``error.json`` (``type``, ``message``,
+``stage``). A rerun skips finished cases and retries failed ones. A row whose ``case_id`` is not a
+plain name, or repeats an earlier one, fails with a record in ``OUTDIR/_rejected/row-<n>.json``;
+nothing is ever written outside ``OUTDIR``. ``OUTDIR/results.csv`` (and ``results.parquet`` when
+pyarrow is installed) has one row per case (``row = "case"``: status, min FFR, lesions, seconds,
+error) and one per lesion (``row = "lesion"``: vessel, %DS, ΔP, FFR distal); ``OUTDIR/batch.json``
+summarises the run.
+
+Clusters: an embedded :class:`distributed.LocalCluster` (``workers`` processes, one thread each)
+by default; an existing scheduler by address (``scheduler="tcp://host:8786"``); on a GPU node with
+dask-cuda installed, a ``LocalCUDACluster`` (one worker per GPU).
+
+Privacy: nothing from a DICOM header reaches the outputs (the readers do not keep header tags),
+and the input path is recorded as the manifest wrote it.
+
+Examples
+--------
+>>> from ffrflow.batch import run_batch                          # doctest: +SKIP
+>>> rep = run_batch("manifest.csv", "out", workers=2)           # doctest: +SKIP
+>>> rep.counts                                                    # doctest: +SKIP
+{'ok': 17, 'failed': 3, 'skipped': 0, 'rejected': 0}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ._atomic import atomic_dir, atomic_path, atomic_write_text
+from .errors import FfrflowError, InvalidInputError
+
+log = logging.getLogger("ffrflow")
+
+#: A case id is a plain file name: no separators, no leading dot, at most 128 characters.
+CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: Manifest columns that are overrides, and the option each sets.
+OVERRIDE_COLUMNS = {"inlet_pressure_mmHg": "boundary.inlet_pressure_mmHg", "pa_mmHg": "boundary.inlet_pressure_mmHg",
+                    "myocardial_mass_g": "boundary.myocardial_mass_g",
+                    "cardiac_output_l_min": "boundary.cardiac_output_l_min"}
+MANIFEST_COLUMNS = {"case_id", "input", "solver", "label", *OVERRIDE_COLUMNS}
+RESULT_COLUMNS = ("case_id", "row", "status", "vessel", "lesion", "diameter_stenosis_pct", "delta_p_mmHg",
+                  "ffr_distal", "position_mm", "min_ffr", "n_lesions", "seconds", "solver", "stage", "error")
+REJECTED = "_rejected"
+
+
+# ---------------------------------------------------------------------------------------------- manifest
+@dataclass
+class CaseSpec:
+    """One row of a manifest.
+
+    Attributes
+    ----------
+    row : int
+        1-based row number (data rows, after the header).
+    case_id : str
+    input : str
+        The input as the manifest wrote it (recorded in the outputs).
+    path : str
+        The input resolved against the manifest's folder.
+    solver : str
+    label : int or None
+    overrides : dict
+        ``{"boundary.inlet_pressure_mmHg": 90.0, ...}``.
+    problem : str or None
+        Why the row cannot run (bad or duplicated ``case_id``, bad value); None when it can.
+    """
+
+    row: int
+    case_id: str
+    input: str
+    path: str
+    solver: str = "steady"
+    label: int | None = None
+    overrides: dict = field(default_factory=dict)
+    problem: str | None = None
+
+
+def check_case_id(case_id: Any) -> str | None:
+    """Why ``case_id`` cannot name a case folder (None when it can)."""
+    if not isinstance(case_id, str) or not case_id.strip():
+        return "case_id is empty"
+    if case_id in (".", "..") or "/" in case_id or "\\" in case_id or os.sep in case_id:
+        return f"case_id {case_id!r} is not a plain name (it contains a path separator or is '.'/'..')"
+    if not CASE_ID_RE.match(case_id):
+        return (f"case_id {case_id!r} is not a plain name: use letters, digits, '.', '_' and '-' (first a letter "
+                f"or digit), at most 128 characters")
+    if case_id == REJECTED:
+        return f"case_id {case_id!r} is reserved"
+    return None
+
+
+def _rows(path: Path) -> Iterable[dict]:
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{path}: line {n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise InvalidInputError(f"{path}: line {n}: expected a JSON object per line")
+            yield {k: ("" if v is None else v) for k, v in obj.items()}
+        return
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None:
+        raise InvalidInputError(f"{path}: empty manifest (expected a header with case_id,input)")
+    for row in reader:
+        if None in row:
+            raise InvalidInputError(f"{path}: row {reader.line_num - 1} has more cells than the header")
+        yield {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+
+
+def read_manifest(path: str | Path) -> list[CaseSpec]:
+    """Read and check a manifest (see the module docstring).
+
+    Raises
+    ------
+    InvalidInputError
+        Unreadable manifest, a missing ``case_id``/``input`` column, an unknown column.
+        Row-level problems (a bad or duplicated ``case_id``, a bad number) do not raise: they are
+        recorded in :attr:`CaseSpec.problem` and that case fails alone.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such manifest file")
+    base = path.resolve().parent
+    specs: list[CaseSpec] = []
+    seen: dict[str, int] = {}
+    rows = list(_rows(path))
+    if not rows:
+        raise InvalidInputError(f"{path}: the manifest lists no case")
+    for n, row in enumerate(rows, start=1):
+        for col in ("case_id", "input"):
+            if col not in row:
+                raise InvalidInputError(f"{path}: row {n}: no {col!r} column (columns: {sorted(row)})")
+        unknown = [k for k in row if k not in MANIFEST_COLUMNS and not str(k).startswith("set.")]
+        if unknown:
+            raise InvalidInputError(f"{path}: unknown column(s) {unknown}; expected {sorted(MANIFEST_COLUMNS)} or "
+                                    f"set.<key> overrides")
+        cid = str(row["case_id"]) if row["case_id"] != "" else ""
+        inp = str(row["input"])
+        spec = CaseSpec(row=n, case_id=cid, input=inp, path=str(base / inp) if inp else "")
+        problem = check_case_id(cid)
+        if problem is None and cid in seen:
+            problem = f"case_id {cid!r} is duplicated (first at row {seen[cid]})"
+        if problem is None:
+            seen[cid] = n
+        try:
+            if not inp:
+                raise InvalidInputError("input is empty")
+            if row.get("solver") not in (None, ""):
+                spec.solver = str(row["solver"])
+            if row.get("label") not in (None, ""):
+                spec.label = int(float(row["label"]))
+            for col, key in OVERRIDE_COLUMNS.items():
+                if row.get(col) not in (None, ""):
+                    spec.overrides[key] = float(row[col])
+            for col, v in row.items():
+                if str(col).startswith("set.") and v not in (None, ""):
+                    try:
+                        spec.overrides[col[4:]] = json.loads(v) if isinstance(v, str) else v
+                    except json.JSONDecodeError:
+                        spec.overrides[col[4:]] = v
+        except (TypeError, ValueError) as exc:
+            problem = problem or f"row {n}: {exc}"
+        spec.problem = problem
+        specs.append(spec)
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------- one case
+def _public_message(msg: str, spec: CaseSpec) -> str:
+    """An error message with the resolved input path shown as the manifest wrote it."""
+    return msg.replace(spec.path, spec.input) if spec.path else msg
+
+
+def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) -> dict:
+    """Run one case into ``outdir/<case_id>/`` atomically; never raises for a case's own failure.
+
+    Parameters
+    ----------
+    spec : CaseSpec or its dict
+    outdir : str
+        The batch's output folder.
+    options : dict
+        ``backend``, ``pictures`` (bool), ``force`` (rerun finished cases).
+
+    Returns
+    -------
+    dict
+        ``case_id``, ``status`` (``ok``, ``failed``, ``skipped``), ``seconds``, ``stage`` and ``error``
+        for a failure.
+    """
+    from . import api
+
+    spec = spec if isinstance(spec, CaseSpec) else CaseSpec(**spec)
+    options = dict(options or {})
+    t0 = time.perf_counter()
+    out = Path(outdir)
+    final = out / spec.case_id
+    if check_case_id(spec.case_id) is not None or final.resolve().parent != out.resolve():
+        raise InvalidInputError(f"case_id {spec.case_id!r}: not a plain name")   # read_manifest filters these
+    if (final / "summary.json").is_file() and not options.get("force"):
+        return {"case_id": spec.case_id, "status": "skipped", "seconds": 0.0}
+    stage = "input"
+    record: dict[str, Any] = {"case_id": spec.case_id}
+    with atomic_dir(final) as tmp:
+        try:
+            if not Path(spec.path).exists():
+                raise InvalidInputError(f"{spec.input}: no such file or folder")
+            if api.is_geometry_input(spec.path):
+                stage = "mesh"
+                meshed = api._mesh(spec.path, label=spec.label, lesions=True)
+                net = meshed.network
+            else:
+                stage = "load"
+                meshed = None
+                net = api.load(spec.path)
+            net.meta["source"] = spec.input
+            stage = "solve"
+            result = api.solve(net, solver=spec.solver, backend=options.get("backend", "auto"),
+                               overrides=spec.overrides or None)
+            if meshed is not None:
+                result.surface = meshed.surface
+                result.mesh_info = meshed.summary()
+                result.timings_s = {**{f"mesh_{k}": v for k, v in meshed.timings_s.items()}, **result.timings_s}
+            result.input_info = {"path": spec.input, "sha256": api.file_sha256(spec.path),
+                                 "case_id": spec.case_id}
+            stage = "write"
+            api.write_outputs(result, tmp, pictures=bool(options.get("pictures", True)))
+            result.timings_s["total"] = time.perf_counter() - t0
+            result.to_json(tmp / "summary.json")
+            record.update({"status": "ok", "seconds": time.perf_counter() - t0})
+        except Exception as exc:  # noqa: BLE001 - a case's failure must never stop the others
+            for p in list(tmp.iterdir()):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            msg = _public_message(str(exc), spec)
+            err = {"case_id": spec.case_id, "input": spec.input, "type": type(exc).__name__, "message": msg,
+                   "stage": stage, "seconds": time.perf_counter() - t0,
+                   "expected": isinstance(exc, FfrflowError)}
+            if not isinstance(exc, FfrflowError):
+                err["traceback"] = _public_message(traceback.format_exc(limit=8), spec)
+            atomic_write_text(tmp / "error.json", json.dumps(err, indent=1) + "\n")
+            record.update({"status": "failed", "seconds": err["seconds"], "stage": stage,
+                           "error": f"{err['type']}: {msg}"})
+    return record
+
+
+def write_failure(outdir: str | Path, spec: CaseSpec, exc: BaseException, stage: str) -> dict:
+    """Record a case that failed outside :func:`run_case` (a worker that died) as its ``error.json``."""
+    msg = _public_message(str(exc) or type(exc).__name__, spec)
+    err = {"case_id": spec.case_id, "input": spec.input, "type": type(exc).__name__, "message": msg,
+           "stage": stage, "seconds": None, "expected": False}
+    with atomic_dir(Path(outdir) / spec.case_id) as tmp:
+        atomic_write_text(tmp / "error.json", json.dumps(err, indent=1) + "\n")
+    return {"case_id": spec.case_id, "status": "failed", "stage": stage, "error": f"{err['type']}: {msg}"}
+
+
+def write_rejected(outdir: str | Path, spec: CaseSpec) -> dict:
+    """The record of a manifest row that cannot run (bad or duplicated ``case_id``)."""
+    err = {"row": spec.row, "case_id": spec.case_id, "input": spec.input, "type": "InvalidInputError",
+           "message": spec.problem, "stage": "manifest"}
+    atomic_write_text(Path(outdir) / REJECTED / f"row-{spec.row:05d}.json", json.dumps(err, indent=1) + "\n")
+    return {"case_id": spec.case_id, "status": "rejected", "stage": "manifest", "error": spec.problem,
+            "row": spec.row}
+
+
+def clean_leftovers(outdir: Path, specs: Sequence[CaseSpec]) -> int:
+    """Remove temporary folders that an interrupted run left for these cases; returns how many."""
+    n = 0
+    ids = {s.case_id for s in specs if s.problem is None}
+    for p in outdir.iterdir() if outdir.is_dir() else []:
+        if p.name.startswith(".") and (p.name.endswith(".partial") or ".old-" in p.name):
+            stem = p.name[1:].split(".old-")[0]
+            if any(stem.startswith(cid + ".") or stem == cid for cid in ids):
+                shutil.rmtree(p, ignore_errors=True)
+                n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------------------------- results
+def collect_results(outdir: str | Path, specs: Sequence[CaseSpec]) -> list[dict]:
+    """One row per case and one per lesion, read back from the case folders (see the module docstring)."""
+    outdir = Path(outdir)
+    rows: list[dict] = []
+    for spec in specs:
+        base = {c: None for c in RESULT_COLUMNS}
+        base.update({"case_id": spec.case_id, "row": "case"})
+        if spec.problem is not None:
+            rows.append({**base, "status": "rejected", "stage": "manifest", "error": spec.problem})
+            continue
+        folder = outdir / spec.case_id
+        if (folder / "summary.json").is_file():
+            s = json.loads((folder / "summary.json").read_text())
+            lesions = s.get("lesions") or []
+            rows.append({**base, "status": "ok", "min_ffr": s.get("min_ffr"), "n_lesions": len(lesions),
+                         "seconds": (s.get("timings_s") or {}).get("total"), "solver": s.get("solver")})
+            for les in lesions:
+                rows.append({**base, "row": "lesion", "status": "ok", "vessel": les.get("vessel"),
+                             "lesion": les.get("id"), "diameter_stenosis_pct": les.get("diameter_stenosis_pct"),
+                             "delta_p_mmHg": les.get("delta_p_mmHg"), "ffr_distal": les.get("ffr_distal"),
+                             "position_mm": les.get("position_mm"), "min_ffr": s.get("min_ffr"),
+                             "solver": s.get("solver")})
+        elif (folder / "error.json").is_file():
+            e = json.loads((folder / "error.json").read_text())
+            rows.append({**base, "status": "failed", "stage": e.get("stage"), "seconds": e.get("seconds"),
+                         "error": f"{e.get('type')}: {e.get('message')}"})
+        else:
+            rows.append({**base, "status": "not run"})
+    return rows
+
+
+def write_results(outdir: str | Path, rows: list[dict]) -> dict[str, Path]:
+    """``results.csv`` always, ``results.parquet`` when pandas and pyarrow are installed (atomically)."""
+    outdir = Path(outdir)
+    paths = {"csv": outdir / "results.csv"}
+    with atomic_path(paths["csv"]) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(RESULT_COLUMNS))
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in RESULT_COLUMNS})
+    try:
+        import pandas as pd
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return paths
+    df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    for c in ("diameter_stenosis_pct", "delta_p_mmHg", "ffr_distal", "position_mm", "min_ffr", "seconds"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df["n_lesions"] = pd.to_numeric(df["n_lesions"], errors="coerce").astype("Int64")
+    paths["parquet"] = outdir / "results.parquet"
+    with atomic_path(paths["parquet"]) as tmp:
+        df.to_parquet(tmp, index=False)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- the run
+@dataclass
+class BatchReport:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    counts : dict
+        ``ok`` (run now), ``skipped`` (finished earlier), ``failed``, ``rejected``.
+    records : list of dict
+        One per case, in completion order.
+    seconds : float
+        Wall time of the run (s).
+    cases_per_minute : float
+        Cases run now (ok + failed) per minute of wall time.
+    cluster : str
+        What ran the cases.
+    results : dict
+        Paths of the results table(s).
+    """
+
+    counts: dict
+    records: list
+    seconds: float
+    cases_per_minute: float
+    cluster: str
+    results: dict = field(default_factory=dict)
+
+    @property
+    def all_ok(self) -> bool:
+        """True when no case failed or was rejected."""
+        return self.counts.get("failed", 0) == 0 and self.counts.get("rejected", 0) == 0
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Worker processes started inside this block ignore SIGINT (the disposition survives exec), so that
+    Ctrl-C reaches only the driver, which cancels the cases and shuts the cluster down in order."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _gpu_cluster():
+    """A dask-cuda LocalCUDACluster when dask-cuda is installed and a GPU is usable, else None."""
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        return None
+    from .kernels import cuda_available
+
+    if not cuda_available():
+        return None
+    with _children_ignore_sigint():
+        return LocalCUDACluster(threads_per_worker=1, dashboard_address=None)
+
+
+def make_client(workers: int | None = None, scheduler: str | None = None, gpu: bool | None = None,
+                renderer: str | None = None):
+    """A Dask client: on ``scheduler`` when given, else on an embedded cluster; returns (client, cluster, what).
+
+    ``renderer`` (``"vtk"``/``"matplotlib"``) is passed to the embedded workers as ``FFRFLOW_RENDERER``
+    so that they do not each probe the OpenGL stack again."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+        n = len(client.scheduler_info().get("workers", {}))
+        return client, None, f"scheduler {scheduler} ({n} workers)"
+    cluster = _gpu_cluster() if gpu in (None, True) else None
+    if cluster is None and gpu:
+        log.warning("--gpu: dask-cuda or a usable GPU is missing; running on a CPU LocalCluster")
+    if cluster is not None:
+        return Client(cluster), cluster, f"LocalCUDACluster ({len(cluster.workers)} GPU workers)"
+    n = int(workers or os.cpu_count() or 1)
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    env.update({"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1"})
+    if renderer and "FFRFLOW_RENDERER" not in os.environ:
+        env["FFRFLOW_RENDERER"] = renderer
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": env, "distributed.worker.daemon": False}), \
+            _children_ignore_sigint():
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    return Client(cluster), cluster, f"LocalCluster ({n} workers x 1 thread)"
+
+
+class _Progress:
+    """tqdm bar on a terminal (done, failed, cases/min), JSON lines on the log otherwise."""
+
+    def __init__(self, total: int, show: bool | None):
+        self.total, self.done, self.failed, self.skipped = total, 0, 0, 0
+        self.t0 = time.perf_counter()
+        self.bar = None
+        if show is None:
+            show = sys.stderr.isatty()
+        if show:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="case", dynamic_ncols=True, file=sys.stderr)
+            except ImportError:  # pragma: no cover
+                self.bar = None
+
+    def update(self, rec: dict) -> None:
+        st = rec.get("status")
+        self.done += st in ("ok", "skipped")
+        self.failed += st in ("failed", "rejected")
+        self.skipped += st == "skipped"
+        ran = self.done + self.failed - self.skipped
+        rate = 60.0 * ran / max(time.perf_counter() - self.t0, 1e-9)
+        if self.bar is not None:
+            self.bar.set_postfix(done=self.done, failed=self.failed, rate=f"{rate:.1f}/min", refresh=False)
+            self.bar.update(1)
+        else:
+            log.info(json.dumps({"case": rec.get("case_id"), "status": st, "seconds": round(rec.get("seconds") or 0, 2),
+                                 "done": self.done, "failed": self.failed, "of": self.total,
+                                 "cases_per_min": round(rate, 1), **({"error": rec["error"]} if "error" in rec else {})}))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
+              backend: str = "auto", pictures: bool = True, force: bool = False, progress: bool | None = None,
+              gpu: bool | None = None, client=None) -> BatchReport:
+    """Run every case of a manifest on Dask (see the module docstring).
+
+    Parameters
+    ----------
+    manifest : path
+        CSV or JSON-lines manifest.
+    outdir : path
+        Output folder (created); one sub-folder per case.
+    workers : int, optional
+        Worker processes of the embedded LocalCluster (default: CPU count).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); its workers must import ffrflow.
+    backend : {"auto", "numpy", "cpu", "cuda"}
+    pictures : bool
+        Write ``ffr.png`` and ``pullback.png`` (and ``surface.vtp`` with FFR) per case.
+    force : bool
+        Rerun finished cases too.
+    progress : bool, optional
+        Progress bar (default: when stderr is a terminal; else one JSON log line per case).
+    gpu : bool, optional
+        Use dask-cuda (default: when installed and a GPU is usable).
+    client : distributed.Client, optional
+        Use this client (its cluster is left running).
+
+    Returns
+    -------
+    BatchReport
+
+    Raises
+    ------
+    InvalidInputError
+        A manifest that cannot be read (the cases' own failures never raise).
+    KeyboardInterrupt
+        On Ctrl-C, after cancelling the pending cases and closing the cluster; finished cases stay,
+        and a rerun resumes.
+    """
+    from distributed import as_completed
+
+    specs = read_manifest(manifest)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    cleaned = clean_leftovers(out, specs)
+    if cleaned:
+        log.info("removed %d temporary folders left by an interrupted run", cleaned)
+    t0 = time.perf_counter()
+    records: list[dict] = []
+    bar = _Progress(len(specs), progress)
+    runnable = [s for s in specs if s.problem is None]
+    for s in specs:
+        if s.problem is not None:
+            rec = write_rejected(out, s)
+            records.append(rec)
+            bar.update(rec)
+    opts = {"backend": backend, "pictures": pictures, "force": force}
+    own = client is None
+    cluster = None
+    what = "given client"
+    todo = []
+    interrupted = False
+    for s in runnable:
+        if not force and (out / s.case_id / "summary.json").is_file():
+            rec = {"case_id": s.case_id, "status": "skipped", "seconds": 0.0}
+            records.append(rec)
+            bar.update(rec)
+        else:
+            todo.append(s)
+    try:
+        if todo:
+            if own:
+                renderer = None
+                if pictures and not scheduler:
+                    from .plots import vtk_offscreen_available
+
+                    renderer = "vtk" if vtk_offscreen_available()[0] else "matplotlib"
+                client, cluster, what = make_client(workers, scheduler, gpu, renderer)
+            log.info("batch: %d cases to run, %d finished earlier, %d rejected, on %s", len(todo),
+                     len(runnable) - len(todo), len(specs) - len(runnable), what)
+            by_key = {}
+            futures = []
+            stamp = f"{os.getpid()}-{time.time_ns()}"
+            for s in todo:
+                fut = client.submit(run_case, asdict(s), str(out.resolve()), opts, pure=False,
+                                    key=f"ffrflow-case-{s.case_id}-{stamp}")
+                by_key[fut.key] = s
+                futures.append(fut)
+            for fut in as_completed(futures):
+                s = by_key[fut.key]
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker died or the task was lost
+                    rec = write_failure(out, s, exc, "worker")
+                records.append(rec)
+                bar.update(rec)
+    except KeyboardInterrupt:
+        log.warning("interrupted: cancelling the cases not yet finished (a rerun resumes)")
+        interrupted = True
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)   # the shutdown's connection noise
+        if client is not None and todo:
+            try:
+                client.cancel(futures, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+        raise
+    finally:
+        bar.close()
+        if own and client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+            if interrupted:        # our workers are gone: remove the folders they were writing
+                clean_leftovers(out, specs)
+    seconds = time.perf_counter() - t0
+    counts = {k: sum(r.get("status") == k for r in records) for k in ("ok", "skipped", "failed", "rejected")}
+    ran = counts["ok"] + counts["failed"]
+    rows = collect_results(out, specs)
+    paths = write_results(out, rows)
+    report = BatchReport(counts=counts, records=records, seconds=seconds,
+                         cases_per_minute=60.0 * ran / seconds if seconds > 0 and ran else 0.0, cluster=what,
+                         results=paths)
+    atomic_write_text(out / "batch.json", json.dumps({
+        "manifest": str(manifest), "cases": len(specs), "counts": counts, "seconds": round(seconds, 3),
+        "cases_per_minute": round(report.cases_per_minute, 2), "cluster": what, "backend": backend,
+        "pictures": pictures, "results": {k: v.name for k, v in paths.items()}}, indent=1) + "\n")
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- phantom manifests
+#: (vessel, centre mm, length mm) of the lesion put into each phantom case, by tree.
+_PHANTOM_LESIONS = {"right": [("RCA_m", 20.0, 10.0), ("RCA_p", 15.0, 8.0), ("RCA_d", 25.0, 10.0)],
+                    "left": [("LAD_p", 12.5, 10.0), ("LAD_m", 15.0, 10.0), ("LCX_p", 12.0, 8.0)]}
+
+
+def make_phantom_manifest(folder: str | Path, n_cases: int = 20, *, inputs: str = "mask", broken: bool = True,
+                          sides: Sequence[str] = ("right",), spacing_mm: float = 0.5) -> Path:
+    """Write phantom cases and their ``manifest.csv`` into ``folder`` (tests, benchmarks, tutorials).
+
+    Case ``k`` is :func:`ffrflow.phantoms.coronary_tree` with seed ``k`` and one lesion of 40–75 %
+    DS (position and grade vary with ``k``); every third case carries its own ``inlet_pressure_mmHg``.
+    With ``broken``, the last three rows are the broken cases of issue 6: a missing file, an empty
+    mask and a malformed network (a negative radius).
+
+    Parameters
+    ----------
+    folder : path
+    n_cases : int
+        Rows in the manifest (broken ones included).
+    inputs : {"mask", "network"}
+        Voxel masks (``mask.nii.gz`` at ``spacing_mm``) or network JSON files.
+    sides : sequence of {"left", "right"}
+        Trees of each phantom.
+    spacing_mm : float
+        Voxel size of the masks, mm.
+
+    Returns
+    -------
+    Path
+        The manifest.
+    """
+    import numpy as np
+
+    from . import phantoms
+
+    if inputs not in ("mask", "network"):
+        raise InvalidInputError(f"inputs: expected 'mask' or 'network', got {inputs!r}")
+    folder = Path(folder)
+    (folder / "cases").mkdir(parents=True, exist_ok=True)
+    n_broken = 3 if broken else 0
+    rows = []
+    choices = [x for s in sides for x in _PHANTOM_LESIONS[s]]
+    for k in range(max(0, n_cases - n_broken)):
+        vessel, centre, length = choices[k % len(choices)]
+        ds = 40.0 + (35.0 * ((k * 7) % 11) / 10.0)
+        ph = phantoms.coronary_tree([phantoms.LesionSpec(vessel, centre, length, ds, "cosine")], sides=tuple(sides),
+                                    seed=k + 1)
+        cdir = folder / "cases" / f"p{k + 1:03d}"
+        cdir.mkdir(exist_ok=True)
+        if inputs == "mask":
+            phantoms.write_mask(phantoms.voxelize(ph.network, spacing_mm=spacing_mm), cdir / "mask.nii.gz")
+            inp = f"cases/{cdir.name}/mask.nii.gz"
+        else:
+            ph.network.to_json(cdir / "network.json")
+            inp = f"cases/{cdir.name}/network.json"
+        rows.append({"case_id": f"phantom-{k + 1:03d}", "input": inp,
+                     "inlet_pressure_mmHg": "90" if k % 3 == 2 else ""})
+    if broken:
+        bdir = folder / "cases" / "broken"
+        bdir.mkdir(exist_ok=True)
+        import SimpleITK as sitk
+
+        img = sitk.GetImageFromArray(np.zeros((16, 16, 16), np.uint8))
+        img.SetSpacing((spacing_mm,) * 3)
+        sitk.WriteImage(img, str(bdir / "empty.nii.gz"), True)
+        bad = {"format": "ffrflow-network/1", "units": "mm", "vessels": [
+            {"id": "A", "parent": None, "points": [[0, 0, 0], [0, 0, 10]], "radius": [1.5, -1.0]}]}
+        (bdir / "malformed.json").write_text(json.dumps(bad))
+        rows += [{"case_id": "broken-missing", "input": "cases/broken/nowhere.nii.gz", "inlet_pressure_mmHg": ""},
+                 {"case_id": "broken-empty", "input": "cases/broken/empty.nii.gz", "inlet_pressure_mmHg": ""},
+                 {"case_id": "broken-malformed", "input": "cases/broken/malformed.json", "inlet_pressure_mmHg": ""}]
+    path = folder / "manifest.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["case_id", "input", "inlet_pressure_mmHg"])
+        w.writeheader()
+        w.writerows(rows)
+    return path
