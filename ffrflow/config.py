@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from .errors import InvalidInputError
 
 #: Lesion pressure-drop models understood by the solvers (``model.lesion``).
-LESION_MODELS = ("poiseuille-kt", "young-tsai")
+LESION_MODELS = ("poiseuille-kt", "young-tsai", "ns-calibrated")
 #: Pulsatile inlet waveforms by name (``boundary.inlet_waveform``; a list of [t_s, p_mmHg] pairs is also accepted).
 INLET_WAVEFORMS = ("aortic", "constant")
 #: Pulsatile outlet models (``boundary.outlet_model``).

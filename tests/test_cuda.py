@@ -73,19 +73,19 @@ def test_host_segment_resistance_matches_reference():
 
 def _host_ensemble(*a):
     (tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out, tl_off, les_k0, les_k1, les_ref, to_off,
-     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter,
-     Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual) = a
+     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v, dr, sev, r_out, tol,
+     max_iter, Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual) = a
     n_cv, n_cl = Q.size, p_les0.size
     scratch_i = np.zeros(max(n_cv, 1), dtype=np.int64)
     scratch = [np.zeros(max(n_cv, 1)) for _ in range(3)]
     call(library("steady_host"), "host_ensemble_steady", tv_off, parent, vn_off, el_len, r_node, d_node, node_les,
-         v_out, tl_off, les_k0, les_k1, les_ref, case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in,
-         p_v, dr, sev, r_out, float(tol), int(max_iter), Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork,
+         v_out, tl_off, les_k0, les_k1, les_ref, case_tree, cv_off, cl_off, co_off, mu, rho, kt, model,
+         np.ascontiguousarray(lesion_coef), p_in, q_in, p_v, dr, sev, r_out, float(tol), int(max_iter), Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork,
          n_cv, n_cl, scratch_i, *scratch, iterations, residual, case_tree.size)
 
 
 @needs_gxx
-@pytest.mark.parametrize("model", ["poiseuille-kt", "young-tsai"])
+@pytest.mark.parametrize("model", ["poiseuille-kt", "young-tsai", "ns-calibrated"])
 def test_host_ensemble_matches_reference(monkeypatch, model):
     net = detect_lesions(demo_case().network)
     net = net.replace_config(model=net.model.__class__.from_dict({"lesion": model}))

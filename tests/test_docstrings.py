@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["ffrflow.config", "ffrflow.network", "ffrflow.cfd.boundary", "ffrflow.cfd.elements",
-           "ffrflow.cfd.steady", "ffrflow.api"]
+           "ffrflow.cfd.steady", "ffrflow.cfd.ensemble", "ffrflow.api", "ffrflow.cfd.lumped", "ffrflow.formats.svzerod",
+           "ffrflow.formats.svoned", "ffrflow.formats.vtkcenterlines", "ffrflow.formats.simvascular"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -87,7 +87,7 @@ def test_one_lesion_matches_hand_computed_young_tsai(backend):
     pts = [[0.0, 0.0, si] for si in s]
     net = network([{"id": "A", "parent": None, "points": pts, "radius": r,
                     "lesions": [{"start_mm": 20.0, "end_mm": 30.0, "reference_radius_mm": 1.5}]}],
-                  boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)})
+                  boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)}, model={"lesion": "poiseuille-kt"})
     res = solve_steady(net, backend=backend)
 
     def cone(L, a, b):  # exact frustum resistance, SI
@@ -118,7 +118,7 @@ def test_full_young_tsai_option_uses_kv_term(backend):
                     "lesions": [{"start_mm": 20.0, "end_mm": 30.0, "reference_radius_mm": 1.5}]}],
                   boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)}, model={"lesion": "young-tsai"})
     res = solve_steady(net, backend=backend)
-    A0, As, D0, Ds, Ls = math.pi * 1.5e-6 ** 1 * 1.5e-3, None, 3e-3, 1.5e-3, 10e-3
+    D0, Ds, Ls = 3e-3, 1.5e-3, 10e-3
     A0 = math.pi * (1.5e-3) ** 2
     As = math.pi * (0.75e-3) ** 2
     Kv = 32 * (0.83 * Ls + 1.64 * Ds) * (A0 / As) ** 2 / D0
@@ -232,3 +232,27 @@ def test_morphometric_needs_pressure_drop():
                   boundary={"inlet_pressure_mmHg": 5.0, "venous_pressure_mmHg": 5.0})
     with pytest.raises(InvalidInputError, match="venous_pressure_mmHg"):
         solve_steady(net)
+
+
+def test_ns_calibrated_lesion_terms_by_hand(backend):
+    """Truth: the ns-calibrated law of ffrflow.cfd.lesion computed by hand: Poiseuille along the real
+    radius + c_Re (A0/As − 1)² μ As/(2A0²Ds) Q + (k_exp + k_as (1 − As/A0)) ρ/(2A0²)(A0/As − 1)² Q²."""
+    from ffrflow.cfd.lesion import NS_CALIBRATED as C
+
+    s = [0.0, 20.0, 25.0, 30.0, 60.0]
+    r = [1.5, 1.5, 0.75, 1.5, 1.5]
+    net = network([{"id": "A", "parent": None, "points": [[0, 0, x] for x in s], "radius": r,
+                    "lesions": [{"start_mm": 20.0, "end_mm": 30.0, "reference_radius_mm": 1.5}]}],
+                  boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)}, model={"lesion": "ns-calibrated"})
+    res = solve_steady(net, backend=backend)
+
+    def cone(L, a, b):
+        a, b, L = a * 1e-3, b * 1e-3, L * 1e-3
+        return 8 * MU * L * (a * a + a * b + b * b) / (3 * math.pi * a ** 3 * b ** 3)
+
+    A0, As, Ds = math.pi * (1.5e-3) ** 2, math.pi * (0.75e-3) ** 2, 1.5e-3
+    f = (A0 / As - 1) ** 2
+    q = res.flow_m3_s[0]
+    dp = (cone(5, 1.5, 0.75) + cone(5, 0.75, 1.5) + C["c_re"] * f * MU * As / (2 * A0 ** 2 * Ds)) * q \
+        + (C["k_exp"] + C.get("k_as", 0.0) * (1 - As / A0)) * RHO / (2 * A0 ** 2) * f * q * q
+    assert units.mmhg_to_pa(res.lesions[0]["delta_p_mmHg"]) == pytest.approx(dp, rel=1e-9)

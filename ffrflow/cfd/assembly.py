@@ -19,7 +19,7 @@ import numpy as np
 from .. import units
 from ..kernels import get_kernel
 from ..network import Lesion, Vessel, VesselNetwork, interpolate_along, lesion_geometry
-from .elements import young_tsai_expansion, young_tsai_viscous
+from .lesion import lesion_terms
 
 _BREAK_TOL_MM = 1e-9
 
@@ -168,15 +168,19 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
             k1 = sl.start + int(np.argmin(np.abs(s_v - les.end_mm)))
             r_ref = units.mm_to_m(geo["reference_radius_mm"])
             r_min = units.mm_to_m(geo["mld_mm"] / 2.0)
-            s_coef = young_tsai_expansion(r_ref, r_min, rho, model.kt)
+            r_repl, r_extra, s_coef = lesion_terms(model.lesion, r_ref, r_min, units.mm_to_m(geo["length_mm"]),
+                                                   mu, rho, model.kt)
             r_pois = float(R_cum[k1] - R_cum[k0])
             r_les = r_pois
-            if model.lesion == "young-tsai" and r_min < r_ref:
-                r_les = young_tsai_viscous(r_ref, r_min, units.mm_to_m(geo["length_mm"]), mu)
+            if r_repl is not None:
+                r_les = r_repl
                 inside = R_cum[k0:k1 + 1] - R_cum[k0]
                 frac = inside / r_pois if r_pois > 0 else np.linspace(0, 1, inside.size)
                 R_cum[k0:k1 + 1] = R_cum[k0] + frac * r_les
                 R_cum[k1 + 1:sl.stop] += r_les - r_pois
+            if r_extra:
+                R_cum[k1:sl.stop] += r_extra
+                r_les += r_extra
             S_cum[k1:sl.stop] += s_coef
             lesions.append({**geo, "node_start": k0, "node_end": k1, "s_coefficient": s_coef,
                             "r_lesion": r_les, "model": model.lesion,

@@ -55,7 +55,7 @@ PARAMS = {
     "lesion_severity": "(N, n_lesions): 1 keeps the lesion, 0 restores the reference lumen",
     "lesion_mld_mm": "(N, n_lesions): minimal lumen diameter (replaces lesion_severity)",
 }
-_MODEL_CODE = {"poiseuille-kt": 0, "young-tsai": 1}
+_MODEL_CODE = {"poiseuille-kt": 0, "young-tsai": 1, "ns-calibrated": 2}
 
 
 @dataclass
@@ -254,6 +254,12 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     rho = _param(params, "blood_density_kg_m3", n_cases, pick([m.blood_density_kg_m3 for m in m0]))
     kt = _param(params, "kt", n_cases, pick([m.kt for m in m0]))
     model = np.array([_MODEL_CODE[m0[t].lesion] for t in case_tree], dtype=np.int64)
+    from .lesion import NS_CALIBRATED
+
+    ns = NS_CALIBRATED
+    lesion_coef = np.tile([ns["k_exp"], ns.get("k_as", 0.0), ns["c_re"]], (n_cases, 1)).astype(np.float64)
+    if "kt" in params:  # a sampled expansion coefficient scales the calibrated one as well
+        lesion_coef[:, :2] *= (kt / np.array([m0[t].kt for t in case_tree]))[:, None]
     pa = _param(params, "inlet_pressure_mmHg", n_cases, pick([b.inlet_pressure_mmHg for b in b0]))
     pv = _param(params, "venous_pressure_mmHg", n_cases, pick([b.venous_pressure_mmHg for b in b0]))
     qin_default = pick([np.nan if b.inlet_flow_ml_s is None else b.inlet_flow_ml_s for b in b0])
@@ -328,7 +334,7 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     t1 = time.perf_counter()
     get_kernel("ensemble_steady", backend)(
         tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out, tl_off, les_k0, les_k1, les_ref, to_off,
-        case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, units.mmhg_to_pa(pa),
+        case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, units.mmhg_to_pa(pa),
         units.ml_s_to_m3_s(qin), units.mmhg_to_pa(pv), dr, sev, r_out, tol, max_iter,
         Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iters, resid)
     t_kernel = time.perf_counter() - t1
@@ -384,7 +390,8 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
                       min_ffr, iters, resid, backend,
                       timings_s={"pack": t_pack, "kernel": t_kernel})
     if per_point:
-        res.ffr_point = _per_point(trees[0], mu, model, kt, rho, dr.reshape(n_cases, -1), sev.reshape(n_cases, -1),
+        res.ffr_point = _per_point(trees[0], mu, model, kt, lesion_coef, rho, dr.reshape(n_cases, -1),
+                                   sev.reshape(n_cases, -1),
                                    Q.reshape(n_cases, -1), P_up.reshape(n_cases, -1), root_of[0])
     res.timings_s["total"] = time.perf_counter() - t0
     return res
@@ -405,7 +412,7 @@ def _root_index(disc: Discretization) -> list[int]:
     return root
 
 
-def _per_point(tr: TreeArrays, mu, model, kt, rho, dr, sev, Q, P_up, root):
+def _per_point(tr: TreeArrays, mu, model, kt, lesion_coef, rho, dr, sev, Q, P_up, root):
     """FFR at every node for every case of a single-network batch (vectorised over cases)."""
     disc = tr.disc
     n_cases = Q.shape[0]
@@ -425,9 +432,13 @@ def _per_point(tr: TreeArrays, mu, model, kt, rho, dr, sev, Q, P_up, root):
         rmin = rb[:, k0:k1 + 1].min(axis=1)
         ref = tr.les_ref_m[j] + dr[:, nv[k1]]
         a0, a_s = np.pi * ref ** 2, np.pi * rmin ** 2
-        s_coef = np.where(a_s < a0, kt * rho / (2 * a0 ** 2) * (a0 / a_s - 1) ** 2, 0.0)
+        f = np.where(a_s < a0, (a0 / a_s - 1) ** 2, 0.0)
+        ns = model == 2
+        keff = np.where(ns, lesion_coef[:, 0] + lesion_coef[:, 1] * (1 - a_s / a0), kt)
+        s_coef = keff * rho / (2 * a0 ** 2) * f
         if np.any(model == 1):
             raise InvalidInputError("per_point: not available with the young-tsai lesion model")
+        rc[:, k1:stop] += np.where(ns, lesion_coef[:, 2] * f * mu * a_s / (2 * a0 ** 2 * 2 * rmin), 0.0)[:, None]
         sc[:, k1:stop] += s_coef[:, None]
     q = Q[:, nv]
     p = P_up[:, nv] - q * rc - q * np.abs(q) * sc

@@ -133,7 +133,7 @@ def _frustum(r0, r1, length, mu):
 @njit(cache=True)
 def _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                    tl_off, les_k0, les_k1, les_ref, case_tree, cv_off, cl_off, co_off,
-                   mu, rho, kt, model, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter,
+                   mu, rho, kt, model, lesion_coef, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter,
                    Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, par_cv, rout_cv, rp, rq):
     t = case_tree[c]
     v0 = tv_off[t]
@@ -182,7 +182,12 @@ def _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, 
                     a0 = math.pi * ref * ref
                     a_s = math.pi * r_mld[il] * r_mld[il]
                     if a_s < a0:
-                        sc += kt[c] * rho[c] / (2.0 * a0 * a0) * (a0 / a_s - 1.0) ** 2
+                        f = (a0 / a_s - 1.0) ** 2
+                        if model[c] == 2:
+                            sc += (lesion_coef[c, 0] + lesion_coef[c, 1] * (1.0 - a_s / a0)) * rho[c] / (2.0 * a0 * a0) * f
+                            rc += lesion_coef[c, 2] * f * mu[c] * a_s / (2.0 * a0 * a0 * 2.0 * r_mld[il])
+                        else:
+                            sc += kt[c] * rho[c] / (2.0 * a0 * a0) * f
                         if yt:
                             ls = 0.0
                             for kk in range(les_k0[les] + 1, k + 1):
@@ -216,7 +221,7 @@ def _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, 
 @njit(parallel=True, cache=True)
 def _ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                      tl_off, les_k0, les_k1, les_ref, to_off,
-                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v,
                      dr, sev, r_out, tol, max_iter,
                      Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual):
     n_cases = case_tree.shape[0]
@@ -228,7 +233,7 @@ def _ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v
     for c in prange(n_cases):
         it, rel = _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                                  tl_off, les_k0, les_k1, les_ref, case_tree, cv_off, cl_off, co_off,
-                                 mu, rho, kt, model, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter,
+                                 mu, rho, kt, model, lesion_coef, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter,
                                  Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork,
                                  par_cv, rout_cv, rp, rq)
         iterations[c] = it
@@ -237,7 +242,7 @@ def _ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v
 
 def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                     tl_off, les_k0, les_k1, les_ref, to_off,
-                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v,
                     dr, sev, r_out, tol, max_iter,
                     Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual):
     """Numba twin of :func:`ffrflow.kernels.reference.ensemble_steady` (one case per thread).
@@ -246,7 +251,7 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
     """
     _ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                      tl_off, les_k0, les_k1, les_ref, to_off,
-                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v,
                      dr, sev, r_out, float(tol), int(max_iter),
                      Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual)
     return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual

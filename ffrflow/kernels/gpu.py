@@ -114,7 +114,7 @@ def tree_newton(offsets, parent, R, S, R_out, root_p, root_q, p_venous, tol, max
 
 def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                     tl_off, les_k0, les_k1, les_ref, to_off,
-                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v,
                     dr, sev, r_out, tol, max_iter,
                     Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual):
     """CUDA twin of :func:`ffrflow.kernels.reference.ensemble_steady` (one case per thread)."""
@@ -128,6 +128,7 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
     i64c = [_d(x, cupy.int64) for x in (case_tree, cv_off, cl_off, co_off)]
     f64c = [_d(x, cupy.float64) for x in (mu, rho, kt)]
     dmodel = _d(model, cupy.int64)
+    dlc = _d(np.ascontiguousarray(lesion_coef), cupy.float64)
     f64d = [_d(x, cupy.float64) for x in (p_in, q_in, p_v, dr, sev, r_out)]
     outs = [_out(x) for x in (Q, P_up, P_down, p_les0, p_les1, r_mld, p_out)]
     dwork, dlwork = _out(work), _out(lwork)
@@ -136,7 +137,7 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
     dit = cupy.zeros(n_cases, dtype=cupy.int64)
     dres = cupy.zeros(n_cases, dtype=cupy.float64)
     _fn("steady.cu", "ff_ensemble_steady_k")(*_grid(n_cases), (
-        *i64, *f64a, *i64b, lref, *i64c, *f64c, dmodel, *f64d, np.float64(tol), np.int64(max_iter),
+        *i64, *f64a, *i64b, lref, *i64c, *f64c, dmodel, dlc, *f64d, np.float64(tol), np.int64(max_iter),
         *outs, dwork, dlwork, np.int64(n_cv), np.int64(n_cl), par_cv, *scratch, dit, dres, np.int64(n_cases)))
     for dev, host in zip(outs + [dit, dres], [Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual]):
         _back(dev, host)

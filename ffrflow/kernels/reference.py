@@ -171,6 +171,7 @@ def node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out):
 #: Lesion-model codes of the ensemble kernel (``model`` per case).
 LESION_POISEUILLE_KT = 0
 LESION_YOUNG_TSAI = 1
+LESION_NS_CALIBRATED = 2
 
 
 def _frustum(r0, r1, length, mu):
@@ -179,7 +180,7 @@ def _frustum(r0, r1, length, mu):
 
 def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                     tl_off, les_k0, les_k1, les_ref, to_off,
-                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, p_in, q_in, p_v,
+                    case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v,
                     dr, sev, r_out, tol, max_iter,
                     Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iterations, residual):
     """Steady hyperemic solve of many cases in one call (uncertainty studies, virtual stenting).
@@ -200,8 +201,11 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
 
     Element resistances are the exact Poiseuille frustum integrals on the case's radii; each lesion
     adds S = K_t ρ/(2A0²)(A0/As − 1)² at its end (As from the case's minimal radius over the lesion,
-    A0 from ``les_ref + dr``); with the Young–Tsai code the lesion's viscous drop is
-    K_v μ/(A0 D0) Q instead of the Poiseuille integral over it. The tree Newton is the one of
+    A0 from ``les_ref + dr``); with the Young–Tsai code (1) the lesion's viscous drop is
+    K_v μ/(A0 D0) Q instead of the Poiseuille integral over it; with the NS-calibrated code (2) the
+    expansion coefficient is ``c0 + c1·(1 − As/A0)`` and a developing-flow term
+    ``c2 (A0/As − 1)² μ As/(2 A0² D_s) Q`` is added at the lesion end, with
+    ``(c0, c1, c2) = lesion_coef[c]`` (see :mod:`ffrflow.cfd.lesion`). The tree Newton is the one of
     :func:`tree_newton`.
 
     Outputs: ``Q``, ``P_up``, ``P_down`` per case-vessel; pressure at every lesion's start and end
@@ -248,6 +252,11 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
                 a0 = np.pi * ref * ref
                 a_s = np.pi * rmin * rmin
                 s_coef = kt[c] * rho[c] / (2.0 * a0 * a0) * (a0 / a_s - 1.0) ** 2 if a_s < a0 else 0.0
+                if model[c] == LESION_NS_CALIBRATED and a_s < a0:
+                    f = (a0 / a_s - 1.0) ** 2
+                    c0, c1, c2 = lesion_coef[c]
+                    s_coef = (c0 + c1 * (1.0 - a_s / a0)) * rho[c] / (2.0 * a0 * a0) * f
+                    rc[j1:] += c2 * f * mu[c] * a_s / (2.0 * a0 * a0 * 2.0 * rmin)
                 if model[c] == LESION_YOUNG_TSAI and a_s < a0:
                     ls = np.sum(el_len[k[j0 + 1:j1 + 1]])
                     kv = 32.0 * (0.83 * ls + 1.64 * 2.0 * rmin) * (a0 / a_s) ** 2 / (2.0 * ref)

@@ -36,7 +36,7 @@ FF_GLOBAL void ff_ensemble_steady_k(const ff_int* tv_off, const ff_int* parent, 
         const ff_int* v_out, const ff_int* tl_off, const ff_int* les_k0, const ff_int* les_k1,
         const double* les_ref, const ff_int* case_tree, const ff_int* cv_off, const ff_int* cl_off,
         const ff_int* co_off, const double* mu, const double* rho, const double* kt, const ff_int* model,
-        const double* p_in, const double* q_in, const double* p_v, const double* dr, const double* sev,
+        const double* lesion_coef, const double* p_in, const double* q_in, const double* p_v, const double* dr, const double* sev,
         const double* r_out, double tol, ff_int max_iter, double* Q, double* P_up, double* P_down,
         double* p_les0, double* p_les1, double* r_mld, double* p_out, double* work, double* lwork,
         ff_int n_cv, ff_int n_cl, ff_int* par_cv, double* rout_cv, double* rp, double* rq,
@@ -46,7 +46,7 @@ FF_GLOBAL void ff_ensemble_steady_k(const ff_int* tv_off, const ff_int* parent, 
     double rel;
     iterations[c] = ff_ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out, tl_off,
                                      les_k0, les_k1, les_ref, case_tree, cv_off, cl_off, co_off, mu, rho, kt,
-                                     model, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter, Q, P_up, P_down,
+                                     model, lesion_coef, p_in, q_in, p_v, dr, sev, r_out, tol, max_iter, Q, P_up, P_down,
                                      p_les0, p_les1, r_mld, p_out, work, lwork, n_cv, n_cl, par_cv, rout_cv,
                                      rp, rq, &rel);
     residual[c] = rel;

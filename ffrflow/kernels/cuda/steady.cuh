@@ -62,7 +62,7 @@ FF_HD ff_int ff_ensemble_case(ff_int c, const ff_int* tv_off, const ff_int* pare
         const ff_int* v_out, const ff_int* tl_off, const ff_int* les_k0, const ff_int* les_k1,
         const double* les_ref, const ff_int* case_tree, const ff_int* cv_off, const ff_int* cl_off,
         const ff_int* co_off, const double* mu, const double* rho, const double* kt, const ff_int* model,
-        const double* p_in, const double* q_in, const double* p_v, const double* dr, const double* sev,
+        const double* lesion_coef, const double* p_in, const double* q_in, const double* p_v, const double* dr, const double* sev,
         const double* r_out, double tol, ff_int max_iter, double* Q, double* P_up, double* P_down,
         double* p_les0, double* p_les1, double* r_mld, double* p_out, double* work, double* lwork,
         ff_int n_cv, ff_int n_cl, ff_int* par_cv, double* rout_cv, double* rp, double* rq, double* rel) {
@@ -104,7 +104,13 @@ FF_HD ff_int ff_ensemble_case(ff_int c, const ff_int* tv_off, const ff_int* pare
                     double as = FF_PI * r_mld[il] * r_mld[il];
                     if (as < a0) {
                         double f = a0 / as - 1.0;
-                        sc += kt[c] * rho[c] / (2.0 * a0 * a0) * f * f;
+                        if (model[c] == 2) {
+                            const double* lc = lesion_coef + 3 * c;
+                            sc += (lc[0] + lc[1] * (1.0 - as / a0)) * rho[c] / (2.0 * a0 * a0) * f * f;
+                            rc += lc[2] * f * f * mu[c] * as / (2.0 * a0 * a0 * 2.0 * r_mld[il]);
+                        } else {
+                            sc += kt[c] * rho[c] / (2.0 * a0 * a0) * f * f;
+                        }
                         if (yt) {
                             double ls = 0.0;
                             for (ff_int kk = les_k0[les] + 1; kk <= k; ++kk) ls += el_len[kk];
