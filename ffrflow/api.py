@@ -89,7 +89,8 @@ def load(source: str | Path | VesselNetwork | Mapping[str, Any]) -> VesselNetwor
 
 
 def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int | None = None,
-         ostia: Sequence[Sequence[float]] | None = None, lesions: bool = True, **options) -> VesselNetwork:
+         ostia: Sequence[Sequence[float]] | None = None, lesions: bool = True, volume_mesh: bool = False,
+         **options) -> VesselNetwork:
     """Mask or surface → centerline network with graded lesions (the front half of the pipeline).
 
     Parameters
@@ -106,6 +107,9 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
         Ostium points in world mm, at most one per tree (default: the widest end of each tree).
     lesions : bool
         Detect and grade lesions (%DS ≥ 30 %) on every vessel.
+    volume_mesh : bool
+        Also fill the surface with tetrahedra (``volume.msh``, gmsh; needs ``output_dir``). Raises
+        :class:`~ffrflow.errors.BackendUnavailableError` when gmsh is not installed (nothing is written).
     **options
         Passed to :func:`ffrflow.meshing.mesh` (``spacing_out_mm``, ``surface_voxel_mm``, ...).
 
@@ -130,6 +134,16 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
     ...  ffrflow.meshing.stenosis.lesion_table(net)]                         # doctest: +SKIP
     [('L3', 71), ('L2', 50), ('R3', 61)]
     """
+    if volume_mesh:
+        if output_dir is None:
+            raise InvalidInputError("volume_mesh: needs an output_dir for volume.msh")
+        from .meshing.surface import volume_mesh_available
+
+        ok, why = volume_mesh_available()
+        if not ok:
+            from .errors import BackendUnavailableError
+
+            raise BackendUnavailableError(f"--volume-mesh: {why}")
     res = _mesh(source, label=label, ostia=ostia, lesions=lesions, **options)
     if output_dir is not None:
         from ._atomic import output_folder
@@ -137,6 +151,10 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
 
         with output_folder(output_dir) as tmp:
             write_mesh_outputs(res, tmp)
+            if volume_mesh:
+                from .meshing.surface import tetrahedral_mesh
+
+                tetrahedral_mesh(res.surface, Path(tmp) / "volume.msh")
     return res.network
 
 

@@ -453,15 +453,18 @@ def make_client(workers: int | None = None, scheduler: str | None = None, gpu: b
     if cluster is not None:
         return Client(cluster), cluster, f"LocalCUDACluster ({len(cluster.workers)} GPU workers)"
     n = int(workers or os.cpu_count() or 1)
-    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
-    env.update({"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                "MKL_NUM_THREADS": "1"})
+    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if renderer and "FFRFLOW_RENDERER" not in os.environ:
         env["FFRFLOW_RENDERER"] = renderer
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env, "distributed.worker.daemon": False}), \
-            _children_ignore_sigint():
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+    saved = dict(os.environ)        # the nanny writes its pre-spawn variables into this process: undo that
+    try:
+        with dask.config.set({"distributed.worker.daemon": False}), _children_ignore_sigint():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR, env=env)
+    finally:
+        for k in set(os.environ) - set(saved):
+            del os.environ[k]
+        os.environ.update(saved)
     return Client(cluster), cluster, f"LocalCluster ({n} workers x 1 thread)"
 
 
@@ -478,7 +481,9 @@ class _Progress:
             try:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, unit="case", dynamic_ncols=True, file=sys.stderr)
+                width = shutil.get_terminal_size((0, 0)).columns
+                self.bar = tqdm(total=total, unit="case", file=sys.stderr, dynamic_ncols=width > 0,
+                                ncols=None if width > 0 else 100, smoothing=0.1)
             except ImportError:  # pragma: no cover
                 self.bar = None
 

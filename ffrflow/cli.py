@@ -5,7 +5,7 @@ Commands::
     ffrflow run INPUT -o DIR [--solver steady|pulsatile|lumped] [--backend auto|numpy|cpu|cuda] [--set key=value ...]
                              [--label N] [--ostium x,y,z ...]
     ffrflow export NETWORK --to svzerod|svoned -o FILE [--root ID]
-    ffrflow mesh INPUT -o DIR [--label N] [--ostium x,y,z ...] [--no-lesions]
+    ffrflow mesh INPUT -o DIR [--label N] [--ostium x,y,z ...] [--no-lesions] [--volume-mesh]
     ffrflow batch MANIFEST -o OUTDIR [--workers N | --scheduler tcp://host:8786] [--no-pictures] [--force]
     ffrflow demo [-o DIR]
     ffrflow info
@@ -208,7 +208,7 @@ def cmd_mesh(args) -> int:
     from .meshing.stenosis import lesion_table
 
     net = mesh(args.input, output_dir=args.output, label=args.label, ostia=_parse_ostia(args.ostium),
-               lesions=not args.no_lesions, spacing_out_mm=args.spacing)
+               lesions=not args.no_lesions, spacing_out_mm=args.spacing, volume_mesh=args.volume_mesh)
     info = net.meta.get("mesh", {})
     print(format_geometry_table(lesion_table(net)) if not args.no_lesions else "(lesion detection off)")
     print()
@@ -393,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder: network.json, surface.vtp, surface.stl, centerlines.vtp, lesions.json")
     m.add_argument("--no-lesions", action="store_true", help="skip lesion detection")
     m.add_argument("--spacing", type=float, default=0.5, metavar="MM", help="centerline point spacing, mm (0.5)")
+    m.add_argument("--volume-mesh", action="store_true",
+                   help="also fill the surface with tetrahedra (volume.msh; needs the gmsh Python package)")
     geometry(m)
     m.set_defaults(func=cmd_mesh)
 

@@ -211,11 +211,15 @@ class Model:
     blood_viscosity_pa_s : float
         Blood dynamic viscosity μ, Pa·s. Default 0.0035.
     kt : float
-        Young–Tsai expansion-loss coefficient K_t (dimensionless). Default 1.52.
+        Young–Tsai expansion-loss coefficient K_t of ``poiseuille-kt`` and ``young-tsai``
+        (dimensionless). Default 1.52. With ``ns-calibrated`` a changed ``kt`` scales the calibrated
+        coefficient by ``kt / 1.52``.
     lesion : str
-        Lesion pressure-drop model: ``"poiseuille-kt"`` (Poiseuille along the real radius + the
-        Young–Tsai expansion loss, the default) or ``"young-tsai"`` (full Young–Tsai: its K_v
-        viscous term replaces the Poiseuille integral over the lesion).
+        Lesion pressure-drop model (:mod:`ffrflow.cfd.lesion`): ``"ns-calibrated"`` (the default:
+        Poiseuille along the real radius + the Borda–Carnot expansion loss with a coefficient that
+        depends on the severity and the throat Reynolds number, calibrated on Navier–Stokes),
+        ``"poiseuille-kt"`` (Poiseuille + the Young–Tsai expansion loss with ``kt``, DESIGN §4) or
+        ``"young-tsai"`` (full Young–Tsai: its K_v viscous term replaces the Poiseuille integral).
     max_element_mm : float
         Largest element length of the steady discretisation, mm. Default 1.0.
     stenosis_threshold_pct : float

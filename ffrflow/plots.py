@@ -421,23 +421,41 @@ def _save(fig, path) -> None:
             fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=fig.dpi)
 
 
-def _label_positions(view: View, anchors: np.ndarray, dist_px: float = 90.0) -> np.ndarray:
-    """Label positions pushed radially out of the picture's centre, kept inside and apart."""
+def _label_positions(view: View, anchors: np.ndarray, image: np.ndarray | None = None,
+                     box_px: tuple[float, float] = (150.0, 46.0)) -> np.ndarray:
+    """Label centres near their anchors: inside the picture, apart from each other and, when the
+    rendered image is given, over as little of the artery as possible."""
     w, h = view.size
+    bw, bh = box_px
     anchors = np.asarray(anchors, dtype=np.float64).reshape(-1, 2)
     c = np.array([w / 2, h / 2])
-    out = []
+    placed: list[np.ndarray] = []
+    busy = None
+    if image is not None:
+        image = np.asarray(image)
+        busy = image if image.dtype == bool else (image[..., :3] < 242).any(axis=2)      # artery pixels
     for p in anchors:
         d = p - c
-        n = np.linalg.norm(d)
-        d = d / n if n > 1e-6 else np.array([0.0, -1.0])
-        q = p + dist_px * d
-        for _ in range(20):
-            if all(np.linalg.norm(q - o) > 60 for o in out):
-                break
-            q = q + np.array([0.0, 40.0])
-        out.append(np.clip(q, [70, 30], [w - 70, h - 30]))
-    return np.array(out).reshape(-1, 2)
+        base = np.arctan2(d[1], d[0]) if np.linalg.norm(d) > 1e-6 else -np.pi / 2
+        best, best_cost = None, np.inf
+        for dist in (110.0, 150.0, 200.0):
+            for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 6):
+                a = base + k * np.pi / 8
+                q = p + dist * np.array([np.cos(a), np.sin(a)])
+                q = np.clip(q, [bw / 2 + 2, bh / 2 + 2], [w - bw / 2 - 2, h - bh / 2 - 2])
+                if any(abs(q[0] - o[0]) < bw and abs(q[1] - o[1]) < bh for o in placed):
+                    continue
+                cost = 0.01 * abs(k) + dist / 1000.0
+                if busy is not None:
+                    x0, x1 = int(q[0] - bw / 2), int(q[0] + bw / 2)
+                    y0, y1 = int(q[1] - bh / 2), int(q[1] + bh / 2)
+                    cost += float(busy[max(y0, 0):y1, max(x0, 0):x1].mean()) if x1 > x0 and y1 > y0 else 0.0
+                if cost < best_cost:
+                    best, best_cost = q, cost
+        if best is None:                        # crowded: stack below the last label
+            best = np.clip(p + np.array([0.0, 60.0 * (len(placed) + 1)]), [bw / 2, bh / 2], [w - bw / 2, h - bh / 2])
+        placed.append(best)
+    return np.array(placed).reshape(-1, 2)
 
 
 # ---------------------------------------------------------------------------------------------- pictures
@@ -473,7 +491,17 @@ def plot_ffr_surface(surface, ffr: np.ndarray, lesions: Sequence[dict] = (), *, 
     _finish_scene_axes(ax, scene)
     if len(lesions):
         anchors = scene.view.project(np.array([les["mld_xyz_mm"] for les in lesions], dtype=np.float64))
-        for les, p, q in zip(lesions, anchors, _label_positions(scene.view, anchors, dist_px=130.0)):
+        busy = scene.image
+        if busy is None:            # matplotlib renderer: the artery's footprint from its projected vertices
+            from scipy.ndimage import binary_dilation
+
+            w, h = scene.view.size
+            uv = np.round(scene.view.project(_polydata_arrays(surface)[0])).astype(int)
+            ok = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+            busy = np.zeros((h, w), dtype=bool)
+            busy[uv[ok, 1], uv[ok, 0]] = True
+            busy = binary_dilation(busy, iterations=4)
+        for les, p, q in zip(lesions, anchors, _label_positions(scene.view, anchors, busy)):
             f = les.get("ffr_distal")
             txt = f"{les.get('id', '')} {les['vessel']}\n{les['diameter_stenosis_pct']:.0f} %DS"
             if f is not None and np.isfinite(f):
@@ -579,7 +607,7 @@ def plot_pullback(result, *, path=None, title: str | None = None):
     """
     paths = pullback_paths(result)
     roots = list(dict.fromkeys(p["root"] for p in paths))
-    fig = _figure_class()(figsize=(9.0, 3.2 * len(roots) + 0.6), dpi=110, layout="constrained")
+    fig = _figure_class()(figsize=(10.0, 3.2 * len(roots) + 0.6), dpi=110, layout="constrained")
     axes = fig.subplots(len(roots), 1, squeeze=False)[:, 0]
     lesions = list(result.lesion_records) if hasattr(result, "lesion_records") else list(result.lesions)
     lo = min(0.5, min(float(np.min(p["ffr"])) for p in paths) - 0.03) if paths else 0.5
@@ -594,7 +622,8 @@ def plot_pullback(result, *, path=None, title: str | None = None):
             s_end = off + les["end_mm"]
             ax.plot([s_end], [les["ffr_distal"]], "v", color="k", ms=6)
             ax.annotate(f"{les['id']} {les['vessel']}\nFFR {les['ffr_distal']:.2f}", (s_end, les["ffr_distal"]),
-                        xytext=(4, -18), textcoords="offset points", fontsize=8)
+                        xytext=(6, -22), textcoords="offset points", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "alpha": 0.9})
         ax.axhline(FFR_CUTOFF, color="r", ls="--", lw=1.0)
         ax.text(1.0, FFR_CUTOFF, " 0.80", color="r", va="center", ha="left", fontsize=8,
                 transform=ax.get_yaxis_transform())
@@ -604,7 +633,8 @@ def plot_pullback(result, *, path=None, title: str | None = None):
         ax.set_title(f"tree {root}" + (f" ({side})" if side else ""), fontsize=10)
         ax.set_ylabel("FFR")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2 if len(mine) > 5 else 1, loc="lower left", framealpha=0.85)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.06, 1.0), borderaxespad=0.0,
+                  title="to outlet", title_fontsize=7)
     axes[-1].set_xlabel("distance from the ostium along the centerline (mm)")
     if title:
         fig.suptitle(title)

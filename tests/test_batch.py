@@ -41,7 +41,9 @@ def manifest(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_run(manifest, tmp_path_factory):
     out = tmp_path_factory.mktemp("local") / "out"
+    env = dict(os.environ)
     code = cli.main(["batch", str(manifest), "-o", str(out), "--workers", "2", "--no-pictures", "--backend", "numpy"])
+    assert dict(os.environ) == env           # the embedded cluster leaves this process's environment alone
     return code, out
 
 

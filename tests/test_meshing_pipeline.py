@@ -249,3 +249,15 @@ def test_ostium_option_is_validated():
         with pytest.raises(ffrflow.InvalidInputError, match="--ostium"):
             cli._parse_ostia([bad])
     assert cli._parse_ostia(["1, 2.5 ,-3"]) == [(1.0, 2.5, -3.0)]
+
+
+def test_volume_mesh_option(y_case, tmp_path, capsys):
+    from ffrflow.meshing.surface import volume_mesh_available
+
+    path, _, _ = y_case
+    code = cli.main(["mesh", str(path), "-o", str(tmp_path / "v"), "--volume-mesh"])
+    if volume_mesh_available()[0]:
+        assert code == 0 and (tmp_path / "v" / "volume.msh").stat().st_size > 0
+    else:                                    # no gmsh: a clear error before any work, nothing written
+        assert code == cli.EXIT_BACKEND and "gmsh" in capsys.readouterr().err
+        assert not (tmp_path / "v").exists()

@@ -254,12 +254,11 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     rho = _param(params, "blood_density_kg_m3", n_cases, pick([m.blood_density_kg_m3 for m in m0]))
     kt = _param(params, "kt", n_cases, pick([m.kt for m in m0]))
     model = np.array([_MODEL_CODE[m0[t].lesion] for t in case_tree], dtype=np.int64)
-    from .lesion import NS_CALIBRATED
+    from .lesion import KT_YOUNG_TSAI, NS_CALIBRATED
 
     ns = NS_CALIBRATED
     lesion_coef = np.tile([ns["k_exp"], ns.get("k_as", 0.0), ns["c_re"]], (n_cases, 1)).astype(np.float64)
-    if "kt" in params:  # a sampled expansion coefficient scales the calibrated one as well
-        lesion_coef[:, :2] *= (kt / np.array([m0[t].kt for t in case_tree]))[:, None]
+    lesion_coef *= (kt / KT_YOUNG_TSAI)[:, None]   # as ffrflow.cfd.lesion.lesion_terms: kt scales the calibrated law
     pa = _param(params, "inlet_pressure_mmHg", n_cases, pick([b.inlet_pressure_mmHg for b in b0]))
     pv = _param(params, "venous_pressure_mmHg", n_cases, pick([b.venous_pressure_mmHg for b in b0]))
     qin_default = pick([np.nan if b.inlet_flow_ml_s is None else b.inlet_flow_ml_s for b in b0])

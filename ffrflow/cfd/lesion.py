@@ -42,6 +42,9 @@ import math
 
 from .elements import young_tsai_expansion, young_tsai_viscous
 
+#: Young & Tsai's expansion coefficient, the default ``model.kt``.
+KT_YOUNG_TSAI = 1.52
+
 #: Constants of the ``ns-calibrated`` model (fitted by ``python -m benchmarks.stenosis_ns.compare --fit``).
 NS_CALIBRATED = {"k_exp": 0.80, "c_re": 0.0,
                  "fitted_on": "benchmarks/data/stenosis_ns core family (cosine, r0 1.5 mm)"}
@@ -61,8 +64,9 @@ def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m:
                 young_tsai_expansion(ref_radius_m, min_radius_m, rho_kg_m3, kt))
     if model == "ns-calibrated":
         c = NS_CALIBRATED
+        scale = kt / KT_YOUNG_TSAI   # model.kt other than 1.52 scales the whole calibrated coefficient
         f = (a0 / a_s - 1.0) ** 2
-        r_extra = c["c_re"] * f * mu_pa_s * a_s / (2.0 * a0 * a0 * 2.0 * min_radius_m)
-        k = c["k_exp"] + c.get("k_as", 0.0) * (1.0 - a_s / a0)
+        r_extra = scale * c["c_re"] * f * mu_pa_s * a_s / (2.0 * a0 * a0 * 2.0 * min_radius_m)
+        k = scale * (c["k_exp"] + c.get("k_as", 0.0) * (1.0 - a_s / a0))
         return None, r_extra, young_tsai_expansion(ref_radius_m, min_radius_m, rho_kg_m3, k)
     raise ValueError(f"unknown lesion model {model!r}")

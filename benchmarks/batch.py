@@ -1,0 +1,80 @@
+"""``python -m benchmarks batch``: phantom cases per minute through ``ffrflow batch`` (issue 6).
+
+End to end from masks: each case is a phantom right coronary tree (seeded variations, one lesion of
+40-75 % DS) voxelised at 0.5 mm; the batch meshes it, solves the steady model and writes every
+output (pictures included unless ``--no-pictures``). The same manifest runs on an embedded Dask
+LocalCluster with 1 and with 2 workers (one thread each), each time into a fresh folder. Rates
+count the wall time from the call to the last case, cluster start-up included, and also from the
+first finished case on (the steady rate).
+
+Options: ``--cases N`` (default 12), ``--workers 1,2``, ``--sides right`` (``left,right`` for both
+trees), ``--spacing 0.5``, ``--no-pictures``, ``--inputs mask|network``.
+Target (issue 6): >= 60 phantom cases per minute on 2 cores with the steady solver, from masks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._common import save, table
+
+
+def run_once(manifest: Path, out: Path, workers: int, pictures: bool) -> dict:
+    from ffrflow.batch import run_batch
+
+    t0 = time.perf_counter()
+    rep = run_batch(manifest, out, workers=workers, pictures=pictures, progress=False)
+    wall = time.perf_counter() - t0
+    times = []
+    for d in out.iterdir():
+        s = d / "summary.json"
+        if s.is_file():
+            times.append((s.stat().st_mtime, json.loads(s.read_text())["timings_s"]))
+    times.sort(key=lambda x: x[0])
+    n = rep.counts["ok"]
+    steady = (n - 1) / (times[-1][0] - times[0][0]) * 60.0 if n > 2 and times[-1][0] > times[0][0] else None
+    mean = lambda k: sum(t.get(k, 0.0) for _, t in times) / max(len(times), 1)  # noqa: E731
+    return {"workers": workers, "pictures": pictures, "cases": n, "failed": rep.counts["failed"],
+            "wall_s": wall, "cases_per_min": 60.0 * n / wall, "steady_cases_per_min": steady,
+            "mean_case_s": mean("total"), "mean_mesh_s": mean("mesh_total"), "mean_solve_s": mean("solve"),
+            "mean_pictures_s": mean("pictures") + mean("surface_ffr"), "cluster": rep.cluster}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks batch", description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=12)
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--sides", default="right")
+    ap.add_argument("--spacing", type=float, default=0.5)
+    ap.add_argument("--inputs", default="mask", choices=["mask", "network"])
+    ap.add_argument("--no-pictures", action="store_true")
+    args = ap.parse_args(argv)
+    from ffrflow.batch import make_phantom_manifest
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = make_phantom_manifest(Path(tmp) / "in", args.cases, inputs=args.inputs, broken=False,
+                                         sides=tuple(args.sides.split(",")), spacing_mm=args.spacing)
+        for w in (int(x) for x in args.workers.split(",")):
+            for pictures in ([False] if args.no_pictures else [True, False]):
+                row = run_once(manifest, Path(tmp) / f"out-{w}-{int(pictures)}", w, pictures)
+                rows.append(row)
+                print(f"{w} worker(s), pictures {pictures}: {row['cases_per_min']:.1f} cases/min "
+                      f"({row['wall_s']:.1f} s)", file=sys.stderr)
+    cols = [("workers", "workers", "d"), ("pictures", "pictures", ""), ("cases", "cases", "d"),
+            ("wall_s", "wall s", ".1f"), ("cases_per_min", "cases/min", ".1f"),
+            ("steady_cases_per_min", "steady/min", ".1f"), ("mean_case_s", "case s", ".2f"),
+            ("mean_mesh_s", "mesh s", ".2f"), ("mean_pictures_s", "pictures s", ".2f")]
+    print(table(rows, cols))
+    load = os.getloadavg()
+    print(f"load average during the run (other users of the machine included): {load[0]:.1f}", file=sys.stderr)
+    path = save("batch", {"load_average_1_5_15": list(load), "description": f"ffrflow batch end to end from {args.inputs}s: phantom trees "
+                                         f"({args.sides}) at {args.spacing} mm, steady solver, Dask LocalCluster",
+                          "target": ">= 60 phantom cases per minute on 2 cores", "cases": args.cases, "rows": rows})
+    print(f"saved {path}")
