@@ -251,7 +251,7 @@ class Model:
     blood_density_kg_m3: float = 1060.0
     blood_viscosity_pa_s: float = 0.0035
     kt: float = 1.52
-    lesion: str = "poiseuille-kt"
+    lesion: str = "ns-calibrated"
     max_element_mm: float = 1.0
     stenosis_threshold_pct: float = 30.0
     velocity_profile_zeta: float = 2.0
