@@ -127,6 +127,21 @@ def port_solve(W, sg, A_guess, A0, beta, p0, rho, P_node, R, S, L, q_old, dt):
     return A, q, 1.0 / gp, dq
 
 
+def port_update(k, P, dt, port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                piece_cell_off, piece_case, A0, beta, p0, rho, Af, Qf):
+    """Solve port k at node pressure P: set its face state; return (flow into the node, dq/dP)."""
+    p = port_piece[k]
+    side = port_side[k]
+    ic = piece_cell_off[p + 1] - 1 if side == 1 else piece_cell_off[p]
+    face = piece_cell_off[p] + p + (piece_cell_off[p + 1] - piece_cell_off[p] if side == 1 else 0)
+    sg = 1.0 if side == 1 else -1.0
+    Ak, qk, dAdP, dqdA = port_solve(port_W[k], sg, Af[face], A0[ic], beta[ic], p0[ic], rho[piece_case[p]], P,
+                                    port_R[k], port_S[k], port_L[k], port_q[k], dt)
+    Af[face] = Ak
+    Qf[face] = sg * qk
+    return qk, dqdA * dAdP
+
+
 def node_solve_one(n, t_half, dt, node_port_off, node_type, node_val, node_wave, node_lpm, node_P,
                    port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
                    piece_cell_off, piece_dx, piece_case, A, Q, A0, beta, p0, rho, kr,
@@ -156,18 +171,10 @@ def node_solve_one(n, t_half, dt, node_port_off, node_type, node_val, node_wave,
         F = q_in
         dF = 0.0
         for k in range(k0, k1):
-            p = port_piece[k]
-            side = port_side[k]
-            ic = piece_cell_off[p + 1] - 1 if side == 1 else piece_cell_off[p]
-            face = piece_cell_off[p] + p + (piece_cell_off[p + 1] - piece_cell_off[p] if side == 1 else 0)
-            sg = 1.0 if side == 1 else -1.0
-            Ak, qk, dAdP, dqdA = port_solve(port_W[k], sg, Af[face], A0[ic], beta[ic], p0[ic],
-                                            rho[piece_case[p]], P, port_R[k], port_S[k], port_L[k],
-                                            port_q[k], dt)
-            Af[face] = Ak
-            Qf[face] = sg * qk
+            qk, dqdP = port_update(k, P, dt, port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                                   piece_cell_off, piece_case, A0, beta, p0, rho, Af, Qf)
             F += qk
-            dF += dqdA * dAdP
+            dF += dqdP
         if not free:
             break
         dP = -F / dF
@@ -177,16 +184,8 @@ def node_solve_one(n, t_half, dt, node_port_off, node_type, node_val, node_wave,
     if free:
         # final pass at the converged pressure so that faces and flows match it exactly
         for k in range(k0, k1):
-            p = port_piece[k]
-            side = port_side[k]
-            ic = piece_cell_off[p + 1] - 1 if side == 1 else piece_cell_off[p]
-            face = piece_cell_off[p] + p + (piece_cell_off[p + 1] - piece_cell_off[p] if side == 1 else 0)
-            sg = 1.0 if side == 1 else -1.0
-            Ak, qk, dAdP, dqdA = port_solve(port_W[k], sg, Af[face], A0[ic], beta[ic], p0[ic],
-                                            rho[piece_case[p]], P, port_R[k], port_S[k], port_L[k],
-                                            port_q[k], dt)
-            Af[face] = Ak
-            Qf[face] = sg * qk
+            port_update(k, P, dt, port_piece, port_side, port_R, port_S, port_L, port_q, port_W,
+                        piece_cell_off, piece_case, A0, beta, p0, rho, Af, Qf)
     node_P[n] = P
     for k in range(k0, k1):
         p = port_piece[k]

@@ -280,7 +280,8 @@ def _rebind(fn, **names):
 
 _port_invariant = _rebind(_src.port_invariant, phi=_src_phi, wave_speed=_src_wave_speed)
 _port_solve = _rebind(_src.port_solve, phi=_src_phi, wave_speed=_src_wave_speed)
-_node_solve_one = _rebind(_src.node_solve_one, port_invariant=_port_invariant, port_solve=_port_solve,
+_port_update = _rebind(_src.port_update, port_solve=_port_solve)
+_node_solve_one = _rebind(_src.node_solve_one, port_invariant=_port_invariant, port_update=_port_update,
                           wave_value=_wave_value)
 _lpm_step = _rebind(_src.lpm_step, wave_value=_wave_value)
 
