@@ -28,6 +28,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..network import _jsonable
+
 log = logging.getLogger("ffrflow.meshing")
 
 __all__ = ["MeshResult", "mesh", "mesh_mask", "mesh_surface", "write_mesh_outputs", "is_surface_path",
@@ -357,15 +359,3 @@ def lesion_records(result: MeshResult) -> list[dict]:
     from .stenosis import lesion_table
 
     return lesion_table(result.network)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v

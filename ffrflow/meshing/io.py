@@ -539,25 +539,11 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
     import vtk
 
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file")
     suf = path.suffix.lower()
     readers = {".stl": vtk.vtkSTLReader, ".vtp": vtk.vtkXMLPolyDataReader, ".obj": vtk.vtkOBJReader,
                ".vtk": vtk.vtkPolyDataReader}
-    if suf not in readers:
-        raise InvalidInputError(f"{path}: unknown surface format {suf!r}; expected one of {sorted(readers)}")
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path}: file is empty")
-    reader = readers[suf]()
-    reader.SetFileName(str(path))
-    errors = _VtkErrors(reader)
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    try:
-        reader.Update()
-    finally:
-        vtk.vtkObject.GlobalWarningDisplayOn()
-    poly = reader.GetOutput()
-    if errors.messages or poly is None or poly.GetNumberOfPoints() == 0 or poly.GetNumberOfPolys() == 0:
+    poly = _vtk_read(path, readers, f"unknown surface format {suf!r}; expected one of {sorted(readers)}")
+    if poly is None or poly.GetNumberOfPoints() == 0 or poly.GetNumberOfPolys() == 0:
         raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} surface (no triangles read)")
     tri = vtk.vtkTriangleFilter()
     tri.SetInputData(poly)
@@ -592,15 +578,18 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
 RADIUS_ARRAY_NAMES = ("radius_mm", "radius", "radii", "maximuminscribedsphereradius", "r")
 
 
-def _read_polydata(path: Path):
+def _vtk_read(path: Path, readers: dict, unknown_suffix_message: str):
+    """Read ``path`` with the VTK reader its suffix selects; ``None`` when VTK reported an error.
+
+    Raises InvalidInputError for a missing or empty file and for a suffix ``readers`` lacks.
+    """
     import vtk
 
-    readers = {".vtp": vtk.vtkXMLPolyDataReader, ".vtk": vtk.vtkPolyDataReader}
-    suf = path.suffix.lower()
-    if suf not in readers:
-        raise InvalidInputError(f"{path}: unknown polydata format {suf!r}; expected .vtp or .vtk")
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
+    suf = path.suffix.lower()
+    if suf not in readers:
+        raise InvalidInputError(f"{path}: {unknown_suffix_message}")
     if path.stat().st_size == 0:
         raise InvalidInputError(f"{path}: file is empty")
     reader = readers[suf]()
@@ -611,8 +600,16 @@ def _read_polydata(path: Path):
         reader.Update()
     finally:
         vtk.vtkObject.GlobalWarningDisplayOn()
-    poly = reader.GetOutput()
-    if errors.messages or poly is None or poly.GetNumberOfPoints() == 0:
+    return None if errors.messages else reader.GetOutput()
+
+
+def _read_polydata(path: Path):
+    import vtk
+
+    readers = {".vtp": vtk.vtkXMLPolyDataReader, ".vtk": vtk.vtkPolyDataReader}
+    suf = path.suffix.lower()
+    poly = _vtk_read(path, readers, f"unknown polydata format {suf!r}; expected .vtp or .vtk")
+    if poly is None or poly.GetNumberOfPoints() == 0:
         raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} polydata file")
     return poly
 
