@@ -28,18 +28,44 @@ def cases():
     return [c for c in load_cases() if _in_range(c)]
 
 
-def test_ns_calibrated_within_10_percent_of_navier_stokes_on_every_case(cases):
-    """Training (core) and held-out families alike, every flow, 50–90 % area stenosis."""
-    assert len(cases) >= 30
-    worst = max(cases, key=lambda c: abs(model_drop_pa(c, "ns-calibrated") / c["dp_pa"] - 1))
-    err = model_drop_pa(worst, "ns-calibrated") / worst["dp_pa"] - 1
-    assert abs(err) < 0.10, (worst["id"], err)
+#: Held-out geometries the calibrated law misses by more than 10 %: short (2 mm) lesions with an abrupt
+#: inlet ramp (asymmetric shape), where a contraction loss the law does not model appears (it
+#: under-predicts by 9–13 %). Known failure, kept visible: the strict xfail flags the day it passes.
+KNOWN_MISSES = ("asymmetric_r1_as70_l2",)
 
 
-def test_default_model_is_the_calibrated_one():
+def _known_miss(c) -> bool:
+    return any(c["id"].startswith(k) for k in KNOWN_MISSES)
+
+
+def test_ns_calibrated_within_10_percent_of_navier_stokes(cases):
+    """Training (core) and held-out families, every flow, 50–90 % area stenosis, but the known misses."""
+    ok = [c for c in cases if not _known_miss(c)]
+    assert len(ok) >= 30 and any(c["family"] != "core" for c in ok)
+    errs = {c["id"]: model_drop_pa(c, "ns-calibrated") / c["dp_pa"] - 1 for c in ok}
+    worst = max(errs, key=lambda k: abs(errs[k]))
+    assert abs(errs[worst]) < 0.10, (worst, errs[worst])
+
+
+@pytest.mark.xfail(strict=True, reason="short abrupt lesions: the calibrated law lacks a contraction loss")
+def test_ns_calibrated_on_short_abrupt_lesions(cases):
+    miss = [c for c in cases if _known_miss(c)]
+    assert miss, "no short abrupt lesion in the committed table"
+    assert all(abs(model_drop_pa(c, "ns-calibrated") / c["dp_pa"] - 1) < 0.10 for c in miss)
+
+
+def test_calibrated_law_beats_the_design_default(cases):
+    """Held-out cases included: the calibrated law's mean and worst errors are below poiseuille-kt's."""
+    e_ns = np.array([abs(model_drop_pa(c, "ns-calibrated") / c["dp_pa"] - 1) for c in cases])
+    e_kt = np.array([abs(model_drop_pa(c, "poiseuille-kt") / c["dp_pa"] - 1) for c in cases])
+    assert e_ns.mean() < 0.5 * e_kt.mean() and e_ns.max() < e_kt.max()
+
+
+def test_default_model_is_still_the_design_one():
+    """ns-calibrated becomes the default once it passes every held-out case (issue 4); not yet."""
     from ffrflow.config import Model
 
-    assert Model().lesion == "ns-calibrated"
+    assert Model().lesion == "poiseuille-kt"
 
 
 def test_previous_default_over_predicts_as_reported(cases):

@@ -61,7 +61,7 @@ def family_cases(family: str) -> list[tuple[Geometry, list[float]]]:
     elif family in ("gaussian", "asymmetric"):
         table = {
             "gaussian": [(1.0, 75, 10), (2.0, 30, 15), (1.0, 95, 3), (2.0, 85, 20), (2.5, 60, 25), (2.5, 90, 5)],
-            "asymmetric": [(1.0, 50, 6), (2.0, 95, 6), (1.0, 70, 2), (2.5, 35, 20), (1.0, 85, 12), (2.5, 65, 14)],
+            "asymmetric": [(1.0, 50, 6), (1.0, 70, 2), (2.5, 35, 20), (1.0, 85, 12), (2.5, 65, 14), (2.0, 95, 6)],
         }[family]
         for r0, as_pct, L in table:
             out.append((Geometry(family, r0 * mm, as_pct / 100, L * mm), [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
