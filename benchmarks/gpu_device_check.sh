@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
 # One prepared script for a lent GPU machine (see DEVELOPERS.md, `device`): installs nothing (CuPy,
-# Numba, h5py, scipy, pytest are there), runs the gpu-marked tests and the GPU benchmarks, and
-# writes everything under $OUT (default ./gpu-out). Usage on the device:  bash benchmarks/gpu_device_check.sh
+# Numba, h5py, scipy, pytest are there), runs the gpu-marked tests, the cuda-parametrised kernel tests
+# and the GPU benchmarks (CPU baseline side by side on the same machine), and writes under $OUT
+# (default ./gpu-out) one log and one tarball of the benchmark result files (the device tool brings
+# back at most 8 files). Every step has its own time limit so the script always ends and packs.
+# Usage on the device:  bash benchmarks/gpu_device_check.sh [steps...]   (default: all steps)
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
-export PYTHONPATH=.
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-python -c "import cupy; print(cupy.__version__, cupy.cuda.runtime.getDeviceProperties(0)['name'])" > "$OUT/cupy.txt" 2>&1
-python -m pytest -q -m gpu tests/test_cuda.py > "$OUT/gpu-tests.txt" 2>&1; echo "gpu tests rc=$?" >> "$OUT/gpu-tests.txt"
-python -m benchmarks ensemble --backends cpu,cuda --batches 1,100,10000,1000000 > "$OUT/ensemble.txt" 2>&1
-python -m benchmarks uq --backends cpu,cuda > "$OUT/uq.txt" 2>&1
-python -m benchmarks pulsatile --backends cpu,cuda --batches 1,100,10000 --steps 2000 > "$OUT/pulsatile.txt" 2>&1
-cp benchmarks/results/*.json "$OUT/" 2>/dev/null
-tail -n 3 "$OUT"/*.txt
+export PYTHONPATH=. PYTHONUNBUFFERED=1
+LOG="$OUT/device-log.txt"
+PY=${PY:-python3}
+STEPS=${*:-info tests ensemble uq pulsatile peers}
+rm -f benchmarks/results/*.json.gpu-new
+step() {  # step NAME SECONDS command...
+    local name=$1 limit=$2; shift 2
+    echo "=== $name (limit ${limit}s): $*" >> "$LOG"
+    local t0=$SECONDS
+    timeout "$limit" "$@" >> "$LOG" 2>&1
+    echo "=== $name rc=$? in $((SECONDS - t0)) s" >> "$LOG"
+}
+for s in $STEPS; do
+  case $s in
+    info) step info 30 bash -c "nvidia-smi; $PY -c 'import cupy, numba; print(\"cupy\", cupy.__version__, cupy.cuda.runtime.getDeviceProperties(0)[\"name\"], \"numba\", numba.__version__)'; nproc" ;;
+    tests) step gpu-tests 90 $PY -m pytest -q -x -m gpu tests/test_cuda.py -p no:cacheprovider
+           step cuda-param-tests 120 $PY -m pytest -q -k cuda -p no:cacheprovider tests/test_kernels.py tests/test_ensemble.py \
+                tests/test_steady.py tests/test_pulsatile.py tests/test_uq.py tests/test_lumped.py ;;
+    ensemble) step ensemble 100 $PY -m benchmarks ensemble --backends cpu,cuda --batches 1,100,10000,1000000 ;;
+    uq) step uq 45 $PY -m benchmarks uq --backends cpu,cuda --sizes 1000,10000,100000 ;;
+    pulsatile) step pulsatile 100 $PY -m benchmarks pulsatile --backends cpu,cuda --batches 1,100,10000 --steps 2000 ;;
+    peers) step peers 120 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 ;;
+  esac
+done
+tar czf "$OUT/gpu-results.tar.gz" benchmarks/results/*.json 2>/dev/null
+grep "^===" "$LOG"
