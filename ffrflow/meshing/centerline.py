@@ -224,6 +224,49 @@ def _end_radius(pts: np.ndarray, r: np.ndarray) -> float:
     return float(np.median(r[sel]))
 
 
+def _slab_radius(mask: LumenMask, label: int, pts: np.ndarray, r_dt: np.ndarray, s_lo: float = 1.0,
+                 s_hi: float = 6.0) -> float:
+    """Area-equivalent radius (mm) of the tube around a chain that starts at a free end, from voxels.
+
+    The lumen voxels of tree ``label`` within a slab normal to the chain's mean axis between arclength
+    ``s_lo`` and ``s_hi`` (clipped to half the chain) and within twice the largest distance-transform
+    radius of the axis are counted: r = √(N·v / (π·ℓ)) with v the voxel volume and ℓ the slab length.
+    Averaging over hundreds of voxels, it is far less sensitive to where the tube falls on the grid
+    than the distance transform at skeleton voxels (quantised to the grid), which matters when two
+    trees' ostia differ by 10–15 % and the larger one is the left tree (DESIGN §4).
+    """
+    s = _arclength(pts)
+    hi = min(s_hi, 0.5 * s[-1])
+    lo = min(s_lo, 0.5 * hi)
+    sel = (s >= lo) & (s <= hi)
+    if sel.sum() < 2 or hi - lo < 1.0:
+        return _end_radius(pts, r_dt)
+    p = pts[sel]
+    c = p.mean(axis=0)
+    axis = np.linalg.svd(p - c)[2][0]
+    t = (p - c) @ axis
+    t_lo, t_hi = float(t.min()), float(t.max())
+    reach = 2.0 * float(np.max(r_dt[sel])) + 2.0 * float(np.max(mask.spacing_mm))
+    # voxel-index box around the slab (crop coordinates, array order z, y, x)
+    corners = np.array([c + a * axis + b * e for a in (t_lo, t_hi) for b in (-reach, reach)
+                        for e in np.eye(3)])
+    ijk = mask.world_to_index(corners) - mask.offset
+    lo_i = np.maximum(np.floor(ijk.min(axis=0)).astype(int) - 1, 0)
+    hi_i = np.minimum(np.ceil(ijk.max(axis=0)).astype(int) + 2, np.array(mask.labels.shape[::-1]))
+    if np.any(hi_i <= lo_i):
+        return _end_radius(pts, r_dt)
+    sub = mask.labels[lo_i[2]:hi_i[2], lo_i[1]:hi_i[1], lo_i[0]:hi_i[0]]
+    kz, ky, kx = np.nonzero(sub == label)
+    if kx.size == 0:
+        return _end_radius(pts, r_dt)
+    xyz = mask.index_to_world(np.stack([kx + lo_i[0], ky + lo_i[1], kz + lo_i[2]], axis=1) + mask.offset)
+    d = xyz - c
+    along = d @ axis
+    radial = np.linalg.norm(d - along[:, None] * axis, axis=1)
+    n = int(np.count_nonzero((along >= t_lo) & (along < t_hi) & (radial <= reach)))
+    return float(np.sqrt(n * mask.voxel_volume_mm3 / (np.pi * (t_hi - t_lo))))
+
+
 def smooth_resample(pts: np.ndarray, sigma_mm: float, spacing_mm: float, step_mm: float = 0.05) -> np.ndarray:
     """Gaussian-smooth a polyline in arclength (ends fixed) and resample it uniformly.
 
@@ -390,6 +433,11 @@ def build_branches(graphs: dict, mask: LumenMask, opts: CenterlineOptions,
 
     # sides and id prefixes
     if len(trees) == 2:
+        for t in trees:   # the side rule compares ostia: measure them by voxel count, not the quantised DT
+            g = t["graph"]
+            chain = _tree_branches(g, t["root"])[0][0]
+            t["ostium_r"] = _slab_radius(mask, t["label"], np.array([g.nodes[n]["xyz"] for n in chain]),
+                                         np.array([g.nodes[n]["r"] for n in chain]))
         big, small = sorted(trees, key=lambda t: -t["ostium_r"])
         big["side"], small["side"] = "left", "right"
         big["prefix"], small["prefix"] = "LCA_", "RCA_"     # not "L1": lesions are numbered L1, L2, ...
