@@ -124,3 +124,28 @@ def test_volume_mesh_optional(tmp_path):
     surf = mask_to_surface(_mask(_tube(1.0, length=8.0)))
     p = tetrahedral_mesh(surf, tmp_path / "v.msh")
     assert p.stat().st_size > 0
+
+
+def test_cut_keeps_the_smallest_enclosing_contour():
+    """Truth: two nested closed spheres (radii 3 and 1.5 mm, both around the point) cut through the
+    centre: the compiled cut returns the inner circle, area π·1.5² within the triangulation's error,
+    centroid at the centre; a point inside the shell only (between the spheres) gets the outer
+    circle; a plane beyond both surfaces misses them."""
+    app = vtk.vtkAppendPolyData()
+    for r in (3.0, 1.5):
+        sph = vtk.vtkSphereSource()
+        sph.SetRadius(r)
+        sph.SetThetaResolution(120)
+        sph.SetPhiResolution(120)
+        sph.Update()
+        app.AddInputData(sph.GetOutput())
+    app.Update()
+    cut = SurfaceCutter(app.GetOutput())
+    z = np.array([0.0, 0.0, 1.0])
+    inner = cut.cut(np.zeros(3), z, 5.0)
+    assert inner.ok and abs(inner.area_mm2 / (np.pi * 1.5 ** 2) - 1) < 2e-3
+    assert np.linalg.norm(inner.centroid_mm) < 1e-6 and abs(inner.reach_mm - 1.5) < 1e-3
+    outer = cut.cut(np.array([2.2, 0.0, 0.0]), z, 6.0)
+    assert outer.ok and abs(outer.area_mm2 / (np.pi * 3.0 ** 2) - 1) < 2e-3
+    miss = cut.cut(np.array([0.0, 0.0, 3.5]), z, 5.0)
+    assert not miss.ok and miss.why == "plane misses the surface"

@@ -88,93 +88,15 @@ class SurfaceCutter:
         ids = self.tree.query_ball_point(p, search_mm + self.max_tri_radius)
         if not ids:
             return Section(False, why="no surface near the point")
-        tris = self.tris[np.asarray(ids)]
-        d = (self.points[tris] - p) @ t                      # signed distances (m, 3)
-        d = np.where(d == 0.0, 1e-12, d)
-        pos = d > 0
-        cross = pos.any(axis=1) & ~pos.all(axis=1)
-        if not cross.any():
-            return Section(False, why="plane misses the surface")
-        tris, d, pos = tris[cross], d[cross], pos[cross]
-        # each crossing triangle has exactly two edges with a sign change
-        ea = np.array([0, 1, 2])
-        eb = np.array([1, 2, 0])
-        change = pos[:, ea] != pos[:, eb]                    # (m, 3)
-        rows, cols = np.nonzero(change)
-        va = tris[rows, ea[cols]]
-        vb = tris[rows, eb[cols]]
-        da = d[rows, ea[cols]]
-        db = d[rows, eb[cols]]
-        s = da / (da - db)
-        xyz = self.points[va] + s[:, None] * (self.points[vb] - self.points[va])
-        lo = np.minimum(va, vb)
-        hi = np.maximum(va, vb)
-        key = lo * np.int64(len(self.points)) + hi
-        ukey, node = np.unique(key, return_inverse=True)
-        node_xyz = np.zeros((len(ukey), 3))
-        node_xyz[node] = xyz
-        seg = node.reshape(-1, 2)                            # one segment per crossing triangle
-        # adjacency: each contour node (mesh edge) joins two segments on a closed manifold
-        nn = len(ukey)
-        flat = seg.ravel()
-        other = seg[:, ::-1].ravel()
-        order = np.argsort(flat, kind="stable")
-        fill = np.bincount(flat, minlength=nn)
-        first = np.cumsum(fill) - fill
-        two = fill == 2
-        nb0 = np.full(nn, -1, dtype=np.int64)
-        nb1 = np.full(nn, -1, dtype=np.int64)
-        nb0[two] = other[order[first[two]]]
-        nb1[two] = other[order[first[two] + 1]]
-        nb0, nb1, two_l = nb0.tolist(), nb1.tolist(), two.tolist()
+        from ._cut import NO_CROSSING, OK, cut_patch
+
         u, w = _plane_basis(t)
-        rel = node_xyz - p
-        uv = np.stack([rel @ u, rel @ w], axis=1)
-        seen = [False] * nn
-        best: Section | None = None
-        for start in range(nn):
-            if seen[start]:
-                continue
-            loop = [start]
-            seen[start] = True
-            prev, cur = -1, start
-            closed = False
-            while True:
-                if not two_l[cur]:
-                    break
-                nxt = nb0[cur] if nb0[cur] != prev else nb1[cur]
-                if nxt == start:
-                    closed = True
-                    break
-                if seen[nxt]:
-                    break
-                seen[nxt] = True
-                loop.append(nxt)
-                prev, cur = cur, nxt
-            if not closed or len(loop) < 3:
-                continue
-            q = uv[loop]
-            x, y = q[:, 0], q[:, 1]
-            nxt_i = np.arange(1, len(loop) + 1)
-            nxt_i[-1] = 0
-            xn, yn = x[nxt_i], y[nxt_i]
-            cr = x * yn - xn * y
-            signed = 0.5 * float(np.sum(cr))
-            area = abs(signed)
-            # crossing number of the origin (the centerline point) in the contour
-            c = ((y > 0) != (yn > 0))
-            xi = x[c] + (0.0 - y[c]) * (xn[c] - x[c]) / (yn[c] - y[c])
-            inside = int(np.sum(xi > 0)) % 2 == 1
-            if not inside:
-                continue
-            if best is None or area < best.area_mm2:
-                cx = float(np.sum((x + xn) * cr)) / (6.0 * signed)
-                cy = float(np.sum((y + yn) * cr)) / (6.0 * signed)
-                best = Section(True, area, float(np.linalg.norm(q, axis=1).max()), p + cx * u + cy * w,
-                               node_xyz[loop])
-        if best is None:
-            return Section(False, why="no closed contour encloses the point")
-        return best
+        status, area, reach, cx, cy, loop = cut_patch(self.points, self.tris[np.asarray(ids)], p, t, u, w)
+        if status == OK:
+            return Section(True, float(area), float(reach), p + cx * u + cy * w, loop)
+        if status == NO_CROSSING:
+            return Section(False, why="plane misses the surface")
+        return Section(False, why="no closed contour encloses the point")
 
 
 def _plane_basis(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,91 @@
+"""``python -m benchmarks mask_ffr``: FFR from a phantom's voxel mask against FFR from its true network.
+
+Issue 3's end-to-end check, over where the vessels fall on the voxel grid. The demo phantom (both
+trees, three lesions of 50, 60 and 70 % DS) is voxelised at each spacing with its grid origin shifted
+by random sub-voxel offsets (the first run unshifted, the demo's own grid), meshed and solved by
+``ffrflow.run`` (steady, NumPy backend); every outlet and every lesion is matched by position to the
+solution on the true network (same solver, same boundary conditions), and the FFR differences are
+reported per shift and overall (max and mean of |ΔFFR| over 10 outlets and 3 lesions per shift).
+
+A binary mask holds the lumen only to within its voxels: a 70 % lesion in a 3.5 mm artery has a
+1.05 mm throat, 2.6 voxels across at 0.4 mm, and where the grid happens to fall changes the voxel
+count in the throat by a few voxels, i.e. its area by ±10 %. The spread over shifts measures that.
+
+Options: ``--spacings 0.4,0.3``, ``--shifts 8`` (per spacing), ``--seed 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._common import save, table
+
+
+def run(spacings=(0.4, 0.3), shifts=8, seed=1):
+    import ffrflow
+    from ffrflow import phantoms
+
+    ph = phantoms.demo_case()
+    true = ffrflow.solve(ph.network, backend="numpy")
+    rows = []
+    for sp in spacings:
+        o0 = np.asarray(phantoms.voxelize(ph.network, spacing_mm=sp).GetOrigin())
+        rng = np.random.default_rng(seed)
+        for k in range(shifts):
+            off = rng.uniform(0.0, sp, 3) if k else np.full(3, sp)
+            img = phantoms.voxelize(ph.network, spacing_mm=sp, origin_mm=o0 - sp + off)
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                m = ffrflow.run(str(phantoms.write_mask(img, Path(tmp) / "mask.nii.gz")), backend="numpy")
+                sec = time.perf_counter() - t0
+            err = {}
+            for o in true.outlets:
+                d = [np.linalg.norm(np.subtract(o["xyz_mm"], x["xyz_mm"])) for x in m.outlets]
+                err[o["vessel"]] = m.outlets[int(np.argmin(d))]["ffr"] - o["ffr"]
+            for les in true.lesions:
+                d = [np.linalg.norm(np.subtract(les["mld_xyz_mm"], x["mld_xyz_mm"])) for x in m.lesions]
+                err["lesion " + les["vessel"]] = m.lesions[int(np.argmin(d))]["ffr_distal"] - les["ffr_distal"]
+            a = np.abs(np.array(list(err.values())))
+            rows.append({"spacing_mm": sp, "shift_mm": [round(float(x), 3) for x in (off - sp)], "seconds": sec,
+                         "max_abs_dffr": float(a.max()), "mean_abs_dffr": float(a.mean()),
+                         "worst": max(err, key=lambda n: abs(err[n])), "dffr": err,
+                         "lesions_found": len(m.lesions)})
+            print(f"{sp} mm shift {rows[-1]['shift_mm']}: max |dFFR| {a.max():.4f} ({rows[-1]['worst']}), "
+                  f"mean {a.mean():.4f}", flush=True)
+    summary = {}
+    for sp in spacings:
+        rs = [r for r in rows if r["spacing_mm"] == sp]
+        allv = np.abs(np.array([v for r in rs for v in r["dffr"].values()]))
+        summary[str(sp)] = {"shifts": len(rs), "max_abs_dffr": float(allv.max()), "mean_abs_dffr": float(allv.mean()),
+                            "median_abs_dffr": float(np.median(allv)),
+                            "shifts_within_0.02": int(sum(r["max_abs_dffr"] <= 0.02 for r in rs)),
+                            "values_within_0.02_pct": float(100.0 * np.mean(allv <= 0.02))}
+    return rows, summary
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks mask_ffr", description=__doc__.splitlines()[0])
+    ap.add_argument("--spacings", default="0.4,0.3")
+    ap.add_argument("--shifts", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args(argv)
+    rows, summary = run([float(x) for x in a.spacings.split(",")], a.shifts, a.seed)
+    srows = [{"spacing": k, **v} for k, v in summary.items()]
+    print(table(srows, [("spacing", "voxel mm", "s"), ("shifts", "shifts", "d"), ("max_abs_dffr", "max |dFFR|", ".4f"),
+                        ("mean_abs_dffr", "mean |dFFR|", ".4f"), ("median_abs_dffr", "median", ".4f"),
+                        ("shifts_within_0.02", "shifts ok", "d"), ("values_within_0.02_pct", "% <= 0.02", ".1f")]))
+    path = save("mask_ffr", {"load_average_1_5_15": list(os.getloadavg()),
+                             "description": "demo phantom: FFR from its voxel mask vs from its true network, over "
+                                            "random sub-voxel shifts of the grid", "target": "|dFFR| <= 0.02",
+                             "summary": summary, "rows": rows})
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
