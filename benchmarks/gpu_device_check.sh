@@ -29,7 +29,8 @@ for s in $STEPS; do
     ensemble) step ensemble 100 $PY -m benchmarks ensemble --backends cpu,cuda --batches 1,100,10000,1000000 ;;
     uq) step uq 45 $PY -m benchmarks uq --backends cpu,cuda --sizes 1000,10000,100000 ;;
     pulsatile) step pulsatile 100 $PY -m benchmarks pulsatile --backends cpu,cuda --batches 1,100,10000 --steps 2000 ;;
-    peers) step peers 150 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --cuda-copies 1000,10000 ;;  # needs the peer data: FFRFLOW_PEERS_DIR
+    peers) step peers 150 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --cuda-copies 1000,10000 --max-vessels 40
+           step peers-vmr 150 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --repeats 1 --cases 0080_0001_optimal_from_0d --tag vmr215 ;;  # peer data: FFRFLOW_PEERS_DIR
   esac
 done
 tar czf "$OUT/gpu-results.tar.gz" benchmarks/results/*.json 2>/dev/null

@@ -1,7 +1,7 @@
 """Peer-case benchmark: seconds per case of the lumped solver on svZeroDSolver's cases, single and batched.
 
 ``python -m benchmarks peers [--copies 1000] [--cuda-copies 1000,10000] [--backends cpu,cuda,numpy] [--threads N]
-[--cases a,b] [--repeats 3]``
+[--cases a,b] [--max-vessels N] [--repeats 3] [--tag T]``
 
 For every open-loop svZeroDSolver case in ``../shared/data/peers`` (or ``$FFRFLOW_PEERS_DIR``: the
 test cases, the hand-built ones and the three Vascular Model Repository models) and every backend
@@ -84,7 +84,7 @@ def perturb_packed(p, seed: int = 0):
 
 
 def run(copies=(1000,), backends=("cpu", "numpy"), threads=None, cases=None, numpy_copies=20, numpy_max_s=5.0,
-        repeats=3, cuda_copies=None):
+        repeats=3, cuda_copies=None, max_vessels=None):
     """Time every case on every backend; returns (rows, Numba threads, skipped-backend notes).
 
     ``copies``: batch sizes of every backend (the NumPy oracle caps them at ``numpy_copies``);
@@ -102,7 +102,8 @@ def run(copies=(1000,), backends=("cpu", "numpy"), threads=None, cases=None, num
         n_threads = numba.get_num_threads()
     except ImportError:  # pragma: no cover
         n_threads = 1
-    models = [(n, m) for n, m in peer_models() if not cases or n in cases]
+    models = [(n, m) for n, m in peer_models()
+              if (not cases or n in cases) and (max_vessels is None or len(m.vessels) <= max_vessels)]
     if not models:
         print(f"no peer case found under {ZEROD} (set FFRFLOW_PEERS_DIR)")
     rows, skipped = [], []
@@ -154,13 +155,15 @@ def main(argv=None):
     p.add_argument("--backends", default="cpu,numpy")
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
     p.add_argument("--cases", default=None, help="comma-separated case names (default: all)")
+    p.add_argument("--max-vessels", type=int, default=None, help="skip the cases with more vessels")
+    p.add_argument("--tag", default="", help="result file benchmarks/results/peers-<tag>-<date>.json")
     p.add_argument("--no-save", action="store_true")
     a = p.parse_args(argv)
     copies = tuple(int(x) for x in str(a.copies).split(",") if x)
     cuda_copies = tuple(int(x) for x in a.cuda_copies.split(",") if x) if a.cuda_copies else None
     rows, n_threads, skipped = run(copies, a.backends.split(","), a.threads,
                                    a.cases.split(",") if a.cases else None, a.numpy_copies, a.numpy_max_s,
-                                   a.repeats, cuda_copies)
+                                   a.repeats, cuda_copies, a.max_vessels)
     print()
     head = f"{'case':<44}{'backend':>8}{'vessels':>8}{'steps':>7}{'single s':>11}{'copies':>8}{'batch s/case':>13}" \
            f"{'speedup':>8}{'svZeroD C++ s':>14}"
@@ -175,7 +178,7 @@ def main(argv=None):
     for note in skipped:
         print(note)
     if not a.no_save:
-        path = save("peers", {"copies": list(copies), "cuda_copies": list(cuda_copies or copies),
+        path = save(f"peers-{a.tag}" if a.tag else "peers", {"copies": list(copies), "cuda_copies": list(cuda_copies or copies),
                               "repeats": a.repeats, "backends": a.backends.split(","), "skipped": skipped,
                               "numba_threads": n_threads, "rows": rows,
                               "note": "svZeroDSolver C++ timings from issue 7 (measured on the 2-core development machine)"})
