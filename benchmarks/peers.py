@@ -1,16 +1,21 @@
 """Peer-case benchmark: seconds per case of the lumped solver on svZeroDSolver's cases, single and batched.
 
-``python -m benchmarks peers [--copies 1000] [--backends cpu,numpy] [--threads N] [--cases a,b]``
+``python -m benchmarks peers [--copies 1000] [--cuda-copies 1000,10000] [--backends cpu,cuda,numpy] [--threads N]
+[--cases a,b] [--max-vessels N] [--repeats 3] [--tag T]``
 
-For every open-loop svZeroDSolver case in ``../shared/data/peers`` (the test cases, the hand-built
-ones and the three Vascular Model Repository models) and every backend:
+For every open-loop svZeroDSolver case in ``../shared/data/peers`` (or ``$FFRFLOW_PEERS_DIR``: the
+test cases, the hand-built ones and the three Vascular Model Repository models) and every backend
+(``cpu``: Numba, one case per thread; ``cuda``: one case per GPU thread; ``numpy``: the oracle):
 
-- ``single_s``: one case, one kernel call (median of repeats, JIT warm-up excluded), last cycle
-  written (what svZeroDSolver writes);
+- ``single_s``: one case, one kernel call (median of repeats, JIT / NVRTC warm-up excluded), last
+  cycle written (what svZeroDSolver writes); for cuda this includes the host-device copies;
 - ``batched_s_per_case``: ``--copies`` copies of the case with every element R, C, L, S and every
   boundary-condition table scaled by an independent factor U(0.9, 1.1), integrated in one kernel call
-  (one case per thread), cycle means written; wall time / copies;
+  (one case per thread), cycle means written; wall time / copies (one row per batch size: ``--copies``,
+  or ``--cuda-copies`` for the cuda backend);
 - ``speedup``: single / batched per case (the throughput gain of batching on this machine).
+
+A backend that is not usable here (no CuPy or no device for ``cuda``) is skipped with a note.
 
 The NumPy reference (a sparse LU per Newton iteration in Python) is the oracle, not a production
 backend: it runs fewer copies (``--numpy-copies``) and skips the cases whose single run exceeds
@@ -22,6 +27,7 @@ comparison: 0.05 s for the one-vessel coronary case (30 cycles), 3.2 s for the 2
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +36,8 @@ import numpy as np
 from ._common import median_time, save
 
 ROOT = Path(__file__).resolve().parents[1]
-ZEROD = ROOT.parent / "shared" / "data" / "peers" / "svZeroDSolver"
+#: ``$FFRFLOW_PEERS_DIR`` (a folder holding ``svZeroDSolver/``) overrides ``../shared/data/peers``.
+ZEROD = Path(os.environ.get("FFRFLOW_PEERS_DIR") or ROOT.parent / "shared" / "data" / "peers") / "svZeroDSolver"
 SVZEROD_CPP_S = {"pulsatileFlow_R_coronary": 0.05, "0080_0001_optimal_from_0d": 3.2}
 
 
@@ -53,7 +60,11 @@ def perturbed_pack(model, copies: int, seed: int = 0, output: str = "mean"):
     """Pack ``copies`` copies of a model with R, C, L, S and BC tables scaled by U(0.9, 1.1)."""
     from ffrflow.cfd.lumped import pack
 
-    p = pack([model] * copies, output)
+    return perturb_packed(pack([model] * copies, output), seed)
+
+
+def perturb_packed(p, seed: int = 0):
+    """Scale R, C, L, S and the BC tables of packed cases in place by independent U(0.9, 1.1) factors."""
     a = p.arrays
     rng = np.random.default_rng(seed)
     for k in ("el_R", "el_C", "el_L", "el_S"):
@@ -72,11 +83,17 @@ def perturbed_pack(model, copies: int, seed: int = 0, output: str = "mean"):
     return p
 
 
-def run(copies=1000, backends=("cpu", "numpy"), threads=None, cases=None, numpy_copies=20, numpy_max_s=5.0,
-        repeats=3):
+def run(copies=(1000,), backends=("cpu", "numpy"), threads=None, cases=None, numpy_copies=20, numpy_max_s=5.0,
+        repeats=3, cuda_copies=None, max_vessels=None):
+    """Time every case on every backend; returns (rows, Numba threads, skipped-backend notes).
+
+    ``copies``: batch sizes of every backend (the NumPy oracle caps them at ``numpy_copies``);
+    ``cuda_copies``: batch sizes of the cuda backend when given (a GPU wants larger batches)."""
     from ffrflow.cfd.lumped import solve_lumped, solve_lumped_batch
     from ffrflow.kernels import available_backends
 
+    if isinstance(copies, int):
+        copies = (copies,)
     try:
         import numba
 
@@ -85,58 +102,70 @@ def run(copies=1000, backends=("cpu", "numpy"), threads=None, cases=None, numpy_
         n_threads = numba.get_num_threads()
     except ImportError:  # pragma: no cover
         n_threads = 1
-    models = [(n, m) for n, m in peer_models() if not cases or n in cases]
-    rows = []
+    models = [(n, m) for n, m in peer_models()
+              if (not cases or n in cases) and (max_vessels is None or len(m.vessels) <= max_vessels)]
+    if not models:
+        print(f"no peer case found under {ZEROD} (set FFRFLOW_PEERS_DIR)")
+    rows, skipped = [], []
     for be in backends:
         if be not in available_backends():
-            print(f"backend {be}: not available here, skipped")
+            note = f"backend {be}: not available here, skipped"
+            print(note)
+            skipped.append(note)
             continue
         for name, m in models:
             n_vessels = len(m.vessels)
             steps = (int(m.sim.number_of_time_pts_per_cardiac_cycle) - 1) * m.n_cycles()
+            base = {"case": name, "backend": be, "vessels": n_vessels, "steps": steps}
             if be == "numpy":
                 t = time.perf_counter()
                 solve_lumped(m, backend=be)
                 t_single = time.perf_counter() - t
                 if t_single > numpy_max_s:
-                    rows.append({"case": name, "backend": be, "vessels": n_vessels, "steps": steps,
-                                 "single_s": t_single, "copies": 0, "batched_s_per_case": None, "speedup": None,
-                                 "note": f"batch skipped (single run > {numpy_max_s} s)"})
+                    rows.append({**base, "single_s": t_single, "copies": 0, "batched_s_per_case": None,
+                                 "speedup": None, "note": f"batch skipped (single run > {numpy_max_s} s)"})
                     print(f"{be:5s} {name}: single {t_single:.3g} s (batch skipped)")
                     continue
-                n = min(copies, numpy_copies)
+                sizes = sorted({min(n, numpy_copies) for n in copies})
             else:
                 t_single, _ = median_time(lambda: solve_lumped(m, backend=be), repeats, warmup=1)
-                n = copies
-            packed = perturbed_pack(m, n)
-            t = time.perf_counter()
-            res = solve_lumped_batch([m] * n, backend=be, packed=packed)
-            t_batch = time.perf_counter() - t
-            ok = int(np.sum(res.status == 0))
-            row = {"case": name, "backend": be, "vessels": n_vessels, "steps": steps, "single_s": t_single,
-                   "copies": n, "batched_total_s": t_batch, "batched_s_per_case": t_batch / n,
-                   "speedup": t_single / (t_batch / n), "cases_ok": ok, "threads": n_threads if be == "cpu" else 1,
-                   "svzerodsolver_cpp_s": SVZEROD_CPP_S.get(name)}
-            rows.append(row)
-            print(f"{be:5s} {name}: single {t_single:.4g} s | {n} copies {t_batch:.3g} s = {t_batch / n:.3g} s/case "
-                  f"({row['speedup']:.1f}x) | {ok}/{n} ok")
-    return rows, n_threads
+                sizes = list(cuda_copies) if be == "cuda" and cuda_copies else list(copies)
+            for n in sizes:
+                packed = perturbed_pack(m, n)
+                t = time.perf_counter()
+                res = solve_lumped_batch([m] * n, backend=be, packed=packed)
+                t_batch = time.perf_counter() - t
+                ok = int(np.sum(res.status == 0))
+                row = {**base, "single_s": t_single, "copies": n, "batched_total_s": t_batch,
+                       "batched_s_per_case": t_batch / n, "speedup": t_single / (t_batch / n), "cases_ok": ok,
+                       "threads": n_threads if be == "cpu" else 1, "svzerodsolver_cpp_s": SVZEROD_CPP_S.get(name)}
+                rows.append(row)
+                print(f"{be:5s} {name}: single {t_single:.4g} s | {n} copies {t_batch:.3g} s = {t_batch / n:.3g} "
+                      f"s/case ({row['speedup']:.1f}x) | {ok}/{n} ok", flush=True)
+    return rows, n_threads, skipped
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__.splitlines()[0])
-    p.add_argument("--copies", type=int, default=1000)
+    p.add_argument("--copies", default="1000", help="batch sizes, comma-separated (e.g. 1000,10000)")
+    p.add_argument("--cuda-copies", default=None, help="batch sizes of the cuda backend (default: --copies)")
+    p.add_argument("--repeats", type=int, default=3, help="single runs timed per case (median)")
     p.add_argument("--numpy-copies", type=int, default=20)
     p.add_argument("--numpy-max-s", type=float, default=5.0)
     p.add_argument("--backends", default="cpu,numpy")
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
     p.add_argument("--cases", default=None, help="comma-separated case names (default: all)")
+    p.add_argument("--max-vessels", type=int, default=None, help="skip the cases with more vessels")
+    p.add_argument("--tag", default="", help="result file benchmarks/results/peers-<tag>-<date>.json")
     p.add_argument("--no-save", action="store_true")
     a = p.parse_args(argv)
-    rows, n_threads = run(a.copies, a.backends.split(","), a.threads, a.cases.split(",") if a.cases else None,
-                          a.numpy_copies, a.numpy_max_s)
+    copies = tuple(int(x) for x in str(a.copies).split(",") if x)
+    cuda_copies = tuple(int(x) for x in a.cuda_copies.split(",") if x) if a.cuda_copies else None
+    rows, n_threads, skipped = run(copies, a.backends.split(","), a.threads,
+                                   a.cases.split(",") if a.cases else None, a.numpy_copies, a.numpy_max_s,
+                                   a.repeats, cuda_copies, a.max_vessels)
     print()
-    head = f"{'case':<44}{'backend':>8}{'vessels':>8}{'steps':>7}{'single s':>11}{'copies':>7}{'batch s/case':>13}" \
+    head = f"{'case':<44}{'backend':>8}{'vessels':>8}{'steps':>7}{'single s':>11}{'copies':>8}{'batch s/case':>13}" \
            f"{'speedup':>8}{'svZeroD C++ s':>14}"
     print(head)
     print("-" * len(head))
@@ -145,10 +174,14 @@ def main(argv=None):
         sp = "-" if r["speedup"] is None else f"{r['speedup']:.1f}"
         cpp = "-" if not r.get("svzerodsolver_cpp_s") else f"{r['svzerodsolver_cpp_s']:.3g}"
         print(f"{r['case']:<44}{r['backend']:>8}{r['vessels']:>8}{r['steps']:>7}{r['single_s']:>11.4g}"
-              f"{r['copies']:>7}{b:>13}{sp:>8}{cpp:>14}")
+              f"{r['copies']:>8}{b:>13}{sp:>8}{cpp:>14}")
+    for note in skipped:
+        print(note)
     if not a.no_save:
-        path = save("peers", {"copies": a.copies, "numba_threads": n_threads, "rows": rows,
-                              "note": "svZeroDSolver C++ timings from issue 7 (same 2-core machine)"})
+        path = save(f"peers-{a.tag}" if a.tag else "peers", {"copies": list(copies), "cuda_copies": list(cuda_copies or copies),
+                              "repeats": a.repeats, "backends": a.backends.split(","), "skipped": skipped,
+                              "numba_threads": n_threads, "rows": rows,
+                              "note": "svZeroDSolver C++ timings from issue 7 (measured on the 2-core development machine)"})
         print(f"saved {path}")
 
 

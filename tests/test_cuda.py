@@ -174,3 +174,225 @@ def test_gpu_pulsatile_parity():
         out[be] = (a["A"].copy(), a["Q"].copy(), a["node_P"].copy(), acc[0].copy())
     for x, y in zip(out["cpu"], out["cuda"]):
         assert np.max(np.abs(x - y)) <= 1e-10 * np.max(np.abs(x))
+
+
+# ----------------------------------------------------------------------------- lumped (0D) solver
+def _lumped_models():
+    """Synthetic lumped models covering every boundary-condition type, stenoses, junctions, output
+    paths and status codes (the models of test_lumped.py plus variants)."""
+    from ffrflow.cfd.lumped import LumpedModel, SimulationParameters
+    from test_lumped import coronary_tree, y_model
+
+    sim = SimulationParameters(number_of_cardiac_cycles=3, number_of_time_pts_per_cardiac_cycle=31)
+    t = np.linspace(0.0, 1.0, 21)
+    q = 5.0 + 3.0 * np.sin(2 * np.pi * t)
+    cor = {"Ra1": 100.0, "Ra2": 200.0, "Rv1": 300.0, "Ca": 1e-4, "Cc": 1e-4,
+           "Pim": ([0.0, 0.3, 0.6, 1.0], [0.0, 3000.0, 1000.0, 0.0]), "P_v": 30.0}
+    varres = {"Ra1": 100.0, "Ra2_min": 200.0, "Ra2_max": 800.0, "Rv1": 300.0, "Ca": 1e-4, "Cc": 1e-4,
+              "Pim": ([0.0, 1.0], [1000.0, 1000.0]), "P_v": 30.0, "T_vc": 0.3, "T_vr": 0.4}
+    out = {
+        "y_stenosis_junction": y_model(),
+        "y_compliant": y_model(Q=3.0, S=(10.0, 0.0, 40.0), C=1e-5),
+        "coronary_tree": coronary_tree(),
+        "rcr": LumpedModel.single_vessel(R=100.0, C=1e-5, L=0.5, S=3.0, inflow=(t, q),
+                                         outlet=("RCR", {"Rp": 100.0, "C": 1e-4, "Rd": 900.0, "Pd": 50.0}), sim=sim),
+        "coronary": LumpedModel.single_vessel(R=100.0, C=1e-6, L=0.2, inflow=(t, q), outlet=("CORONARY", cor), sim=sim),
+        "coronary_var_res": LumpedModel.single_vessel(R=100.0, L=0.2, inflow=(t, q),
+                                                      outlet=("CORONARY_VAR_RES", varres), sim=sim),
+        "pressure_inlet": LumpedModel.single_vessel(R=100.0, C=1e-5, L=1.0, inflow=(t, 1000.0 + 200.0 * np.sin(
+            2 * np.pi * t)), inlet_type="PRESSURE", outlet=("RESISTANCE", {"R": 500.0, "Pd": 10.0}), sim=sim),
+        "pressure_outlet": LumpedModel.single_vessel(R=50.0, S=20.0, C=2e-6, inflow=(t, q),
+                                                     outlet=("PRESSURE", {"P": 100.0}), sim=sim),
+    }
+    m = out["coronary"].copy()
+    m.sim.steady_initial = False
+    m.sim.use_cycle_to_cycle_error = True
+    m.sim.sim_cycle_to_cycle_percent_error = 0.01
+    out["coronary_c2c_no_steady_init"] = m.validate()
+    out["newton_fails"] = LumpedModel.single_vessel(
+        R=1.0, S=1e4, inflow=5.0, outlet=("RESISTANCE", {"R": 1.0, "Pd": 0.0}),
+        sim=SimulationParameters(number_of_cardiac_cycles=2, number_of_time_pts_per_cardiac_cycle=5,
+                                 maximum_nonlinear_iterations=1, steady_initial=False))
+    return out
+
+
+def _peer_models(max_cycles=None, max_pts=None):
+    """svZeroDSolver's open-loop peer cases (benchmarks.peers), optionally shortened; {} without the data."""
+    from benchmarks.peers import ZEROD, peer_models
+
+    if not ZEROD.is_dir():
+        return {}
+    out = {}
+    for name, m in peer_models():
+        if max_cycles or max_pts:
+            m = m.copy()
+            m.sim.number_of_cardiac_cycles = min(m.sim.number_of_cardiac_cycles, max_cycles)
+            m.sim.number_of_time_pts_per_cardiac_cycle = min(m.sim.number_of_time_pts_per_cardiac_cycle, max_pts)
+            m = m.validate()
+        out[name] = m
+    return out
+
+
+def _lumped_run(packed, who):
+    """Run lumped_integrate on a copy of packed arrays: 'host' (lumped.cuh as C++) or a backend name."""
+    from ffrflow.cfd.lumped import KERNEL_ARGS
+
+    a = {k: v.copy() for k, v in packed.arrays.items()}
+    args = [a[k] for k in KERNEL_ARGS]
+    if who == "host":
+        call(library("lumped_host"), "host_lumped_integrate", *args, a["sim_i"].shape[1], a["sim_f"].shape[1],
+             packed.n_cases)
+    else:
+        get_kernel("lumped_integrate", who)(*args)
+    return a
+
+
+def _lumped_max_rel(a, b, packed, names, same_newton=True):
+    """Max relative difference per case: every output row and the final state, each (element, quantity)
+    column scaled by its largest magnitude in ``a`` (floor: 1e-12 of the case's largest value of
+    that quantity), and the BC states. Also asserts identical status, steps, cycles and rows, and
+    identical Newton iteration counts when ``same_newton`` (the twins of the Numba kernel; the NumPy
+    reference's sparse LU can take a different number of iterations near the round-off floor)."""
+    assert np.array_equal(a["status"], b["status"])
+    cols = [0, 1, 2] if same_newton else [0, 2]  # steps, (Newton iterations,) cycles
+    assert np.array_equal(a["info_i"][:, cols], b["info_i"][:, cols])
+    # rows: a case that failed in "last"/"mean" mode reports the buffer rows in the reference and the rows
+    # of the failing cycle in the Numba twin (LumpedResult reads neither: it uses the buffer size)
+    rows_ok = same_newton | np.isin(a["status"], (0, 3)) | (packed.mode == 0)
+    assert np.array_equal(a["info_i"][rows_ok, 3], b["info_i"][rows_ok, 3])
+    # failure time (exact) and the last cycle-to-cycle error (a relative change of cycle sums, so its
+    # round-off floor is absolute, ~1e-14); the last Newton residual sits at the round-off floor: not compared
+    assert np.array_equal(a["info_f"][:, 0], b["info_f"][:, 0], equal_nan=True)
+    assert np.allclose(a["info_f"][:, 2], b["info_f"][:, 2], rtol=1e-10, atol=1e-12, equal_nan=True)
+    off, nel, worst = a["out_off"], packed.n_elements, {}
+    for c, name in enumerate(names):
+        n = int(nel[c])
+        failed = a["status"][c] in (1, 2)
+        # a failed case: its whole buffer, rows never written included (NaN in both)
+        rows = int(a["info_i"][c, 3]) if packed.mode == 0 and not failed else int(packed.rows[c])
+        ya = a["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4)
+        yb = b["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4)
+        e0, e1 = a["el_off"][c], a["el_off"][c + 1]
+        if failed:
+            assert np.array_equal(np.isnan(ya), np.isnan(yb)), name
+            ya, yb = np.nan_to_num(ya, nan=0.0), np.nan_to_num(yb, nan=0.0)
+        else:
+            ya = np.concatenate([ya, a["el_y"][None, e0:e1], a["el_yd"][None, e0:e1]])
+            yb = np.concatenate([yb, b["el_y"][None, e0:e1], b["el_yd"][None, e0:e1]])
+        if ya.size == 0:
+            worst[name] = 0.0
+            continue
+        assert np.all(np.isfinite(ya)) and np.all(np.isfinite(yb)), name
+        col = np.abs(ya).max(axis=0, keepdims=True)
+        floor = 1e-12 * col.max(axis=1, keepdims=True)
+        worst[name] = float(np.max(np.abs(ya - yb) / np.maximum(np.maximum(col, floor), 1e-300)))
+        b0, b1 = a["bc_off"][c], a["bc_off"][c + 1]
+        for k in ("bc_y", "bc_aux"):
+            x, y = a[k][b0:b1], b[k][b0:b1]
+            if x.size:
+                worst[name] = max(worst[name], float(np.max(np.abs(x - y)) / max(np.max(np.abs(x)), 1e-300)))
+    return worst
+
+
+@needs_gxx
+@pytest.mark.parametrize("output", ["all", "last", "mean"])
+def test_host_lumped_matches_reference(output):
+    """lumped.cuh as C++ (one call of ff_lp_case per case) against the NumPy reference on one batch of
+    every synthetic model and every svZeroDSolver peer case (shortened to 2 cycles of <= 101 points so
+    that the reference's sparse LU stays cheap), some cases with the absolute-time CORONARY_VAR_RES rule."""
+    from ffrflow.cfd.lumped import pack
+
+    models = {**_lumped_models(), **_peer_models(max_cycles=2, max_pts=101)}
+    names = list(models)
+    packed = pack(list(models.values()), output, max_extra_cycles=5)
+    vr = [i for i, n in enumerate(names) if "var_res" in n or "varres" in n]
+    assert vr
+    packed.arrays["sim_i"][vr[-1], 7] = 1  # absolute time for one CORONARY_VAR_RES case
+    a = _lumped_run(packed, "numpy")
+    b = _lumped_run(packed, "host")
+    worst = _lumped_max_rel(a, b, packed, names, same_newton=False)
+    assert max(worst.values()) <= 1e-10, worst
+    assert set(a["status"]) == {0, 1, 3}  # ok, the Newton failure, a capped cycle-to-cycle loop  # the Newton failure is reported identically
+
+
+@needs_gxx
+@pytest.mark.skipif("cpu" not in __import__("ffrflow.kernels").kernels.available_backends(), reason="needs Numba")
+def test_host_lumped_matches_numba_on_full_peer_cases():
+    """lumped.cuh as C++ against the Numba kernel (the source of truth) on every svZeroDSolver peer case
+    at full length (up to 30 cycles x 500 points, the 215-vessel VMR model) and the synthetic models,
+    perturbed copies included, every time point written."""
+    from benchmarks.peers import perturb_packed
+    from ffrflow.cfd.lumped import pack
+
+    peers = _peer_models()
+    if not peers:
+        pytest.skip("peer data (../shared/data/peers) not available")
+    models = {**_lumped_models(), **peers}
+    names = list(models) + [n + "~" for n in models]
+    packed = pack(list(models.values()) * 2, "all", max_extra_cycles=20)
+    perturb_packed(packed, seed=3)
+    a = _lumped_run(packed, "cpu")
+    b = _lumped_run(packed, "host")
+    worst = _lumped_max_rel(a, b, packed, names)
+    assert max(worst.values()) <= 1e-10, worst
+
+
+def _nvrtc_source(name):
+    """gpu.cuda_source(name) without importing CuPy: the function's own code, run on kernels/cuda."""
+    import ast
+    from pathlib import Path
+
+    path = CUDA_DIR.parent / "gpu.py"
+    tree = ast.parse(path.read_text())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "cuda_source")
+    ns = {"CUDA_DIR": CUDA_DIR, "Path": Path}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), str(path), "exec"), ns)
+    return ns["cuda_source"](name)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
+@pytest.mark.parametrize("cu", CU_FILES, ids=[p.name for p in CU_FILES])
+def test_nvrtc_source_is_self_contained(cu, tmp_path):
+    """The one string handed to NVRTC has no local #include left and compiles without an include path."""
+    src = _nvrtc_source(cu.name)
+    assert '#include "' not in src and "#pragma once" not in src
+    (tmp_path / "one.cu").write_text(src)
+    out = subprocess.run(["nvcc", "-ptx", "-arch=sm_80", "--std=c++14", str(tmp_path / "one.cu"),
+                          "-o", str(tmp_path / "one.ptx")], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.gpu
+def test_gpu_lumped_parity():
+    """CUDA against Numba: 264 cases (>2 blocks of 128 threads), every synthetic model and every full-length
+    peer case, each in perturbed copies, every time point written."""
+    from benchmarks.peers import perturb_packed
+    from ffrflow.cfd.lumped import pack
+
+    models = {**_lumped_models(), **_peer_models()}
+    reps = -(-264 // len(models))
+    names = [f"{n}#{r}" for r in range(reps) for n in models][:max(264, len(models))]
+    mlist = (list(models.values()) * reps)[:len(names)]
+    packed = perturb_packed(pack(mlist, "all", max_extra_cycles=20), seed=7)
+    assert packed.n_cases >= 257
+    a = _lumped_run(packed, "cpu")
+    b = _lumped_run(packed, "cuda")
+    worst = _lumped_max_rel(a, b, packed, names)
+    assert max(worst.values()) <= 1e-10, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
+
+
+@pytest.mark.gpu
+def test_gpu_lumped_solve_and_batch_api():
+    """solve_lumped / solve_lumped_batch with backend='cuda' (NumPy arrays in, results copied back)."""
+    from ffrflow.cfd.lumped import solve_lumped, solve_lumped_batch
+    from test_lumped import coronary_tree
+
+    m = coronary_tree()
+    a = solve_lumped(m, backend="cpu", output="all")
+    b = solve_lumped(m, backend="cuda", output="all")
+    assert b.backend == "cuda" and a.newton_iterations == b.newton_iterations
+    assert np.max(np.abs(a.y - b.y) / np.abs(a.y).max(axis=0, keepdims=True)) < 1e-10
+    ra = solve_lumped_batch([m] * 300, backend="cpu")
+    rb = solve_lumped_batch([m] * 300, backend="cuda")
+    assert np.array_equal(ra.status, rb.status)
+    assert np.max(np.abs(np.asarray(ra.y) - np.asarray(rb.y))) <= 1e-10 * np.max(np.abs(np.asarray(ra.y)))

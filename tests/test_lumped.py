@@ -95,8 +95,8 @@ def test_all_output_modes_agree():
     assert np.allclose(rm.y[0], rl.y.mean(axis=0), rtol=1e-12)
 
 
-@pytest.mark.skipif("cpu" not in available_backends(), reason="needs Numba")
-def test_numpy_and_numba_kernels_agree_on_a_pulsatile_coronary_tree():
+def coronary_tree(n_cycles=2, pts=41):
+    """Pulsatile FLOW inlet, a junction element, a CORONARY and an RCR outlet, stenosis terms."""
     t = np.linspace(0.0, 0.8, 17)
     q = 3.0 + 2.0 * np.sin(2 * np.pi * t / 0.8)
     el = [LumpedElement("a", -1, 50.0, 1e-5, 0.5, 0.0, inlet_bc="IN"),
@@ -110,8 +110,13 @@ def test_numpy_and_numba_kernels_agree_on_a_pulsatile_coronary_tree():
                                                "Cc": Param.const(1e-4), "Pim": pim, "P_v": Param.const(100.0)}),
            "RCR": LumpedBC("RCR", "RCR", {"Rp": Param.const(800.0), "C": Param.const(1e-4), "Rd": Param.const(4000.0),
                                           "Pd": Param.const(0.0)})}
-    m = LumpedModel(el, bcs, SimulationParameters(number_of_cardiac_cycles=2,
-                                                  number_of_time_pts_per_cardiac_cycle=41)).validate()
+    return LumpedModel(el, bcs, SimulationParameters(number_of_cardiac_cycles=n_cycles,
+                                                     number_of_time_pts_per_cardiac_cycle=pts)).validate()
+
+
+@pytest.mark.skipif("cpu" not in available_backends(), reason="needs Numba")
+def test_numpy_and_numba_kernels_agree_on_a_pulsatile_coronary_tree():
+    m = coronary_tree()
     a = solve_lumped(m, backend="numpy", output="all")
     b = solve_lumped(m, backend="cpu", output="all")
     assert a.newton_iterations == b.newton_iterations

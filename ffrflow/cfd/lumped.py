@@ -77,7 +77,8 @@ Closed-loop heart and coupling blocks are out of scope (an :class:`~ffrflow.erro
 names them).
 
 Kernels: ``lumped_integrate`` in :mod:`ffrflow.kernels` (NumPy reference with a global sparse solve;
-Numba with one case per thread and an O(n) tree elimination).
+Numba with one case per thread and an O(n) tree elimination; CUDA, ``kernels/cuda/lumped.cuh``, the
+Numba kernel line by line with one case per GPU thread).
 
 References
 ----------

@@ -591,6 +591,7 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
             if code != 0:
                 status[c] = code
                 info_f[c, 0] = -dts * (i + 1)
+                info_f[c, 2] = math.nan  # no cycle ran (as the NumPy reference reports it)
                 info_i[c, 1] = n_newton
                 return
     # offsets of the open-loop coronary boundary conditions from the initial state
@@ -646,6 +647,7 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
             if code != 0:
                 status[c] = code
                 info_f[c, 0] = dt * i
+                info_f[c, 2] = worst  # last cycle-to-cycle error before the failure (NaN if none)
                 info_i[c, 0] = i
                 info_i[c, 1] = n_newton
                 info_i[c, 2] = cycle

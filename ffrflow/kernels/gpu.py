@@ -41,9 +41,15 @@ def cuda_source(*names: str) -> str:
     return "\n".join(out) + "\n"
 
 
+#: Extra NVRTC options per module. The lumped kernel is built without FMA contraction so that its
+#: Newton iterations follow the Numba/C++ arithmetic operation by operation (same residuals, so the same
+#: iteration counts and results to round-off; contraction would change the last bits of every residual).
+MODULE_OPTIONS = {"lumped.cu": ("--fmad=false",)}
+
+
 @cupy.memoize(for_each_device=True)
 def _module(name: str):
-    return cupy.RawModule(code=cuda_source(name), options=("--std=c++14",))
+    return cupy.RawModule(code=cuda_source(name), options=("--std=c++14", *MODULE_OPTIONS.get(name, ())))
 
 
 def _fn(module: str, kernel: str):
@@ -204,3 +210,52 @@ def pulsatile_advance(n_steps, t0, dt, sample_every, *arrays):
     for k, v in host.items():
         if isinstance(v, np.ndarray) and k not in ("wave_off", "wave_t", "wave_v", "wave_period"):
             v[...] = cupy.asnumpy(d[k]).reshape(v.shape)
+
+
+_LUMPED_INT = ("el_off", "el_parent", "ch_off", "ch_idx", "el_bc_in", "el_bc_out", "el_cap", "bc_off", "bc_type",
+               "bc_el", "bc_tab", "tab_off", "sim_i", "out_off", "status", "info_i")
+#: Arrays that ``lumped_integrate`` writes (copied back into NumPy arguments once, at the end).
+_LUMPED_OUT = ("el_y", "el_yd", "bc_y", "bc_yd", "bc_aux", "out", "status", "info_i", "info_f", "work", "bwork")
+_LUMPED_ARGS = ("el_off", "el_parent", "ch_off", "ch_idx", "el_R", "el_C", "el_L", "el_S", "el_bc_in", "el_bc_out",
+                "el_cap", "bc_off", "bc_type", "bc_el", "bc_tab", "tab_off", "tab_t", "tab_v", "tab_mean",
+                "tab_period", "sim_i", "sim_f", "el_y", "el_yd", "bc_y", "bc_yd", "bc_aux", "out_off", "out",
+                "status", "info_i", "info_f", "work", "bwork")
+#: Fixed row widths of the 2-D arrays (kernels/cuda/lumped.cuh); sim_i and sim_f pass theirs.
+_LUMPED_WIDTH = {"el_y": 4, "el_yd": 4, "bc_tab": 10, "bc_aux": 2, "info_i": 4, "info_f": 3, "work": 48,
+                 "bwork": 32}
+
+
+def lumped_integrate(el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in, el_bc_out, el_cap,
+                     bc_off, bc_type, bc_el, bc_tab, tab_off, tab_t, tab_v, tab_mean, tab_period,
+                     sim_i, sim_f, el_y, el_yd, bc_y, bc_yd, bc_aux, out_off, out, status, info_i, info_f,
+                     work, bwork):
+    """CUDA twin of :func:`ffrflow.kernels.cpu_lumped.lumped_integrate` (one case per thread).
+
+    Every array goes to the device once (as C-contiguous int64 / float64); the whole integration of
+    every case is one launch; the arrays the kernel writes (final state, ``bc_aux``, ``out``,
+    ``status``, ``info_i``, ``info_f`` and the scratch) come back once into the given arrays.
+    """
+    host = dict(zip(_LUMPED_ARGS, (el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in, el_bc_out,
+                                   el_cap, bc_off, bc_type, bc_el, bc_tab, tab_off, tab_t, tab_v, tab_mean,
+                                   tab_period, sim_i, sim_f, el_y, el_yd, bc_y, bc_yd, bc_aux, out_off, out, status,
+                                   info_i, info_f, work, bwork)))
+    n_cases = int(el_off.shape[0]) - 1
+    for k, w in _LUMPED_WIDTH.items():
+        x = host[k]
+        if x.size and (x.ndim != 2 or x.shape[1] != w):
+            raise ValueError(f"lumped_integrate: {k} must have {w} columns, got shape {x.shape}")
+    d = {}
+    for k, v in host.items():
+        dt = cupy.int64 if k in _LUMPED_INT else cupy.float64
+        if isinstance(v, cupy.ndarray) and v.dtype == dt and v.flags.c_contiguous:
+            d[k] = v
+        else:
+            d[k] = cupy.ascontiguousarray(cupy.asarray(v, dtype=dt))
+    si_w = int(host["sim_i"].shape[1]) if host["sim_i"].ndim == 2 else 0
+    sf_w = int(host["sim_f"].shape[1]) if host["sim_f"].ndim == 2 else 0
+    if n_cases > 0:
+        _fn("lumped.cu", "ff_lumped_integrate_k")(*_grid(n_cases), (
+            *(d[k] for k in _LUMPED_ARGS), np.int64(si_w), np.int64(sf_w), np.int64(n_cases)))
+    for k in _LUMPED_OUT:
+        _back(d[k], host[k])
+    return out, status
