@@ -9,6 +9,8 @@ set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
 export PYTHONPATH=. PYTHONUNBUFFERED=1
+# the peers' svZeroDSolver cases, copied into ./.peers (git-ignored, carried) when ../shared does not travel
+[ -d .peers ] && export FFRFLOW_PEERS_DIR=${FFRFLOW_PEERS_DIR:-$PWD/.peers}
 LOG="$OUT/device-log.txt"
 PY=${PY:-python3}
 STEPS=${*:-info tests ensemble uq pulsatile peers}
@@ -23,14 +25,15 @@ step() {  # step NAME SECONDS command...
 for s in $STEPS; do
   case $s in
     info) step info 30 bash -c "nvidia-smi; $PY -c 'import cupy, numba; print(\"cupy\", cupy.__version__, cupy.cuda.runtime.getDeviceProperties(0)[\"name\"], \"numba\", numba.__version__)'; nproc" ;;
-    tests) step gpu-tests 150 $PY -m pytest -q -x -m gpu tests/test_cuda.py -p no:cacheprovider
+    tests) step gpu-tests 150 $PY -m pytest -q -m gpu tests/test_cuda.py -p no:cacheprovider
            step cuda-param-tests 120 $PY -m pytest -q -k cuda -p no:cacheprovider tests/test_kernels.py tests/test_ensemble.py \
                 tests/test_steady.py tests/test_pulsatile.py tests/test_uq.py tests/test_lumped.py ;;
     ensemble) step ensemble 100 $PY -m benchmarks ensemble --backends cpu,cuda --batches 1,100,10000,1000000 ;;
     uq) step uq 45 $PY -m benchmarks uq --backends cpu,cuda --sizes 1000,10000,100000 ;;
     pulsatile) step pulsatile 100 $PY -m benchmarks pulsatile --backends cpu,cuda --batches 1,100,10000 --steps 2000 ;;
-    peers) step peers 150 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --cuda-copies 1000,10000 --max-vessels 40
-           step peers-vmr 150 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --repeats 1 --cases 0080_0001_optimal_from_0d --tag vmr215 ;;  # peer data: FFRFLOW_PEERS_DIR
+    lumped) step cuda-lumped-tests 90 $PY -m pytest -q -k cuda -p no:cacheprovider tests/test_lumped.py ;;
+    peers) step peers 120 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --cuda-copies 1000,10000 --max-vessels 40
+           step peers-vmr 75 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --repeats 1 --cases 0080_0001_optimal_from_0d --tag vmr215 ;;  # peer data: FFRFLOW_PEERS_DIR
   esac
 done
 tar czf "$OUT/gpu-results.tar.gz" benchmarks/results/*.json 2>/dev/null
