@@ -9,6 +9,24 @@ import tempfile
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process umask, read once at import (reading it means setting it, which is not thread-safe).
+_UMASK = _read_umask()
+
+
+def _published(p: Path, folder: bool = False) -> None:
+    """Give a temporary file (mkstemp: 0600) or folder (mkdtemp: 0700) the mode a plain ``open`` or
+    ``mkdir`` would have given it (0666 or 0777 less the umask), so results on shared storage are
+    readable by the group as usual."""
+    with contextlib.suppress(OSError):
+        os.chmod(p, (0o777 if folder else 0o666) & ~_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
@@ -21,6 +39,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        _published(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -46,6 +65,7 @@ def atomic_dir(path: str | os.PathLike):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp
+        _published(tmp, folder=True)
         old = None
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}"

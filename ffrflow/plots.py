@@ -435,8 +435,11 @@ def _save(fig, path) -> None:
         from ._atomic import atomic_path
 
         path = Path(path)
+        fmt = path.suffix.lstrip(".").lower() or "png"
+        # zlib level 3 instead of PIL's 6: a third of the encoding time for ~10 % larger files
+        extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=fig.dpi)
+            fig.savefig(tmp, format=fmt, dpi=fig.dpi, **extra)
 
 
 def _label_positions(view: View, anchors: np.ndarray, image: np.ndarray | None = None,
