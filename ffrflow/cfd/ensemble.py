@@ -238,10 +238,9 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
                                          "lesion_mld_mm"})
         if per_item:
             raise InvalidInputError(f"params {per_item}: per-vessel/lesion/outlet arrays need a batch of one network")
-    T = [trees[t] for t in case_tree]
-    nv = np.array([t.n_vessels for t in T])
-    nl = np.array([t.n_lesions for t in T])
-    no = np.array([t.n_outlets for t in T])
+    nv = np.array([t.n_vessels for t in trees], dtype=np.int64)[case_tree]
+    nl = np.array([t.n_lesions for t in trees], dtype=np.int64)[case_tree]
+    no = np.array([t.n_outlets for t in trees], dtype=np.int64)[case_tree]
     cv_off = np.concatenate([[0], np.cumsum(nv)]).astype(np.int64)
     cl_off = np.concatenate([[0], np.cumsum(nl)]).astype(np.int64)
     co_off = np.concatenate([[0], np.cumsum(no)]).astype(np.int64)
@@ -249,11 +248,11 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     base = [t.network for t in trees]
     b0 = [n.boundary for n in base]
     m0 = [n.model for n in base]
-    pick = (lambda vals: np.array([vals[t] for t in case_tree]))
+    pick = (lambda vals: np.asarray(vals)[case_tree])
     mu = _param(params, "blood_viscosity_pa_s", n_cases, pick([m.blood_viscosity_pa_s for m in m0]))
     rho = _param(params, "blood_density_kg_m3", n_cases, pick([m.blood_density_kg_m3 for m in m0]))
     kt = _param(params, "kt", n_cases, pick([m.kt for m in m0]))
-    model = np.array([_MODEL_CODE[m0[t].lesion] for t in case_tree], dtype=np.int64)
+    model = np.array([_MODEL_CODE[m.lesion] for m in m0], dtype=np.int64)[case_tree]
     from .lesion import KT_YOUNG_TSAI, NS_CALIBRATED
 
     ns = NS_CALIBRATED
@@ -383,8 +382,11 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
             outlet_ids.append(tr.outlet_ids)
             vessel_ids.append(tr.disc.vessel_ids)
         ffr_les, ffr_out, dp, mld, q_out, flow = (_ragged(x) for x in (ffr_les, ffr_out, dp, mld, q_out, flow))
-    min_ffr = np.array([min(np.min(ffr_out[c]), np.min(ffr_les[c]) if np.size(ffr_les[c]) else 1.0)
-                        for c in range(n_cases)])
+    if single:   # (n_cases, n) arrays: vectorised (a per-case loop took 2.5 s of a 3.8 s batch of 100 000)
+        min_ffr = np.minimum(ffr_out.min(axis=1), ffr_les.min(axis=1) if ffr_les.shape[1] else 1.0)
+    else:
+        min_ffr = np.array([min(np.min(ffr_out[c]), np.min(ffr_les[c]) if np.size(ffr_les[c]) else 1.0)
+                            for c in range(n_cases)])
     res = BatchResult(les_ids, les_vessels, outlet_ids, vessel_ids, ffr_les, dp, mld, ffr_out, q_out, flow,
                       min_ffr, iters, resid, backend,
                       timings_s={"pack": t_pack, "kernel": t_kernel})
