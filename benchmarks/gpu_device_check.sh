@@ -13,7 +13,7 @@ export PYTHONPATH=. PYTHONUNBUFFERED=1
 [ -d .peers ] && export FFRFLOW_PEERS_DIR=${FFRFLOW_PEERS_DIR:-$PWD/.peers}
 LOG="$OUT/device-log.txt"
 PY=${PY:-python3}
-STEPS=${*:-info tests ensemble uq pulsatile peers}
+STEPS=${*:-info tests lumped ensemble uq pulsatile peers}
 rm -f benchmarks/results/*.json.gpu-new
 step() {  # step NAME SECONDS command...
     local name=$1 limit=$2; shift 2
