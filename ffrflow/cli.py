@@ -89,18 +89,25 @@ def _parse_ostia(items: list[str] | None) -> list[tuple[float, float, float]] | 
     return out or None
 
 
+def _text_table(rows, columns, empty: str | None = None) -> str:
+    """Fixed-width plain-text table; ``columns`` = [(key, header, alignment and width, format spec)],
+    e.g. ``("vessel", "vessel", "<10", "")`` or ``("ffr", "FFR", ">7", ".3f")``."""
+    head = "".join(f"{h:{aw}}" for _, h, aw, _ in columns)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append("".join(f"{format(r[key], spec):{aw}}" for key, _, aw, spec in columns))
+    if not rows and empty:
+        lines.append(empty)
+    return "\n".join(lines)
+
+
 def format_geometry_table(lesions: list[dict]) -> str:
     """Plain-text table of lesion geometry (no pressures): vessel, position, length, MLD, %DS, %AS."""
-    head = f"{'lesion':<7}{'vessel':<10}{'position mm':>12}{'length mm':>11}{'MLD mm':>8}{'ref mm':>8}" \
-           f"{'%DS':>7}{'%AS':>7}"
-    lines = [head, "-" * len(head)]
-    for les in lesions:
-        lines.append(f"{les['id']:<7}{les['vessel']:<10}{les['position_mm']:>12.1f}{les['length_mm']:>11.1f}"
-                     f"{les['mld_mm']:>8.2f}{les['reference_diameter_mm']:>8.2f}{les['diameter_stenosis_pct']:>7.1f}"
-                     f"{les['area_stenosis_pct']:>7.1f}")
-    if not lesions:
-        lines.append("(no lesion found)")
-    return "\n".join(lines)
+    return _text_table(lesions, [("id", "lesion", "<7", ""), ("vessel", "vessel", "<10", ""),
+                                 ("position_mm", "position mm", ">12", ".1f"), ("length_mm", "length mm", ">11", ".1f"),
+                                 ("mld_mm", "MLD mm", ">8", ".2f"), ("reference_diameter_mm", "ref mm", ">8", ".2f"),
+                                 ("diameter_stenosis_pct", "%DS", ">7", ".1f"), ("area_stenosis_pct", "%AS", ">7", ".1f")],
+                       "(no lesion found)")
 
 
 def format_truth_table(found: list[dict], truth: list[dict], match_mm: float = 6.0) -> str:
@@ -126,25 +133,17 @@ def format_truth_table(found: list[dict], truth: list[dict], match_mm: float = 6
 
 def format_lesion_table(lesions: list[dict]) -> str:
     """Plain-text lesion table: vessel, position, %DS, ΔP (mmHg), FFR distal."""
-    head = f"{'lesion':<7}{'vessel':<10}{'position mm':>12}{'length mm':>11}{'MLD mm':>8}{'%DS':>7}" \
-           f"{'dP mmHg':>9}{'FFR':>7}"
-    lines = [head, "-" * len(head)]
-    for les in lesions:
-        lines.append(f"{les['id']:<7}{les['vessel']:<10}{les['position_mm']:>12.1f}{les['length_mm']:>11.1f}"
-                     f"{les['mld_mm']:>8.2f}{les['diameter_stenosis_pct']:>7.1f}{les['delta_p_mmHg']:>9.2f}"
-                     f"{les['ffr_distal']:>7.3f}")
-    if not lesions:
-        lines.append("(no lesion found)")
-    return "\n".join(lines)
+    return _text_table(lesions, [("id", "lesion", "<7", ""), ("vessel", "vessel", "<10", ""),
+                                 ("position_mm", "position mm", ">12", ".1f"), ("length_mm", "length mm", ">11", ".1f"),
+                                 ("mld_mm", "MLD mm", ">8", ".2f"), ("diameter_stenosis_pct", "%DS", ">7", ".1f"),
+                                 ("delta_p_mmHg", "dP mmHg", ">9", ".2f"), ("ffr_distal", "FFR", ">7", ".3f")],
+                       "(no lesion found)")
 
 
 def format_outlet_table(outlets: list[dict]) -> str:
     """Plain-text outlet table: vessel, flow (mL/s), pressure (mmHg), FFR."""
-    head = f"{'outlet':<10}{'flow mL/s':>10}{'P mmHg':>9}{'FFR':>7}"
-    lines = [head, "-" * len(head)]
-    for o in outlets:
-        lines.append(f"{o['vessel']:<10}{o['flow_ml_s']:>10.3f}{o['pressure_mmHg']:>9.2f}{o['ffr']:>7.3f}")
-    return "\n".join(lines)
+    return _text_table(outlets, [("vessel", "outlet", "<10", ""), ("flow_ml_s", "flow mL/s", ">10", ".3f"),
+                                 ("pressure_mmHg", "P mmHg", ">9", ".2f"), ("ffr", "FFR", ">7", ".3f")])
 
 
 def _print_result(result, output_dir) -> None:
