@@ -30,6 +30,7 @@ from ._common import save, table
 def run(spacings=(0.4, 0.3), shifts=8, seed=1):
     import ffrflow
     from ffrflow import phantoms
+    from ffrflow.meshing.compare import match_results
 
     ph = phantoms.demo_case()
     true = ffrflow.solve(ph.network, backend="numpy")
@@ -44,13 +45,7 @@ def run(spacings=(0.4, 0.3), shifts=8, seed=1):
                 t0 = time.perf_counter()
                 m = ffrflow.run(str(phantoms.write_mask(img, Path(tmp) / "mask.nii.gz")), backend="numpy")
                 sec = time.perf_counter() - t0
-            err = {}
-            for o in true.outlets:
-                d = [np.linalg.norm(np.subtract(o["xyz_mm"], x["xyz_mm"])) for x in m.outlets]
-                err[o["vessel"]] = m.outlets[int(np.argmin(d))]["ffr"] - o["ffr"]
-            for les in true.lesions:
-                d = [np.linalg.norm(np.subtract(les["mld_xyz_mm"], x["mld_xyz_mm"])) for x in m.lesions]
-                err["lesion " + les["vessel"]] = m.lesions[int(np.argmin(d))]["ffr_distal"] - les["ffr_distal"]
+            err = {p["name"]: p["dffr"] for p in match_results(true, m)}
             a = np.abs(np.array(list(err.values())))
             rows.append({"spacing_mm": sp, "shift_mm": [round(float(x), 3) for x in (off - sp)], "seconds": sec,
                          "max_abs_dffr": float(a.max()), "mean_abs_dffr": float(a.mean()),

@@ -402,14 +402,17 @@ def _new_figure(size_in=(9.0, 7.5), ax=None):
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _scene_figure(ax, size):
-    """(fig, ax, render size, colour-bar axes or None): a new fixed-layout figure unless ``ax`` is given."""
+def _scene_figure(ax, size, colorbar: bool = True):
+    """(fig, ax, render size, colour-bar axes or None, fixed layout?): a new fixed-layout figure whose
+    picture axes the view is rendered for pixel for pixel, unless ``ax`` is given. Without a colour
+    bar the picture axes take the whole width."""
     if ax is not None:
-        return ax.figure, ax, size, None
+        return ax.figure, ax, size, None, False
     fig = _figure_class()(figsize=SCENE_FIG_IN, dpi=SCENE_DPI)
-    ax = fig.add_axes(SCENE_RECT)
-    px = (int(round(SCENE_FIG_IN[0] * SCENE_DPI * SCENE_RECT[2])), int(round(SCENE_FIG_IN[1] * SCENE_DPI * SCENE_RECT[3])))
-    return fig, ax, px, fig.add_axes(SCENE_CBAR_RECT)
+    x0, y0, w, h = SCENE_RECT if colorbar else (SCENE_RECT[0], SCENE_RECT[1], 1.0 - 2 * SCENE_RECT[0], SCENE_RECT[3])
+    ax = fig.add_axes((x0, y0, w, h))
+    px = (int(round(SCENE_FIG_IN[0] * SCENE_DPI * w)), int(round(SCENE_FIG_IN[1] * SCENE_DPI * h)))
+    return fig, ax, px, fig.add_axes(SCENE_CBAR_RECT) if colorbar else None, True
 
 
 def _finish_scene_axes(ax, scene: _Scene, one_to_one: bool = False) -> None:
@@ -504,12 +507,12 @@ def plot_ffr_surface(surface, ffr: np.ndarray, lesions: Sequence[dict] = (), *, 
     """
     from matplotlib.cm import ScalarMappable
 
-    fig, ax, size, cax = _scene_figure(ax, size)
+    fig, ax, size, cax, fixed = _scene_figure(ax, size)
     ffr = np.asarray(ffr, dtype=np.float64)
     norm = ffr_norm(ffr)
     cmap = _cmap()
     scene = _scene(surface, ffr, cmap, norm, None, 1.0, (), size, ax)
-    _finish_scene_axes(ax, scene, one_to_one=cax is not None)
+    _finish_scene_axes(ax, scene, one_to_one=fixed)
     if len(lesions):
         anchors = scene.view.project(np.array([les["mld_xyz_mm"] for les in lesions], dtype=np.float64))
         busy = scene.image
@@ -560,16 +563,12 @@ def plot_surface_centerlines(surface, network, *, ax=None, path=None, title: str
     """
     from matplotlib.colors import to_rgb
 
-    fig, ax, size, cax = _scene_figure(ax, size)
-    if cax is not None:
-        cax.remove()          # no colour bar here: give the picture the whole width
-        ax.set_position((SCENE_RECT[0], SCENE_RECT[1], 1.0 - 2 * SCENE_RECT[0], SCENE_RECT[3]))
-        size = (int(round(SCENE_FIG_IN[0] * SCENE_DPI * (1.0 - 2 * SCENE_RECT[0]))), size[1])
+    fig, ax, size, _, fixed = _scene_figure(ax, size, colorbar=False)
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4"]
     vids = list(network.vessels)
     lines = [(network.vessels[v].points_mm, to_rgb(palette[k % len(palette)])) for k, v in enumerate(vids)]
     scene = _scene(surface, None, None, None, (0.85, 0.35, 0.3), 0.35, lines, size, ax)
-    _finish_scene_axes(ax, scene, one_to_one=cax is not None)
+    _finish_scene_axes(ax, scene, one_to_one=fixed)
     if scene.image is None:       # matplotlib fallback: draw the centerlines over the surface
         for pts, rgb in lines:
             uv = scene.view.project(pts)

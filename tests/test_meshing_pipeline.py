@@ -16,6 +16,7 @@ sitk = pytest.importorskip("SimpleITK")
 import ffrflow  # noqa: E402
 from ffrflow import cli, phantoms  # noqa: E402
 from ffrflow._atomic import output_folder  # noqa: E402
+from ffrflow.meshing.compare import match_results  # noqa: E402
 from ffrflow.network import VesselNetwork  # noqa: E402
 
 VOXEL_MM = 0.4
@@ -143,17 +144,11 @@ def test_ffr_from_the_mask_matches_ffr_from_the_true_network(demo_mask_result):
     true = ffrflow.solve(ph.network, backend="numpy")
     assert len(meshed.outlets) == len(true.outlets) and len(meshed.lesions) == len(true.lesions) == 3
     errors = {}
-    for o in true.outlets:
-        d = [np.linalg.norm(np.subtract(o["xyz_mm"], m["xyz_mm"])) for m in meshed.outlets]
-        m = meshed.outlets[int(np.argmin(d))]
-        assert min(d) < 1.5
-        errors[o["vessel"]] = abs(m["ffr"] - o["ffr"])
-    for les in true.lesions:
-        d = [np.linalg.norm(np.subtract(les["mld_xyz_mm"], m["mld_xyz_mm"])) for m in meshed.lesions]
-        m = meshed.lesions[int(np.argmin(d))]
-        assert min(d) < 1.5
-        errors["lesion " + les["vessel"]] = abs(m["ffr_distal"] - les["ffr_distal"])
-        assert abs(m["diameter_stenosis_pct"] - les["diameter_stenosis_pct"]) < 3.0
+    for pair in match_results(true, meshed):
+        assert pair["distance_mm"] < 1.5
+        errors[pair["name"]] = abs(pair["dffr"])
+        if pair["kind"] == "lesion":
+            assert abs(pair["meshed"]["diameter_stenosis_pct"] - pair["true"]["diameter_stenosis_pct"]) < 3.0
     assert max(errors.values()) < 0.03, errors
     assert float(np.median(list(errors.values()))) < 0.025, errors
     assert abs(meshed.min_ffr - true.min_ffr) < 0.03

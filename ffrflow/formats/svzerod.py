@@ -242,17 +242,23 @@ def _parse_sim(raw: Any) -> tuple[SimulationParameters, dict]:
     return SimulationParameters(**kw).validate(w), meta
 
 
+def _block_name(where: str, d: dict, key: str, seen) -> tuple[str, str]:
+    """The block's ``key`` (a non-empty name not in ``seen``) and its location string for messages."""
+    name = d.get(key)
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"{where}.{key}: expected a non-empty string, got {name!r}")
+    where = f"{where} {name!r}"
+    if name in seen:
+        raise InvalidInputError(f"{where}: duplicate {key}")
+    return name, where
+
+
 def _parse_bcs(raw: list) -> dict[str, LumpedBC]:
     out: dict[str, LumpedBC] = {}
     for i, rb in enumerate(raw):
         w = f"boundary_conditions[{i}]"
         d = _check_keys(w, rb, {"bc_name", "bc_type", "bc_values"})
-        name = d.get("bc_name")
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError(f"{w}.bc_name: expected a non-empty string, got {name!r}")
-        w = f"{w} {name!r}"
-        if name in out:
-            raise InvalidInputError(f"{w}: duplicate bc_name")
+        name, w = _block_name(w, d, "bc_name", out)
         btype = d.get("bc_type")
         if btype not in BC_TYPES:
             hint = (" (an svZeroDSolver block that ffrflow's lumped solver does not model)"
@@ -301,12 +307,7 @@ def _parse_vessels(raw: list) -> dict[int, dict]:
     for i, rv in enumerate(raw):
         w = f"vessels[{i}]"
         d = _check_keys(w, rv, VESSEL_KEYS)
-        name = d.get("vessel_name")
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError(f"{w}.vessel_name: expected a non-empty string, got {name!r}")
-        w = f"{w} {name!r}"
-        if name in names:
-            raise InvalidInputError(f"{w}: duplicate vessel_name")
+        name, w = _block_name(w, d, "vessel_name", names)
         names.add(name)
         if "vessel_id" not in d:
             raise InvalidInputError(f"{w}.vessel_id: missing")
@@ -345,12 +346,7 @@ def _parse_junctions(raw: list, vessels: dict[int, dict]) -> list[dict]:
     for i, rj in enumerate(raw):
         w = f"junctions[{i}]"
         d = _check_keys(w, rj, JUNCTION_KEYS)
-        name = d.get("junction_name")
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError(f"{w}.junction_name: expected a non-empty string, got {name!r}")
-        w = f"{w} {name!r}"
-        if name in seen:
-            raise InvalidInputError(f"{w}: duplicate junction_name")
+        name, w = _block_name(w, d, "junction_name", seen)
         seen.add(name)
         jtype = d.get("junction_type", "NORMAL_JUNCTION")
         if jtype not in JUNCTION_TYPES:

@@ -430,12 +430,13 @@ def build_branches(graphs: dict, mask: LumenMask, opts: CenterlineOptions,
             t["root"] = max(t["leaves"], key=lambda n: t["end_r"][n])
             t["how"] = "largest end"
         t["ostium_r"] = t["end_r"][t["root"]]
+        t["oriented"] = _tree_branches(t["graph"], t["root"])
 
     # sides and id prefixes
     if len(trees) == 2:
         for t in trees:   # the side rule compares ostia: measure them by voxel count, not the quantised DT
             g = t["graph"]
-            chain = _tree_branches(g, t["root"])[0][0]
+            chain = t["oriented"][0][0]
             t["ostium_r"] = _slab_radius(mask, t["label"], np.array([g.nodes[n]["xyz"] for n in chain]),
                                          np.array([g.nodes[n]["r"] for n in chain]))
         big, small = sorted(trees, key=lambda t: -t["ostium_r"])
@@ -450,7 +451,7 @@ def build_branches(graphs: dict, mask: LumenMask, opts: CenterlineOptions,
     branches: list[Branch] = []
     for k, t in enumerate(trees):
         g = t["graph"]
-        oriented = _tree_branches(g, t["root"])
+        oriented = t["oriented"]
         local: list[Branch] = []
         for n, (nodes, parent) in enumerate(oriented):
             pts = np.array([g.nodes[x]["xyz"] for x in nodes])

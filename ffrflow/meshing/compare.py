@@ -143,3 +143,31 @@ def compare_networks(net, ref, *, end_tol_mm: float | None = None) -> Comparison
         ends[r] = float(min(np.linalg.norm(net.vessels[n].points_mm[0] - q) for n in net.roots))
     invented = [k for k in net_ends if k not in matched]
     return Comparison(dist, rnet - rref, ves, pts, missing, invented, ends)
+
+
+def match_results(true, meshed) -> list[dict]:
+    """Pair every outlet and every lesion of a solution on a reference network with the nearest one
+    of a solution on a meshed network (outlets by their end point, lesions by their MLD point).
+
+    Parameters
+    ----------
+    true, meshed : Result
+        Steady solutions (``outlets`` with ``xyz_mm`` and ``ffr``; ``lesions`` with ``mld_xyz_mm`` and
+        ``ffr_distal``), world mm.
+
+    Returns
+    -------
+    list of dict
+        One per reference outlet or lesion: ``name`` (the vessel, ``"lesion <vessel>"`` for lesions),
+        ``kind``, ``true`` and ``meshed`` (the two records), ``distance_mm`` between the matched points
+        and ``dffr`` = meshed − true FFR (dimensionless).
+    """
+    out = []
+    for kind, items, others, where, key in (("outlet", true.outlets, meshed.outlets, "xyz_mm", "ffr"),
+                                            ("lesion", true.lesions, meshed.lesions, "mld_xyz_mm", "ffr_distal")):
+        for t in items:
+            d = [float(np.linalg.norm(np.subtract(t[where], m[where]))) for m in others]
+            k = int(np.argmin(d))
+            out.append({"name": t["vessel"] if kind == "outlet" else f"lesion {t['vessel']}", "kind": kind,
+                        "true": t, "meshed": others[k], "distance_mm": d[k], "dffr": others[k][key] - t[key]})
+    return out

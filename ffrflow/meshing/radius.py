@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _cut
+
 log = logging.getLogger("ffrflow.meshing")
 
 #: A contour whose farthest point is more than this many r_eq from the centerline point is a merge.
@@ -88,13 +90,11 @@ class SurfaceCutter:
         ids = self.tree.query_ball_point(p, search_mm + self.max_tri_radius)
         if not ids:
             return Section(False, why="no surface near the point")
-        from ._cut import NO_CROSSING, OK, cut_patch
-
         u, w = _plane_basis(t)
-        status, area, reach, cx, cy, loop = cut_patch(self.points, self.tris[np.asarray(ids)], p, t, u, w)
-        if status == OK:
+        status, area, reach, cx, cy, loop = _cut.cut_patch(self.points, self.tris[np.asarray(ids)], p, t, u, w)
+        if status == _cut.OK:
             return Section(True, float(area), float(reach), p + cx * u + cy * w, loop)
-        if status == NO_CROSSING:
+        if status == _cut.NO_CROSSING:
             return Section(False, why="plane misses the surface")
         return Section(False, why="no closed contour encloses the point")
 
