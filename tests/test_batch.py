@@ -244,3 +244,23 @@ def test_run_case_never_raises_for_the_case(tmp_path):
     rec = run_case(spec, str(tmp_path / "out"), {"pictures": False})
     assert rec["status"] == "failed" and rec["stage"] == "input"
     assert json.loads((tmp_path / "out" / "c" / "error.json").read_text())["type"] == "InvalidInputError"
+
+
+def _worker_settings():
+    import dask
+
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("NUMBA_NUM_THREADS"),
+            dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_embedded_workers_keep_glibc_malloc_and_one_thread():
+    """Distributed's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which made each meshed case
+    cost ~0.5 s more CPU (page faults); the embedded cluster's workers run without it, single-threaded."""
+    from ffrflow.batch import make_client
+
+    client, cluster, _ = make_client(workers=1)
+    try:
+        assert list(client.run(_worker_settings).values()) == [(None, "1", False)]
+    finally:
+        client.close()
+        cluster.close()
