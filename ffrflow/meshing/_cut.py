@@ -179,3 +179,131 @@ def cut_patch(points, tris, p, t, u, w):
     if best_loop.shape[0] == 0:
         return NO_ENCLOSING, np.nan, np.nan, np.nan, np.nan, best_loop
     return OK, best_area, best_reach, best_cx, best_cy, best_loop
+
+
+#: status of a point without any triangle in its search ball (set by :func:`cut_many`)
+NO_SURFACE = 3
+
+
+@njit(cache=True)
+def plane_basis(t):
+    """Two unit vectors spanning the plane normal to the unit vector ``t`` (right-handed with it)."""
+    tx, ty, tz = t[0], t[1], t[2]
+    u = np.empty(3)
+    if abs(tx) < 0.8:                      # u = t × e_x
+        u[0], u[1], u[2] = 0.0, tz, -ty
+    else:                                  # u = t × e_y
+        u[0], u[1], u[2] = -tz, 0.0, tx
+    n = np.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
+    u /= n
+    w = np.empty(3)
+    w[0] = ty * u[2] - tz * u[1]
+    w[1] = tz * u[0] - tx * u[2]
+    w[2] = tx * u[1] - ty * u[0]
+    return u, w
+
+
+@njit(cache=True)
+def grid_build(cent, lo, h, dims):
+    """Bucket the points ``cent`` (n, 3) into a uniform grid (origin ``lo``, cell ``h`` mm, ``dims`` cells):
+    returns ``order`` (point ids sorted by cell) and ``start`` (ncells + 1): cell ``c`` holds
+    ``order[start[c]:start[c + 1]]``."""
+    n = cent.shape[0]
+    ncell = dims[0] * dims[1] * dims[2]
+    lin = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        ix = min(max(int((cent[i, 0] - lo[0]) / h), 0), dims[0] - 1)
+        iy = min(max(int((cent[i, 1] - lo[1]) / h), 0), dims[1] - 1)
+        iz = min(max(int((cent[i, 2] - lo[2]) / h), 0), dims[2] - 1)
+        lin[i] = (ix * dims[1] + iy) * dims[2] + iz
+    order = np.argsort(lin, kind="mergesort")
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for i in range(n):
+        start[lin[i] + 1] += 1
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    return order, start
+
+
+@njit(cache=True)
+def _ball(cent, order, start, lo, h, dims, p, r, buf):
+    """Ids of the points of ``cent`` within ``r`` of ``p`` (grid of :func:`grid_build`) into ``buf``; their count."""
+    lo_i = np.empty(3, dtype=np.int64)
+    hi_i = np.empty(3, dtype=np.int64)
+    for c in range(3):
+        lo_i[c] = min(max(int(np.floor((p[c] - r - lo[c]) / h)), 0), dims[c] - 1)
+        hi_i[c] = min(max(int(np.floor((p[c] + r - lo[c]) / h)), 0), dims[c] - 1)
+    r2 = r * r
+    m = 0
+    for ix in range(lo_i[0], hi_i[0] + 1):
+        for iy in range(lo_i[1], hi_i[1] + 1):
+            for iz in range(lo_i[2], hi_i[2] + 1):
+                cell = (ix * dims[1] + iy) * dims[2] + iz
+                for q in range(start[cell], start[cell + 1]):
+                    j = order[q]
+                    dx = cent[j, 0] - p[0]
+                    dy = cent[j, 1] - p[1]
+                    dz = cent[j, 2] - p[2]
+                    if dx * dx + dy * dy + dz * dz <= r2:
+                        buf[m] = j
+                        m += 1
+    return m
+
+
+@njit(cache=True)
+def cut_many(points, tris, cent, order, start, lo, h, dims, P, T, R):
+    """:func:`cut_patch` at every point ``P[i]`` (normal ``T[i]``, unit) through the triangles whose
+    centroid ``cent`` lies within ``R[i]`` of it (grid of :func:`grid_build`): one call per vessel
+    instead of one per point.
+
+    Returns
+    -------
+    status : (n,) int64
+        :data:`OK`, :data:`NO_CROSSING`, :data:`NO_ENCLOSING` or :data:`NO_SURFACE`.
+    area, reach : (n,) float64
+        As :func:`cut_patch` (NaN where not OK).
+    centroid : (n, 3) float64
+        Contour centroid, world mm (NaN where not OK).
+    loop_ptr : (n + 1,) int64, loop_xyz : (k, 3) float64
+        The contour of point ``i`` is ``loop_xyz[loop_ptr[i]:loop_ptr[i + 1]]`` (empty where not OK).
+    """
+    n = P.shape[0]
+    status = np.empty(n, dtype=np.int64)
+    area = np.full(n, np.nan)
+    reach = np.full(n, np.nan)
+    cx = np.full(n, np.nan)
+    cy = np.full(n, np.nan)
+    cen = np.full((n, 3), np.nan)
+    loops = []
+    loop_ptr = np.zeros(n + 1, dtype=np.int64)
+    buf = np.empty(tris.shape[0], dtype=np.int64)
+    for i in range(n):
+        m = _ball(cent, order, start, lo, h, dims, P[i], R[i], buf)
+        if m == 0:
+            status[i] = NO_SURFACE
+            loops.append(np.empty((0, 3)))
+            loop_ptr[i + 1] = loop_ptr[i]
+            continue
+        sub = np.empty((m, 3), dtype=np.int64)
+        for q in range(m):
+            for c in range(3):
+                sub[q, c] = tris[buf[q], c]
+        u, w = plane_basis(T[i])
+        st, ar, re, x, y, loop = cut_patch(points, sub, P[i], T[i], u, w)
+        status[i] = st
+        if st == OK:
+            area[i], reach[i], cx[i], cy[i] = ar, re, x, y
+            for c in range(3):
+                cen[i, c] = P[i, c] + x * u[c] + y * w[c]
+            loops.append(loop)
+            loop_ptr[i + 1] = loop_ptr[i] + loop.shape[0]
+        else:
+            loops.append(np.empty((0, 3)))
+            loop_ptr[i + 1] = loop_ptr[i]
+    loop_xyz = np.empty((loop_ptr[n], 3))
+    for i in range(n):
+        lp = loops[i]
+        for q in range(lp.shape[0]):
+            for c in range(3):
+                loop_xyz[loop_ptr[i] + q, c] = lp[q, c]
+    return status, area, reach, cen, loop_ptr, loop_xyz
