@@ -50,12 +50,13 @@ _PROBE = r"""
 import os, sys
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-import vtk
-from vtk.util.numpy_support import vtk_to_numpy
-vtk.vtkObject.GlobalWarningDisplayOff()
+import vtkmodules.vtkRenderingOpenGL2
+from vtkmodules import vtkCommonCore, vtkFiltersSources, vtkRenderingCore as vtk
+from vtkmodules.util.numpy_support import vtk_to_numpy
+vtkCommonCore.vtkObject.GlobalWarningDisplayOff()
 rw = vtk.vtkRenderWindow(); rw.SetOffScreenRendering(1); rw.SetSize(64, 64)
 ren = vtk.vtkRenderer(); ren.SetBackground(1, 1, 1); rw.AddRenderer(ren)
-s = vtk.vtkSphereSource(); m = vtk.vtkPolyDataMapper(); m.SetInputConnection(s.GetOutputPort())
+s = vtkFiltersSources.vtkSphereSource(); m = vtk.vtkPolyDataMapper(); m.SetInputConnection(s.GetOutputPort())
 a = vtk.vtkActor(); a.SetMapper(m); a.GetProperty().SetColor(1, 0, 0); ren.AddActor(a)
 rw.Render()
 w = vtk.vtkWindowToImageFilter(); w.SetInput(rw); w.Update()
@@ -188,14 +189,14 @@ def _cmap(name: str = FFR_CMAP):
 # ---------------------------------------------------------------------------------------------- rendering
 def _polydata_arrays(poly) -> tuple[np.ndarray, np.ndarray]:
     """Points (n, 3) and triangles (m, 3) of a triangle polydata."""
-    from vtk.util.numpy_support import vtk_to_numpy
+    from vtkmodules.util.numpy_support import vtk_to_numpy
 
     pts = vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float64)
     polys = poly.GetPolys()
     conn = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64)
     offs = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64)
     if len(offs) > 1 and not np.all(np.diff(offs) == 3):
-        import vtk
+        from . import _vtk as vtk
 
         tri = vtk.vtkTriangleFilter()
         tri.SetInputData(poly)
@@ -209,8 +210,8 @@ def _render_vtk(view: View, surface, scalars: np.ndarray | None, cmap, norm, col
     """Off-screen VTK render of the surface (and polylines) in ``view``: (h, w, 3) uint8."""
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+    from . import _vtk as vtk
+    from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
     w, h = view.size
     translucent = opacity < 1.0
@@ -307,7 +308,7 @@ def _render_vtk(view: View, surface, scalars: np.ndarray | None, cmap, norm, col
 
 
 def _decimate(surface, max_triangles: int):
-    import vtk
+    from . import _vtk as vtk
 
     n = surface.GetNumberOfPolys()
     if n <= max_triangles:
@@ -339,7 +340,7 @@ def _draw_mpl(ax, view: View, surface, scalars, cmap, norm, color, opacity: floa
     shade = 0.35 + 0.65 * np.abs(nrm @ view.toward)
     order = np.argsort(view.depth((a + b + c) / 3.0))
     if scalars is not None:
-        from vtk.util.numpy_support import vtk_to_numpy
+        from vtkmodules.util.numpy_support import vtk_to_numpy
 
         val = vtk_to_numpy(poly.GetPointData().GetArray("_value"))[tri].mean(axis=1)
         base = np.asarray(cmap(norm(val)))[:, :3]
@@ -696,7 +697,7 @@ def surface_fields(result, surface=None) -> dict[str, np.ndarray]:
     Each vertex takes the values of the centerline node whose lumen it lies on
     (:func:`ffrflow.vtkio.nearest_centerline_node`).
     """
-    from vtk.util.numpy_support import vtk_to_numpy
+    from vtkmodules.util.numpy_support import vtk_to_numpy
 
     from . import units
     from .vtkio import nearest_centerline_node

@@ -17,8 +17,8 @@ def polylines_to_polydata(lines: Sequence[np.ndarray], point_arrays: Mapping[str
     ``point_arrays`` maps a name to one array per line (same length as that line); ``cell_arrays``
     maps a name to one value per line (numbers or strings).
     """
-    import vtk
-    from vtk.util import numpy_support as ns
+    from . import _vtk as vtk
+    from vtkmodules.util import numpy_support as ns
 
     pts = vtk.vtkPoints()
     allp = np.concatenate([np.asarray(line, dtype=np.float64) for line in lines]) if lines else np.zeros((0, 3))
@@ -56,7 +56,7 @@ def polylines_to_polydata(lines: Sequence[np.ndarray], point_arrays: Mapping[str
 
 def write_polydata(polydata, path: str | Path) -> Path:
     """Write a ``vtkPolyData`` as ``.vtp`` (XML, binary, zlib) or ``.stl`` atomically."""
-    import vtk
+    from . import _vtk as vtk
 
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -115,8 +115,8 @@ def nearest_centerline_node(points_mm: np.ndarray, nodes_mm: np.ndarray, radius_
 
 def with_point_arrays(polydata, arrays: Mapping[str, np.ndarray]):
     """A shallow copy of ``polydata`` with the given point arrays (one value per point) added."""
-    import vtk
-    from vtk.util import numpy_support as ns
+    from . import _vtk as vtk
+    from vtkmodules.util import numpy_support as ns
 
     out = vtk.vtkPolyData()
     out.ShallowCopy(polydata)
@@ -134,7 +134,7 @@ def with_point_arrays(polydata, arrays: Mapping[str, np.ndarray]):
 
 def read_polydata(path: str | Path):
     """Read a ``.vtp`` (XML) or ``.vtk`` (legacy) polydata file."""
-    import vtk
+    from . import _vtk as vtk
 
     path = Path(path)
     r = vtk.vtkXMLPolyDataReader() if path.suffix.lower() == ".vtp" else vtk.vtkPolyDataReader()

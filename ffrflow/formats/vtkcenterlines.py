@@ -59,7 +59,7 @@ VMTK_BRANCH_ARRAYS = ("CenterlineIds", "TractIds", "GroupIds", "Blanking")
 
 
 def _read_polydata(path: Path):
-    import vtk
+    from .. import _vtk as vtk
 
     name = path.name.lower()
     if name.endswith(".vtp"):
@@ -107,7 +107,7 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
     VesselNetwork
         ``meta`` records the source, the layout used and the radius array.
     """
-    from vtk.util import numpy_support as ns
+    from vtkmodules.util import numpy_support as ns
 
     path = Path(path)
     if not path.exists():

@@ -149,8 +149,8 @@ def inflate_surface(surface, network, r_measured: dict):
     radius there (mm, see :func:`correct_contour_bias`), so that cross-sections of the written surface
     give the corrected radii and a user who meshes ``surface.stl`` again gets the same network.
     """
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+    from .. import _vtk as vtk
+    from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
     from ..vtkio import nearest_centerline_node
 

@@ -468,8 +468,8 @@ def mask_from_surface(poly, *, voxel_mm: float = 0.3, margin_mm: float = 1.0, so
     margin_mm : float
         Background margin around the surface's bounding box, mm.
     """
-    import vtk
-    from vtk.util.numpy_support import vtk_to_numpy
+    from .. import _vtk as vtk
+    from vtkmodules.util.numpy_support import vtk_to_numpy
 
     b = np.asarray(poly.GetBounds(), dtype=np.float64).reshape(3, 2)
     origin = b[:, 0] - margin_mm
@@ -536,7 +536,7 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
     InvalidInputError
         Missing file, unknown suffix, unreadable or empty surface.
     """
-    import vtk
+    from .. import _vtk as vtk
 
     path = Path(path)
     suf = path.suffix.lower()
@@ -554,7 +554,7 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
     clean.Update()
     out = vtk.vtkPolyData()
     out.ShallowCopy(clean.GetOutput())
-    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+    from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
     pts = vtk_to_numpy(out.GetPoints().GetData()).astype(np.float64)
     if not np.isfinite(pts).all():
@@ -583,7 +583,7 @@ def _vtk_read(path: Path, readers: dict, unknown_suffix_message: str):
 
     Raises InvalidInputError for a missing or empty file and for a suffix ``readers`` lacks.
     """
-    import vtk
+    from .. import _vtk as vtk
 
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
@@ -604,7 +604,7 @@ def _vtk_read(path: Path, readers: dict, unknown_suffix_message: str):
 
 
 def _read_polydata(path: Path):
-    import vtk
+    from .. import _vtk as vtk
 
     readers = {".vtp": vtk.vtkXMLPolyDataReader, ".vtk": vtk.vtkPolyDataReader}
     suf = path.suffix.lower()
@@ -669,11 +669,11 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     (7, 4)
     """
     import networkx as nx
-    import vtk
+    from .. import _vtk as vtk
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
-    from vtk.util.numpy_support import vtk_to_numpy
+    from vtkmodules.util.numpy_support import vtk_to_numpy
 
     from ..network import VesselNetwork
 

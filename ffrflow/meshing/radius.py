@@ -68,7 +68,7 @@ class SurfaceCutter:
 
     def __init__(self, poly):
         from scipy.spatial import cKDTree
-        from vtk.util.numpy_support import vtk_to_numpy
+        from vtkmodules.util.numpy_support import vtk_to_numpy
 
         self.points = vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float64)
         conn = vtk_to_numpy(poly.GetPolys().GetConnectivityArray()).astype(np.int64)

@@ -65,8 +65,8 @@ def mask_to_surface(mask: LumenMask, *, iterations: int = SMOOTH_ITERATIONS, pas
     MeshQualityError
         When contouring yields no triangles.
     """
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+    from .. import _vtk as vtk
+    from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
     binary = np.pad((mask.labels > 0).astype(np.uint8), pad)
     nz, ny, nx = binary.shape
@@ -137,7 +137,7 @@ def surface_report(poly) -> dict:
         non-manifold edges), ``area_mm2``, ``volume_mm3`` (enclosed; meaningful when watertight),
         ``regions`` (connected pieces).
     """
-    import vtk
+    from .. import _vtk as vtk
 
     fe = vtk.vtkFeatureEdges()
     fe.SetInputData(poly)
@@ -188,7 +188,7 @@ def write_surface(poly, path: str | Path) -> Path:
     -------
     Path
     """
-    import vtk
+    from .. import _vtk as vtk
 
     path = Path(path)
     suf = path.suffix.lower()
