@@ -90,6 +90,20 @@ def test_pictures_and_surface_with_ffr(case):
     assert isinstance(fig, Figure) and len(fig.axes) == 1
 
 
+def test_saved_ffr_png_is_matplotlibs_own_picture(case, tmp_path):
+    """``ffr.png`` is written by laying the figure's drawing over the rendered view (no image
+    resampling); the truth is matplotlib's own ``savefig`` of the same figure: same size, same pixels."""
+    _, r, _ = case
+    fig = r.plot(path=tmp_path / "ffr.png")
+    if getattr(fig, "_ffrflow_underlay", None) is None:
+        pytest.skip("no VTK off-screen view here: the picture is matplotlib's own")
+    fig.savefig(tmp_path / "ref.png", dpi=fig.dpi)
+    a, b = _png(tmp_path / "ffr.png"), _png(tmp_path / "ref.png")
+    assert a.shape == b.shape
+    diff = np.abs(a - b).max(axis=2)
+    assert (diff > 8 / 255).mean() < 1e-3 and diff.mean() < 1e-3, ((diff > 8 / 255).mean(), diff.mean())
+
+
 def test_matplotlib_fallback_draws_the_same_picture(case, tmp_path, monkeypatch):
     _, r, _ = case
     monkeypatch.setattr(plots, "_vtk_ok", (False, "test: no OpenGL"))
