@@ -218,7 +218,9 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
     outdir : str
         The batch's output folder.
     options : dict
-        ``backend``, ``pictures`` (bool), ``force`` (rerun finished cases).
+        ``backend``, ``pictures`` (bool), ``force`` (rerun finished cases), ``renderer`` (``"vtk"`` or
+        ``"matplotlib"``: how this machine draws pictures, probed once by the driver; it becomes this
+        process's ``FFRFLOW_RENDERER`` unless that is set).
 
     Returns
     -------
@@ -230,6 +232,8 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
 
     spec = spec if isinstance(spec, CaseSpec) else CaseSpec(**spec)
     options = dict(options or {})
+    if options.get("renderer") in ("vtk", "matplotlib"):
+        os.environ.setdefault("FFRFLOW_RENDERER", options["renderer"])
     t0 = time.perf_counter()
     out = Path(outdir)
     final = out / spec.case_id
@@ -437,9 +441,9 @@ def _gpu_cluster():
 #: Dask settings for the embedded cluster's workers. ``daemon`` off: a case may start processes.
 #: Distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers so that freed memory goes back
 #: to the OS at once; for meshing, which allocates and frees volume-sized arrays all the time, that made
-#: every case cost 0.8 s more CPU (1.5 s -> 2.3 s, mostly page faults; measured in one process with and
-#: without the variable), so the workers keep glibc's own (adaptive) threshold. The statistical profiler
-#: (a stack sample every 10 ms) is off: nobody reads it in a batch and it cost about 0.2 s per case.
+#: every case cost 0.45-0.6 s more CPU (1.43 -> 2.04 and 1.83 -> 2.28 s per case, mostly page faults;
+#: one process with and without the variable, side by side), so the workers keep glibc's own adaptive
+#: threshold. The statistical profiler (a stack sample every 10 ms) is off: nobody reads it in a batch.
 _WORKER_CONFIG = {"distributed.worker.daemon": False,
                   "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                   "distributed.worker.profile.enabled": False}
@@ -590,12 +594,20 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     try:
         if todo:
             if own:
-                renderer = None
+                probe = None
                 if pictures and not scheduler:
+                    # whether VTK renders off screen here, probed once (a subprocess, 0.8 s) while the
+                    # cluster starts; the workers are told with the cases instead of each probing
+                    from concurrent.futures import ThreadPoolExecutor
+
                     from .plots import vtk_offscreen_available
 
-                    renderer = "vtk" if vtk_offscreen_available()[0] else "matplotlib"
-                client, cluster, what = make_client(workers, scheduler, gpu, renderer)
+                    pool = ThreadPoolExecutor(1)
+                    probe = pool.submit(vtk_offscreen_available)
+                    pool.shutdown(wait=False)
+                client, cluster, what = make_client(workers, scheduler, gpu)
+                if probe is not None:
+                    opts["renderer"] = "vtk" if probe.result()[0] else "matplotlib"
             log.info("batch: %d cases to run, %d finished earlier, %d rejected, on %s", len(todo),
                      len(runnable) - len(todo), len(specs) - len(runnable), what)
             by_key = {}

@@ -55,7 +55,10 @@ def polylines_to_polydata(lines: Sequence[np.ndarray], point_arrays: Mapping[str
 
 
 def write_polydata(polydata, path: str | Path) -> Path:
-    """Write a ``vtkPolyData`` as ``.vtp`` (XML, binary, zlib) or ``.stl`` atomically."""
+    """Write a ``vtkPolyData`` as ``.vtp`` (XML, binary, zlib level 1) or ``.stl`` atomically.
+
+    zlib level 1 rather than VTK's default: a phantom case's surface writes in 48 instead of 69 ms
+    for a file 2 % larger (LZ4 was faster still but 50 % larger)."""
     from . import _vtk as vtk
 
     path = Path(path)
@@ -67,6 +70,7 @@ def write_polydata(polydata, path: str | Path) -> Path:
             w = vtk.vtkXMLPolyDataWriter()
             w.SetDataModeToBinary()
             w.SetCompressorTypeToZLib()
+            w.SetCompressionLevel(1)
         w.SetFileName(str(tmp))
         w.SetInputData(polydata)
         if not w.Write():

@@ -262,8 +262,20 @@ def euler_characteristic(mask: np.ndarray) -> int:
     """Euler characteristic of the union of closed voxel cubes (26-connected foreground).
 
     χ = V − E + F − C over the cubical complex; a solid tree (no tunnels, no cavities) has χ = 1 per
-    connected component, whereas a mask of noise has |χ| of the order of its voxel count.
+    connected component, whereas a mask of noise has |χ| of the order of its voxel count. Computed by
+    the compiled window count of :mod:`ffrflow.meshing._topology` (cost follows the foreground);
+    :func:`euler_characteristic_reference` is the NumPy count of the cells it is tested against.
     """
+    from ._topology import WINDOW_TABLE, euler8
+
+    eight = int(euler8(np.pad(np.asarray(mask, dtype=bool), 1), WINDOW_TABLE))
+    if eight % 8:                               # pragma: no cover - a table error, never data
+        raise AssertionError(f"8 chi = {eight} is not a multiple of 8")
+    return eight // 8
+
+
+def euler_characteristic_reference(mask: np.ndarray) -> int:
+    """:func:`euler_characteristic` by counting vertices, edges, faces and cubes with array shifts (NumPy)."""
     m = np.pad(np.asarray(mask, dtype=bool), 1)
     cubes = int(m.sum())
     faces = 0
