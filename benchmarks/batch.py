@@ -7,7 +7,7 @@ LocalCluster with 1 and with 2 workers (one thread each), each time into a fresh
 count the wall time from the call to the last case, cluster start-up included, and also from the
 first finished case on (the steady rate).
 
-Options: ``--cases N`` (default 12), ``--workers 1,2``, ``--sides right`` (``left,right`` for both
+Options: ``--cases N`` (default 60), ``--workers 1,2``, ``--sides right`` (``left,right`` for both
 trees), ``--spacing 0.5``, ``--no-pictures``, ``--inputs mask|network``.
 Target (issue 6): >= 60 phantom cases per minute on 2 cores with the steady solver, from masks.
 """
@@ -48,7 +48,7 @@ def run_once(manifest: Path, out: Path, workers: int, pictures: bool) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks batch", description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=12)
+    ap.add_argument("--cases", type=int, default=60)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--sides", default="right")
     ap.add_argument("--spacing", type=float, default=0.5)
