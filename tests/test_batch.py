@@ -264,3 +264,18 @@ def test_embedded_workers_keep_glibc_malloc_and_one_thread():
     finally:
         client.close()
         cluster.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_worker_with_nanny_malloc_setting_is_tuned_once():
+    """A worker started by someone else's nanny has MALLOC_TRIM_THRESHOLD_=65536; run_case resets glibc's
+    thresholds there (once), and leaves a process without the variable alone."""
+    code = ("from ffrflow import batch; a = batch.tune_malloc(); b = batch.tune_malloc(); "
+            "print(a, b, batch._MALLOC_TUNED)")
+    env = _env()
+    env["MALLOC_TRIM_THRESHOLD_"] = "65536"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]
+    env.pop("MALLOC_TRIM_THRESHOLD_")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False"]
