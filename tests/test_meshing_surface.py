@@ -149,3 +149,36 @@ def test_cut_keeps_the_smallest_enclosing_contour():
     assert outer.ok and abs(outer.area_mm2 / (np.pi * 3.0 ** 2) - 1) < 2e-3
     miss = cut.cut(np.array([0.0, 0.0, 3.5]), z, 5.0)
     assert not miss.ok and miss.why == "plane misses the surface"
+
+
+def test_batched_cuts_equal_single_cuts():
+    """``SurfaceCutter.cut_many`` (one compiled call, bucket-grid search) gives what ``cut`` (one point at a
+    time, k-d tree search) gives: same status, area, reach, centroid and contour, at points along and
+    across a tube, and "no surface near the point" far from it."""
+    from ffrflow.meshing import _cut
+
+    net = _tube(1.2)
+    cutter = SurfaceCutter(mask_to_surface(_mask(net)))
+    rng = np.random.default_rng(3)
+    axis_pts = net.vessels["A"].points_mm[5:56]
+    P = np.concatenate([axis_pts + rng.normal(0.0, 0.3, axis_pts.shape),      # inside, off-centre
+                        axis_pts[:5] + 2.5 * np.cross(AXIS, [0.0, 0.0, 1.0]),  # beside the tube: no contour around
+                        [[100.0, 100.0, 100.0]]])                              # nowhere near
+    T = np.tile(AXIS, (len(P), 1)) + rng.normal(0.0, 0.15, (len(P), 3))
+    search = rng.uniform(2.0, 4.0, len(P))
+    many = cutter.cut_many(P, T, search)
+    codes = {"plane misses the surface": _cut.NO_CROSSING, "no closed contour encloses the point": _cut.NO_ENCLOSING,
+             "no surface near the point": _cut.NO_SURFACE}
+    for i in range(len(P)):
+        one = cutter.cut(P[i], T[i], search[i])
+        assert (many["status"][i] == _cut.OK) == one.ok
+        if one.ok:
+            assert many["area_mm2"][i] == pytest.approx(one.area_mm2, rel=1e-12)
+            assert many["reach_mm"][i] == pytest.approx(one.reach_mm, rel=1e-12)
+            np.testing.assert_allclose(many["centroid_mm"][i], one.centroid_mm, atol=1e-12)
+            loop = many["loop_mm"][many["loop_ptr"][i]:many["loop_ptr"][i + 1]]
+            assert len(loop) == len(one.loop_mm)
+            np.testing.assert_allclose(np.sort(loop, axis=0), np.sort(one.loop_mm, axis=0), atol=1e-12)
+        else:
+            assert many["status"][i] == codes[one.why]
+    assert (many["status"][:len(axis_pts)] == _cut.OK).all() and many["status"][-1] == _cut.NO_SURFACE
