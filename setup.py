@@ -27,6 +27,7 @@ setup(
         "SimpleITK>=2.2",
         "networkx>=3.0",
         "matplotlib>=3.7",
+        "pillow>=9.1",          # pictures: composing ffr.png (also a matplotlib dependency)
         "tqdm>=4.64",
     ],
     extras_require={
