@@ -749,8 +749,13 @@ def surface_fields(result, surface=None) -> dict[str, np.ndarray]:
 
     surface = result_surface(result) if surface is None else surface
     d = result.disc
-    pts = vtk_to_numpy(surface.GetPoints().GetData()).astype(np.float64)
-    k = nearest_centerline_node(pts, d.xyz_mm, d.radius_mm)
+    cached = getattr(result, "_surface_nodes", None)       # surface.vtp and ffr.png map the same surface
+    if cached is not None and cached[0] is surface and len(cached[1]) == surface.GetNumberOfPoints():
+        k = cached[1]
+    else:
+        pts = vtk_to_numpy(surface.GetPoints().GetData()).astype(np.float64)
+        k = nearest_centerline_node(pts, d.xyz_mm, d.radius_mm)
+        object.__setattr__(result, "_surface_nodes", (surface, k))
     return {"ffr": result.ffr[k], "pressure_mmHg": units.pa_to_mmhg(result.pressure_pa[k]),
             "centerline_radius_mm": d.radius_mm[k], "vessel_index": d.node_vessel[k].astype(np.int64)}
 

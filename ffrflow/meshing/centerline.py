@@ -116,11 +116,12 @@ def skeletonize(mask: LumenMask, opts: CenterlineOptions | None = None) -> dict:
         v = np.asarray(sk.vertices, dtype=np.float64)                   # crop-physical (index × spacing)
         world = mask.origin_mm + (v + (mask.offset - pad) * sp) @ mask.direction.T
         g = nx.Graph()
-        for i in range(len(v)):
-            g.add_node(i, xyz=world[i], r=float(sk.radii[i]))
-        for a, b in np.asarray(sk.edges, dtype=np.int64):
-            if a != b:
-                g.add_edge(int(a), int(b), length=float(np.linalg.norm(world[a] - world[b])))
+        radii = np.asarray(sk.radii, dtype=np.float64).tolist()
+        g.add_nodes_from((i, {"xyz": world[i], "r": radii[i]}) for i in range(len(v)))
+        e = np.asarray(sk.edges, dtype=np.int64).reshape(-1, 2)
+        e = e[e[:, 0] != e[:, 1]]
+        lengths = np.linalg.norm(world[e[:, 0]] - world[e[:, 1]], axis=1).tolist()
+        g.add_edges_from((a, b, {"length": ln}) for (a, b), ln in zip(e.tolist(), lengths))
         if g.number_of_nodes() and not nx.is_forest(g):
             g = nx.minimum_spanning_tree(g, weight="length")
         if g.number_of_nodes() and nx.number_connected_components(g) > 1:
