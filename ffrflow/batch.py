@@ -480,12 +480,11 @@ _WORKER_CONFIG = {"distributed.worker.daemon": False,
                   "distributed.worker.profile.enabled": False}
 
 
-def make_client(workers: int | None = None, scheduler: str | None = None, gpu: bool | None = None,
-                renderer: str | None = None):
+def make_client(workers: int | None = None, scheduler: str | None = None, gpu: bool | None = None):
     """A Dask client: on ``scheduler`` when given, else on an embedded cluster; returns (client, cluster, what).
 
-    ``renderer`` (``"vtk"``/``"matplotlib"``) is passed to the embedded workers as ``FFRFLOW_RENDERER``
-    so that they do not each probe the OpenGL stack again."""
+    The renderer the workers draw pictures with reaches them with the cases (``run_case``'s ``renderer``
+    option), so that they do not each probe the OpenGL stack again."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -500,8 +499,6 @@ def make_client(workers: int | None = None, scheduler: str | None = None, gpu: b
         return Client(cluster), cluster, f"LocalCUDACluster ({len(cluster.workers)} GPU workers)"
     n = int(workers or os.cpu_count() or 1)
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    if renderer and "FFRFLOW_RENDERER" not in os.environ:
-        env["FFRFLOW_RENDERER"] = renderer
     saved = dict(os.environ)        # the nanny writes its pre-spawn variables into this process: undo that
     try:
         with dask.config.set(_WORKER_CONFIG), _children_ignore_sigint():

@@ -67,7 +67,6 @@ class SurfaceCutter:
     """
 
     def __init__(self, poly):
-        from scipy.spatial import cKDTree
         from vtkmodules.util.numpy_support import vtk_to_numpy
 
         self.points = vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float64)
@@ -79,8 +78,17 @@ class SurfaceCutter:
         v = self.points[self.tris]
         self.centroids = v.mean(axis=1)
         self.max_tri_radius = float(np.linalg.norm(v - self.centroids[:, None, :], axis=2).max()) if len(v) else 0.0
-        self.tree = cKDTree(self.centroids)
+        self._tree = None
         self._grid = None
+
+    @property
+    def tree(self):
+        """k-d tree of the triangle centroids, for single-point :meth:`cut` (built on first use)."""
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+
+            self._tree = cKDTree(self.centroids)
+        return self._tree
 
     def _make_grid(self):
         """Uniform bucket grid of the triangle centroids for :meth:`cut_many` (at most ~2 million cells)."""

@@ -1,21 +1,11 @@
 // Global kernel of the lumped (0D) solver: one thread integrates one case (lumped.cuh, ff_lp_case).
-// The arguments are the arrays of ffrflow.cfd.lumped.KERNEL_ARGS in that order, then the row widths
-// of sim_i and sim_f and the number of cases.
+// The arguments are FF_LP_PARAMS (lumped.cuh): the arrays of ffrflow.cfd.lumped.KERNEL_ARGS in that
+// order, then the row widths of sim_i and sim_f and the number of cases.
 #include "lumped.cuh"
 
-FF_GLOBAL void ff_lumped_integrate_k(const ff_int* el_off, const ff_int* el_parent, const ff_int* ch_off,
-        const ff_int* ch_idx, const double* el_R, const double* el_C, const double* el_L, const double* el_S,
-        const ff_int* el_bc_in, const ff_int* el_bc_out, const ff_int* el_cap, const ff_int* bc_off,
-        const ff_int* bc_type, const ff_int* bc_el, const ff_int* bc_tab, const ff_int* tab_off, const double* tab_t,
-        const double* tab_v, const double* tab_mean, const double* tab_period, const ff_int* sim_i,
-        const double* sim_f, double* el_y, double* el_yd, double* bc_y, double* bc_yd, double* bc_aux,
-        const ff_int* out_off, double* out, ff_int* status, ff_int* info_i, double* info_f, double* work,
-        double* bwork, ff_int sim_i_w, ff_int sim_f_w, ff_int n_cases) {
+FF_GLOBAL void ff_lumped_integrate_k(FF_LP_PARAMS) {
     ff_int c = (ff_int)blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= n_cases) return;
-    FfLumped M = {el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in, el_bc_out, el_cap,
-                  bc_off, bc_type, bc_el, bc_tab, tab_off, tab_t, tab_v, tab_mean, tab_period, sim_i, sim_f,
-                  el_y, el_yd, bc_y, bc_yd, bc_aux, out_off, out, status, info_i, info_f, work, bwork,
-                  sim_i_w, sim_f_w};
+    FF_LP_BIND(M);
     ff_lp_case(c, M);
 }
