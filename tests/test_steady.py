@@ -235,8 +235,11 @@ def test_morphometric_needs_pressure_drop():
 
 
 def test_ns_calibrated_lesion_terms_by_hand(backend):
-    """Truth: the ns-calibrated law of ffrflow.cfd.lesion computed by hand: Poiseuille along the real
-    radius + c_Re (A0/As − 1)² μ As/(2A0²Ds) Q + (k_exp + k_as (1 − As/A0)) ρ/(2A0²)(A0/As − 1)² Q²."""
+    """Truth: the ns-calibrated law of ffrflow.cfd.lesion computed by hand for a double cone
+    (1.5 → 0.75 → 1.5 mm over 5 + 5 mm, σ = 1/4): the throat band (r ≤ 0.825 mm) reaches 0.5 mm
+    upstream of the throat, λ = 1/3 < λ0 (no development term); the inlet slope 0.15 < θ0; the jet
+    at this flow reaches past the wire 20 r0 after the lesion end, so
+    ΔP = Poiseuille + (k_exp + k_as (1 − σ)) ρ/(2A0²)(A0/As − 1)² Q² + ρ (Q/As)² σ(1 − σ)(1 − x_w/L_j)."""
     from ffrflow.cfd.lesion import NS_CALIBRATED as C
 
     s = [0.0, 20.0, 25.0, 30.0, 60.0]
@@ -250,9 +253,13 @@ def test_ns_calibrated_lesion_terms_by_hand(backend):
         a, b, L = a * 1e-3, b * 1e-3, L * 1e-3
         return 8 * MU * L * (a * a + a * b + b * b) / (3 * math.pi * a ** 3 * b ** 3)
 
-    A0, As, Ds = math.pi * (1.5e-3) ** 2, math.pi * (0.75e-3) ** 2, 1.5e-3
+    A0, As, Ds, sig = math.pi * (1.5e-3) ** 2, math.pi * (0.75e-3) ** 2, 1.5e-3, 0.25
     f = (A0 / As - 1) ** 2
     q = res.flow_m3_s[0]
-    dp = (cone(5, 1.5, 0.75) + cone(5, 0.75, 1.5) + C["c_re"] * f * MU * As / (2 * A0 ** 2 * Ds)) * q \
-        + (C["k_exp"] + C.get("k_as", 0.0) * (1 - As / A0)) * RHO / (2 * A0 ** 2) * f * q * q
+    lj = C["c_jet"] * math.exp(-C["k_jet"] * sig) * (RHO * q * Ds / (MU * As)) * Ds
+    xw = (30.0 + 20 * 1.5 - 25.0) * 1e-3
+    assert lj > xw
+    dp = (cone(5, 1.5, 0.75) + cone(5, 0.75, 1.5)) * q \
+        + (C["k_exp"] + C["k_as"] * (1 - sig)) * RHO / (2 * A0 ** 2) * f * q * q \
+        + RHO * (q / As) ** 2 * sig * (1 - sig) * (1 - xw / lj)
     assert units.mmhg_to_pa(res.lesions[0]["delta_p_mmHg"]) == pytest.approx(dp, rel=1e-9)

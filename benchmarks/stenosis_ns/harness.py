@@ -4,7 +4,8 @@
 
 - ``validation.json``: the plain tube against Poiseuille and the mesh-convergence study;
 - ``<family>.json`` for the families ``core`` (cosine, r0 = 1.5 mm), ``gaussian``,
-  ``asymmetric``, ``diffuse`` and ``tandem``: one record per (geometry, flow) with the full radius
+  ``asymmetric``, ``diffuse``, ``tandem`` and ``holdout`` (every shape at new radii, severities and
+  lengths; never used to fit the lesion law): one record per (geometry, flow) with the full radius
   profile, the drop and the convergence record.
 
 Every case is steady, laminar, incompressible and Newtonian (ρ = 1060 kg/m³, μ = 3.5 mPa·s),
@@ -38,7 +39,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "stenosis_ns"
 #: Base mesh of every table entry (chosen by the mesh-convergence study in validation.json).
 BASE_MESH = MeshSpec()
 
-FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem")
+FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem", "holdout")
 
 #: Mean velocities (m/s) of the held-out families' flow ladders: rest to hyperaemia.
 VELOCITIES_M_S = (0.05, 0.2, 0.6)
@@ -72,6 +73,17 @@ def family_cases(family: str) -> list[tuple[Geometry, list[float]]]:
     elif family == "tandem":
         for r0, l1, gap, l2, as1, as2 in [(1.5, 6, 6, 6, 70, 50), (1.5, 4, 3, 8, 60, 80), (2.0, 8, 10, 5, 75, 75),
                                           (1.0, 3, 4, 3, 50, 65)]:
+            g = Geometry("tandem", r0 * mm, max(as1, as2) / 100, (l1 + gap + l2) * mm,
+                         extra={"l1_m": l1 * mm, "gap_m": gap * mm, "l2_m": l2 * mm, "as1": as1 / 100, "as2": as2 / 100})
+            out.append((g, [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
+    elif family == "holdout":
+        # Solved after the form of the ns-calibrated law was chosen, never used to fit it (TRAIN_FAMILIES
+        # in compare.py): new radii, severities and lengths of every shape.
+        for shape, r0, as_pct, L in [("diffuse", 1.25, 70, 12), ("diffuse", 2.0, 80, 20), ("diffuse", 1.75, 55, 10),
+                                     ("asymmetric", 1.5, 75, 8), ("asymmetric", 2.0, 60, 4), ("gaussian", 1.5, 70, 6),
+                                     ("cosine", 2.0, 75, 4), ("cosine", 1.25, 85, 15)]:
+            out.append((Geometry(shape, r0 * mm, as_pct / 100, L * mm), [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
+        for r0, l1, gap, l2, as1, as2 in [(1.75, 5, 5, 5, 65, 65), (1.25, 4, 8, 6, 55, 75)]:
             g = Geometry("tandem", r0 * mm, max(as1, as2) / 100, (l1 + gap + l2) * mm,
                          extra={"l1_m": l1 * mm, "gap_m": gap * mm, "l2_m": l2 * mm, "as1": as1 / 100, "as2": as2 / 100})
             out.append((g, [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))

@@ -19,7 +19,7 @@ import numpy as np
 from .. import units
 from ..kernels import get_kernel
 from ..network import Lesion, Vessel, VesselNetwork, interpolate_along, lesion_geometry
-from .lesion import lesion_terms
+from .lesion import KT_YOUNG_TSAI, lesion_shape, lesion_terms, ns_calibrated_coefficients
 
 _BREAK_TOL_MM = 1e-9
 
@@ -74,6 +74,65 @@ class Discretization:
     def nodes_of(self, i: int) -> slice:
         """Node slice of vessel index ``i``."""
         return slice(int(self.node_offsets[i]), int(self.node_offsets[i + 1]))
+
+    @property
+    def flow_dependent(self) -> list[int]:
+        """Indices of the lesions whose coefficients depend on their flow (``ns-calibrated``)."""
+        return [j for j, x in enumerate(self.lesions) if "shape" in x]
+
+    def update_lesion_flows(self, Q_m3_s: np.ndarray, mu_pa_s: float, rho_kg_m3: float, kt: float) -> float:
+        """Re-evaluate the flow-dependent lesion coefficients at the vessel flows ``Q`` (m³/s).
+
+        Updates ``R_cum``, ``S_cum``, ``R``, ``S`` and each lesion's ``r_extra``, ``s_coefficient``
+        and ``r_lesion``; returns the largest change (Pa) of a lesion's drop at its flow.
+        """
+        idx = self.flow_dependent
+        if not idx:
+            return 0.0
+        les = [self.lesions[j] for j in idx]
+        vi = np.array([int(self.node_vessel[x["node_end"]]) for x in les])
+        q = Q_m3_s[vi]
+        sh = [x["shape"] for x in les]
+        r_x, s = ns_calibrated_coefficients(
+            q, 1e-3 * np.array([x["reference_radius_mm"] for x in les]), 0.5e-3 * np.array([x["mld_mm"] for x in les]),
+            1e-3 * np.array([x["band_up_mm"] for x in sh]), np.array([x["inlet_slope"] for x in sh]),
+            1e-3 * np.array([x["gap_mm"] for x in sh]), 1e-3 * np.array([x["wire_mm"] for x in sh]),
+            mu_pa_s, rho_kg_m3, kt / KT_YOUNG_TSAI)
+        change = 0.0
+        for x, i, qq, rn, sn in zip(les, vi, q, r_x, s):
+            dr, ds = float(rn) - x["r_extra"], float(sn) - x["s_coefficient"]
+            change = max(change, abs(dr * qq + ds * qq * abs(qq)))
+            stop = int(self.node_offsets[i + 1])
+            self.R_cum[x["node_end"]:stop] += dr
+            self.S_cum[x["node_end"]:stop] += ds
+            self.R[i] += dr
+            self.S[i] += ds
+            x["r_extra"], x["s_coefficient"] = float(rn), float(sn)
+            x["r_lesion"] += dr
+        return change
+
+    def secant_lesions(self, Q_m3_s: np.ndarray) -> None:
+        """Rewrite each flow-dependent lesion's extra drop at the vessel flows ``Q`` as S' Q|Q| (R' = 0).
+
+        For models that need constant coefficients with R, S ≥ 0 (pulsatile, lumped, svZeroDSolver):
+        the drop at Q is unchanged; a non-positive extra drop stays linear; Q = 0 leaves the lesion as is.
+        """
+        for j in self.flow_dependent:
+            x = self.lesions[j]
+            i = int(self.node_vessel[x["node_end"]])
+            q = abs(float(Q_m3_s[i]))
+            if q == 0.0:
+                continue
+            extra = x["r_extra"] * q + x["s_coefficient"] * q * q
+            rn, sn = (0.0, extra / (q * q)) if extra > 0 else (extra / q, 0.0)
+            dr, ds = rn - x["r_extra"], sn - x["s_coefficient"]
+            stop = int(self.node_offsets[i + 1])
+            self.R_cum[x["node_end"]:stop] += dr
+            self.S_cum[x["node_end"]:stop] += ds
+            self.R[i] += dr
+            self.S[i] += ds
+            x["r_extra"], x["s_coefficient"] = rn, sn
+            x["r_lesion"] += dr
 
 
 def _with_breakpoints(v: Vessel) -> tuple[np.ndarray, np.ndarray]:
@@ -162,14 +221,20 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
         i = index[vid]
         sl = slice(node_offsets[i], node_offsets[i + 1])
         s_v = s_mm[sl]
+        starts = sorted(x.start_mm for x in v.lesions)
         for les in v.lesions:
             geo = lesion_geometry(net, vid, les)
             k0 = sl.start + int(np.argmin(np.abs(s_v - les.start_mm)))
             k1 = sl.start + int(np.argmin(np.abs(s_v - les.end_mm)))
             r_ref = units.mm_to_m(geo["reference_radius_mm"])
             r_min = units.mm_to_m(geo["mld_mm"] / 2.0)
+            shape = None
+            if model.lesion == "ns-calibrated":
+                later = [x for x in starts if x > les.start_mm]
+                shape = lesion_shape(s_mm[k0:k1 + 1], rad[k0:k1 + 1], geo["reference_radius_mm"], les.end_mm,
+                                     later[0] if later else None)
             r_repl, r_extra, s_coef = lesion_terms(model.lesion, r_ref, r_min, units.mm_to_m(geo["length_mm"]),
-                                                   mu, rho, model.kt)
+                                                   mu, rho, model.kt, shape)
             r_pois = float(R_cum[k1] - R_cum[k0])
             r_les = r_pois
             if r_repl is not None:
@@ -183,8 +248,9 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
                 r_les += r_extra
             S_cum[k1:sl.stop] += s_coef
             lesions.append({**geo, "node_start": k0, "node_end": k1, "s_coefficient": s_coef,
-                            "r_lesion": r_les, "model": model.lesion,
-                            "reference_given": les.reference_radius_mm is not None})
+                            "r_lesion": r_les, "r_extra": r_extra, "model": model.lesion,
+                            "reference_given": les.reference_radius_mm is not None,
+                            **({"shape": shape} if shape is not None else {})})
     if model.convective:
         # Bernoulli term of the 1D momentum equation on every element outside the lesions:
         # ΔP = (ρα/2)(1/A_k² − 1/A_{k−1}²) Q|Q|, accumulated along the vessel

@@ -37,6 +37,7 @@ from .. import units
 from ..errors import ConvergenceError, InvalidInputError
 from ..kernels import get_kernel, resolve_backend
 from ..network import VesselNetwork
+from .steady import LESION_TOL, inner_tolerance
 from .assembly import Discretization, discretize
 from .boundary import outlet_resistances, resting_coronary_flow_ml_min
 
@@ -253,11 +254,6 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     rho = _param(params, "blood_density_kg_m3", n_cases, pick([m.blood_density_kg_m3 for m in m0]))
     kt = _param(params, "kt", n_cases, pick([m.kt for m in m0]))
     model = np.array([_MODEL_CODE[m.lesion] for m in m0], dtype=np.int64)[case_tree]
-    from .lesion import KT_YOUNG_TSAI, NS_CALIBRATED
-
-    ns = NS_CALIBRATED
-    lesion_coef = np.tile([ns["k_exp"], ns.get("k_as", 0.0), ns["c_re"]], (n_cases, 1)).astype(np.float64)
-    lesion_coef *= (kt / KT_YOUNG_TSAI)[:, None]   # as ffrflow.cfd.lesion.lesion_terms: kt scales the calibrated law
     pa = _param(params, "inlet_pressure_mmHg", n_cases, pick([b.inlet_pressure_mmHg for b in b0]))
     pv = _param(params, "venous_pressure_mmHg", n_cases, pick([b.venous_pressure_mmHg for b in b0]))
     qin_default = pick([np.nan if b.inlet_flow_ml_s is None else b.inlet_flow_ml_s for b in b0])
@@ -328,13 +324,39 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     lwork = np.zeros((4, n_cl))
     iters = np.zeros(n_cases, dtype=np.int64)
     resid = np.zeros(n_cases)
+    # ns-calibrated cases: per case-lesion coefficients (R_x, S) at the lesion's flow, iterated with the solution
+    lesion_coef = np.zeros((n_cl, 2))
+    law = _NsLaw(trees, case_tree, cv_off, cl_off, tl_off, sev, dr, mu, rho, kt, model) if np.any(model == 2) else None
+    if law is not None:
+        law.initial(lesion_coef)
     t_pack = time.perf_counter() - t0
     t1 = time.perf_counter()
-    get_kernel("ensemble_steady", backend)(
-        tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out, tl_off, les_k0, les_k1, les_ref, to_off,
-        case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, units.mmhg_to_pa(pa),
-        units.ml_s_to_m3_s(qin), units.mmhg_to_pa(pv), dr, sev, r_out, tol, max_iter,
-        Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iters, resid)
+    kernel = get_kernel("ensemble_steady", backend)
+    pv_pa = units.mmhg_to_pa(pv)
+    passes = 0
+    outputs = (Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iters, resid)
+    owner = [np.repeat(np.arange(n_cases), np.diff(o)) for o in (cv_off, cv_off, cv_off, cl_off, cl_off, cl_off,
+                                                                 co_off)] + [np.arange(n_cases)] * 2
+    done = np.zeros(n_cases, dtype=bool)
+    kept = None
+    newton_tol = tol if law is None else inner_tolerance(tol)
+    while True:
+        kernel(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out, tl_off, les_k0, les_k1, les_ref, to_off,
+               case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, units.mmhg_to_pa(pa),
+               units.ml_s_to_m3_s(qin), pv_pa, dr, sev, r_out, newton_tol, max_iter,
+               Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, work, lwork, iters, resid)
+        passes += 1
+        if law is None:
+            break
+        if kept is not None:   # a converged case keeps the solution it converged with
+            for a, k, o in zip(outputs, kept, owner):
+                a[done[o]] = k[done[o]]
+        rel = law.update(lesion_coef, Q, P_up, r_mld, pv_pa)
+        done |= rel <= LESION_TOL * tol
+        kept = [a.copy() for a in outputs]
+        if done.all() or passes >= MAX_LESION_PASSES:
+            resid[:] = np.maximum(resid, np.where(done, 0.0, rel))
+            break
     t_kernel = time.perf_counter() - t1
     bad = np.flatnonzero(~(resid <= tol))
     if bad.size and raise_on_failure:
@@ -389,13 +411,88 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
                             for c in range(n_cases)])
     res = BatchResult(les_ids, les_vessels, outlet_ids, vessel_ids, ffr_les, dp, mld, ffr_out, q_out, flow,
                       min_ffr, iters, resid, backend,
-                      timings_s={"pack": t_pack, "kernel": t_kernel})
+                      timings_s={"pack": t_pack, "kernel": t_kernel, "lesion_passes": passes})
     if per_point:
-        res.ffr_point = _per_point(trees[0], mu, model, kt, lesion_coef, rho, dr.reshape(n_cases, -1),
+        res.ffr_point = _per_point(trees[0], mu, model, kt, lesion_coef.reshape(n_cases, -1, 2), rho,
+                                   dr.reshape(n_cases, -1),
                                    sev.reshape(n_cases, -1),
                                    Q.reshape(n_cases, -1), P_up.reshape(n_cases, -1), root_of[0])
     res.timings_s["total"] = time.perf_counter() - t0
     return res
+
+
+#: Passes of the flow-dependent (``ns-calibrated``) lesion coefficients with the batched solution.
+MAX_LESION_PASSES = 60
+
+
+class _NsLaw:
+    """The ``ns-calibrated`` coefficients of every case-lesion of a batch, re-evaluated at the solved flows.
+
+    Shape descriptors (:func:`ffrflow.cfd.lesion.lesion_shape`) come from each tree's own profile;
+    a case's severity scales the lesion's depth, hence its inlet slope (the band, the throat exit
+    and the distances are unchanged); its radius offset moves the reference and minimal radii.
+    """
+
+    def __init__(self, trees, case_tree, cv_off, cl_off, tl_off, sev, dr, mu, rho, kt, model):
+        from .lesion import KT_YOUNG_TSAI
+
+        n_cl = int(cl_off[-1])
+        case = np.repeat(np.arange(case_tree.size), np.diff(cl_off))
+        local = np.arange(n_cl) - cl_off[case]
+        glob = tl_off[case_tree[case]] + local
+        shapes = [x.get("shape") or {"band_up_mm": 0.0, "inlet_slope": 0.0, "gap_mm": math.inf, "wire_mm": 0.0}
+                  for t in trees for x in t.disc.lesions]
+        les_v = np.array([t.disc.vessel_ids.index(x["vessel"]) for t in trees for x in t.disc.lesions], dtype=np.int64)
+        self.cv = cv_off[case] + les_v[glob]
+        self.ref = np.array([t.les_ref_m[j] for t in trees for j in range(t.n_lesions)])[glob] + dr[self.cv]
+        self.band = 1e-3 * np.array([x["band_up_mm"] for x in shapes])[glob]
+        self.slope = np.array([x["inlet_slope"] for x in shapes])[glob] * sev
+        self.gap = 1e-3 * np.array([x["gap_mm"] for x in shapes])[glob]
+        self.wire = 1e-3 * np.array([x["wire_mm"] for x in shapes])[glob]
+        self.mu, self.rho, self.scale = mu[case], rho[case], (kt / KT_YOUNG_TSAI)[case]
+        self.on = model[case] == 2
+        self.case = case
+        self.n_cases = case_tree.size
+        self.roots = [np.flatnonzero(t.disc.parent < 0) for t in trees]
+        self.cv_off, self.case_tree = cv_off, case_tree
+        # each case's minimal radius (as the kernel computes it: node radii with severity and offset)
+        self.r_mld = np.zeros(n_cl)
+        first = np.concatenate([[0], np.cumsum([t.n_lesions for t in trees])])
+        for ti, t in enumerate(trees):
+            for j in range(t.n_lesions):
+                idx = np.flatnonzero(glob == first[ti] + j)
+                if idx.size:
+                    k = slice(int(t.les_k0[j]), int(t.les_k1[j]) + 1)
+                    r = t.r_node_m[k][None, :] + (1.0 - sev[idx, None]) * t.d_node_m[k][None, :]
+                    self.r_mld[idx] = r.min(axis=1) + dr[self.cv[idx]]
+
+    def initial(self, coef):
+        """The coefficients of the low-flow limit (as the single-network discretisation starts)."""
+        from .lesion import ns_calibrated_coefficients
+
+        r_x, s = ns_calibrated_coefficients(0.0, self.ref, self.r_mld, self.band, self.slope, self.gap, self.wire,
+                                            self.mu, self.rho, self.scale)
+        coef[:, 0], coef[:, 1] = np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
+
+    def update(self, coef, Q, P_up, r_mld, pv_pa) -> np.ndarray:
+        """Re-evaluate ``coef`` (n_cl, 2) in place at the flows ``Q``; return per case the largest change
+        of a lesion drop relative to the case's driving pressure."""
+        from .lesion import ns_calibrated_coefficients
+
+        q = Q[self.cv]
+        r_x, s = ns_calibrated_coefficients(q, self.ref, r_mld, self.band, self.slope, self.gap, self.wire,
+                                            self.mu, self.rho, self.scale)
+        r_x, s = np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
+        change = np.abs((r_x - coef[:, 0]) * q + (s - coef[:, 1]) * q * np.abs(q))
+        coef[:, 0], coef[:, 1] = r_x, s
+        per_case = np.zeros(self.n_cases)
+        np.maximum.at(per_case, self.case, change)
+        drive = np.array([np.max(np.abs(P_up[self.cv_off[c] + self.roots[self.case_tree[c]]] - pv_pa[c]))
+                          for c in range(self.n_cases)]) if self.n_cases < 64 or len(self.roots) > 1 else None
+        if drive is None:   # one tree: vectorised
+            pu = P_up.reshape(self.n_cases, -1)[:, self.roots[0]]
+            drive = np.max(np.abs(pu - pv_pa[:, None]), axis=1)
+        return per_case / np.maximum(drive, 1e-12)
 
 
 def _ragged(rows):
@@ -434,12 +531,11 @@ def _per_point(tr: TreeArrays, mu, model, kt, lesion_coef, rho, dr, sev, Q, P_up
         ref = tr.les_ref_m[j] + dr[:, nv[k1]]
         a0, a_s = np.pi * ref ** 2, np.pi * rmin ** 2
         f = np.where(a_s < a0, (a0 / a_s - 1) ** 2, 0.0)
-        ns = model == 2
-        keff = np.where(ns, lesion_coef[:, 0] + lesion_coef[:, 1] * (1 - a_s / a0), kt)
-        s_coef = keff * rho / (2 * a0 ** 2) * f
+        ns = (model == 2) & (a_s < a0)
+        s_coef = np.where(ns, lesion_coef[:, j, 1], kt * rho / (2 * a0 ** 2) * f)
         if np.any(model == 1):
             raise InvalidInputError("per_point: not available with the young-tsai lesion model")
-        rc[:, k1:stop] += np.where(ns, lesion_coef[:, 2] * f * mu * a_s / (2 * a0 ** 2 * 2 * rmin), 0.0)[:, None]
+        rc[:, k1:stop] += np.where(ns, lesion_coef[:, j, 0], 0.0)[:, None]
         sc[:, k1:stop] += s_coef[:, None]
     q = Q[:, nv]
     p = P_up[:, nv] - q * rc - q * np.abs(q) * sc

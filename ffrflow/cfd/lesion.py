@@ -1,7 +1,7 @@
 """Lesion pressure-drop models (``model.lesion``), used the same way by every solver.
 
 Each lesion from ``start_mm`` to ``end_mm`` with reference radius r0 (A0 = π r0²) and minimal radius
-r_s (A_s = π r_s², D_s = 2 r_s) adds to the vessel law ΔP = R Q + S Q|Q|:
+r_s (A_s = π r_s², D_s = 2 r_s, σ = A_s/A0) adds to the vessel law ΔP = R Q + S Q|Q|:
 
 ``"poiseuille-kt"`` (DESIGN §4)
     viscous: Poiseuille along the real radius, R = (8μ/π)∫ds/r⁴ (exact on the piecewise-linear
@@ -12,19 +12,42 @@ r_s (A_s = π r_s², D_s = 2 r_s) adds to the vessel law ΔP = R Q + S Q|Q|:
     Poiseuille integral over the lesion; expansion as above.
 
 ``"ns-calibrated"`` (calibrated on the Navier–Stokes table, ``benchmarks/data/stenosis_ns``)
-    viscous: Poiseuille along the real radius (as above); expansion: the Borda–Carnot
-    sudden-expansion loss ρ/(2A0²)(A0/A_s − 1)² Q|Q| — the net loss once the jet has re-attached,
-    pressure recovery included — times a total loss coefficient that depends on the severity and
-    on the throat Reynolds number Re_s = ρ u_s D_s / μ:
+    The drop a pressure wire reads 20 r0 downstream of the lesion (where the Navier–Stokes table
+    measures it). With the throat velocity u_s = Q/A_s, its dynamic pressure E = ρu_s²/2, the
+    throat Reynolds number Re_s = ρ u_s D_s/μ and the Borda–Carnot loss B = E (1 − σ)²
+    (= ρ/(2A0²)(A0/A_s − 1)² Q²):
 
-        K = k_exp + k_as (1 − A_s/A0) + c_re / Re_s.
+    ΔP = Poiseuille along the real radius                                          (viscous)
+       + B · K · φ,   K = k_exp + k_as (1 − σ) + k_steep · max(0, θ_in − θ_0)     (jet mixing)
+       + E (1 − σ) · max(0, λ − λ_0) · (k_dev + c_dev / Re_s)                      (throat development)
+       + k_rec ρ u_s² σ(1 − σ) · max(0, 1 − x_w / L_j)                              (recovery not reached)
 
-    The Reynolds term is linear in Q and proportional to μ,
-    ΔP_Re = c_re (A0/A_s − 1)² μ A_s / (2 A0² D_s) · Q, so the law keeps the R Q + S Q|Q| form
-    of every solver. The fit gives c_re < 0: at low Reynolds numbers the jet separates less and
-    loses less than Borda–Carnot; a separate developing-flow excess of the viscous loss was not
-    identifiable from the table (Poiseuille along the real radius already carries it within the
-    fit's error). Constants in :data:`NS_CALIBRATED`, with the fit's provenance.
+    * **Jet mixing.** The sudden-expansion (Borda–Carnot) loss of the jet leaving the throat. Its
+      coefficient grows with the severity (the jet of a tight throat separates at once; a mild one
+      partly follows a gradual divergence) and with the steepness of the inlet ramp θ_in = max|dr/ds|
+      upstream of the throat: a steep entrance contracts the jet below the geometric throat (vena
+      contracta), which a gradual one does not.
+    * **Throat development.** Along a narrowed segment the profile flattened by the contraction
+      develops again: the wall shear exceeds Poiseuille's and the jet leaves with more momentum
+      flux. λ = (length of the throat band upstream of the throat exit)/D_s, the band being where
+      r ≤ r_s + 0.1 (r0 − r_s); the excess is proportional to the contraction (1 − σ) and smaller at
+      low Reynolds numbers, where the profile is close to Poiseuille's throughout (c_dev < 0).
+    * **Recovery not reached.** Past the throat the jet re-attaches after
+      L_j = c_jet exp(−k_jet σ) Re_s D_s (fitted on the recirculation lengths of the table); the
+      static pressure recovers the momentum ρ u_s² σ(1 − σ) of the sudden expansion over that
+      length. A wire at x_w from the throat exit (the lesion end + 20 r0) inside the recirculation
+      misses the fraction 1 − x_w/L_j of it (k_rec = 1: the momentum balance, not fitted).
+    * **Lesions in tandem.** When the next lesion of the same vessel starts a distance x_n after the
+      throat exit, inside the jet (x_n < L_j), the jet has not mixed when it is squeezed again:
+      the mixing loss of the upstream lesion is multiplied by φ = (x_n/L_j)^m_tandem (φ = 1 when
+      x_n ≥ L_j or there is no next lesion); such a lesion gets no recovery term (the next one does).
+
+    The law is ΔP_extra = R_x(|Q|) Q + S(|Q|) Q|Q|, exact: R_x and S depend on the flow only through
+    φ and through the recovery term switching on (L_j > x_w, at Q > Q_c, where it adds
+    S_rec (Q² − Q_c Q)). Every solver evaluates the coefficients at the lesion's current flow: the steady
+    solvers iterate them to a fixed point with the network (:func:`ns_calibrated_coefficients`); the
+    pulsatile and lumped models and ``export --to svzerod`` use them at the steady hyperemic
+    operating point. Constants in :data:`NS_CALIBRATED`, with the fit's provenance.
 
 All three give (R_lesion, R_extra, S): R_lesion replaces the Poiseuille integral over the lesion
 when not None; R_extra is added at the lesion end; S is the expansion coefficient.
@@ -32,7 +55,11 @@ when not None; R_extra is added at the lesion end; S is the expansion coefficien
 References
 ----------
 Young DF, Tsai FY. Flow characteristics in models of arterial stenoses. J Biomech 6 (1973).
-Borda–Carnot loss: e.g. Idelchik, Handbook of Hydraulic Resistance, §4.
+Borda–Carnot loss and vena contracta: Idelchik, Handbook of Hydraulic Resistance, §4.
+Seeley BD, Young DF. Effect of geometry on pressure losses across models of arterial stenoses.
+J Biomech 9 (1976) 439–448 (length and shape effects).
+Talukder N, Karayannacos PE, Nerem RM, Vasko JS. An experimental study of the fluid dynamics of
+multiple noncritical stenoses. J Biomech Eng 99 (1977) 74–82 (lesions in series lose less than the sum).
 Mirramezani M et al. J Biomech Eng 141 (2019) 031005 (viscous dissipation and separation terms).
 """
 
@@ -40,20 +67,143 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .elements import young_tsai_expansion, young_tsai_viscous
 
 #: Young & Tsai's expansion coefficient, the default ``model.kt``.
 KT_YOUNG_TSAI = 1.52
 
-#: Constants of the ``ns-calibrated`` model (fitted by ``python -m benchmarks.stenosis_ns.compare --fit``).
-NS_CALIBRATED = {"k_exp": 0.3341, "k_as": 0.9301, "c_re": -25.33,
-                 "fitted_on": "benchmarks/data/stenosis_ns/core.json: cosine lesions, r0 1.5 mm, 50-90 % area "
-                              "stenosis, 6/9/12 mm, 0.5-3 mL/s (60 cases); max training error 4.4 %"}
+#: Constants of the ``ns-calibrated`` model. ``k_exp, k_as, k_steep, k_dev, c_dev, m_tandem`` are
+#: fitted on the drops and ``c_jet, k_jet`` on the recirculation lengths of the Navier–Stokes table
+#: by ``python -m benchmarks.stenosis_ns.compare --fit``; ``k_rec`` = 1 is the momentum balance;
+#: ``slope_0``, ``lambda_0``, ``band`` and ``wire_r0`` are set, not fitted.
+NS_CALIBRATED = {
+    "k_exp": 0.7168, "k_as": 0.2975, "k_steep": 0.2389, "slope_0": 0.5,
+    "k_dev": 0.1221, "c_dev": -16.54, "lambda_0": 0.5, "band": 0.1,
+    "c_jet": 0.1651, "k_jet": 7.067, "k_rec": 1.0, "wire_r0": 20.0, "m_tandem": 0.3013,
+    "fitted_on": "benchmarks/data/stenosis_ns: core, gaussian, asymmetric, diffuse and tandem families "
+                 "(114 cases, 30-95 % area stenosis)",
+}
+
+
+def lesion_shape(s_mm, r_mm, ref_radius_mm: float, end_mm: float, next_start_mm: float | None = None,
+                 c: dict = NS_CALIBRATED) -> dict:
+    """Shape descriptors of one lesion for the ``ns-calibrated`` law, from its radius profile.
+
+    Parameters
+    ----------
+    s_mm, r_mm : array_like
+        Arclength (mm, along the vessel) and radius (mm) of the lesion's nodes, start to end; the
+        radius is linear between them.
+    ref_radius_mm : float
+        Reference radius r0 (mm).
+    end_mm : float
+        Arclength of the lesion end (mm).
+    next_start_mm : float or None
+        Arclength (mm) where the next lesion of the same vessel starts, None when there is none.
+
+    Returns
+    -------
+    dict
+        ``throat_exit_mm`` (arclength of the last point at the minimal radius), ``band_up_mm``
+        (length of the throat band r ≤ r_s + band·(r0 − r_s) upstream of the throat exit, mm),
+        ``inlet_slope`` (max |dr/ds| upstream of the throat, dimensionless), ``gap_mm`` (throat
+        exit to the next lesion's start, inf when none) and ``wire_mm`` (throat exit to the wire,
+        ``end_mm + wire_r0·r0``).
+
+    Examples
+    --------
+    >>> s = np.linspace(0.0, 10.0, 101)
+    >>> r = 1.5 - 0.5 * (1 - np.cos(2 * np.pi * s / 10)) / 2          # cosine, throat at 5 mm
+    >>> d = lesion_shape(s, r, 1.5, 10.0)
+    >>> round(d["throat_exit_mm"], 6), round(d["wire_mm"], 6), d["gap_mm"]
+    (5.0, 35.0, inf)
+    """
+    s = np.asarray(s_mm, dtype=np.float64)
+    r = np.asarray(r_mm, dtype=np.float64)
+    rmin = float(r.min())
+    at_min = np.flatnonzero(r <= rmin * (1.0 + 1e-9) + 1e-12)
+    i0, i1 = int(at_min[0]), int(at_min[-1])
+    level = rmin + c["band"] * max(ref_radius_mm - rmin, 0.0)
+    j = i1
+    while j > 0 and r[j - 1] <= level:
+        j -= 1
+    s_cross = s[j]
+    if j > 0 and r[j - 1] > r[j]:   # the band edge between nodes j-1 and j (radius linear there)
+        t = (r[j - 1] - level) / (r[j - 1] - r[j])
+        s_cross = s[j - 1] + t * (s[j] - s[j - 1])
+    ds = np.diff(s[:i0 + 1])
+    dr = np.diff(r[:i0 + 1])
+    ok = ds > 1e-12
+    slope = float(np.max(np.abs(dr[ok] / ds[ok]))) if np.any(ok) else 0.0
+    exit_mm = float(s[i1])
+    return {"throat_exit_mm": exit_mm, "band_up_mm": float(exit_mm - s_cross), "inlet_slope": slope,
+            "gap_mm": math.inf if next_start_mm is None else float(next_start_mm - exit_mm),
+            "wire_mm": float(end_mm + c["wire_r0"] * ref_radius_mm - exit_mm)}
+
+
+def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, inlet_slope, gap_m, wire_m,
+                               mu_pa_s, rho_kg_m3, scale=1.0, c: dict = NS_CALIBRATED):
+    """Coefficients ``(R_x, S)`` of the ``ns-calibrated`` law at the flow ``|q|`` (vectorised).
+
+    ΔP_extra = R_x Q + S Q|Q| (Pa; R_x in Pa·s/m³, S in Pa·s²/m⁶) is what the lesion adds to the
+    Poiseuille integral along its real radius; see the module docstring for the terms. Every
+    argument broadcasts: flow (m³/s; its sign is irrelevant), reference and minimal radius (m),
+    throat-band length upstream of the throat exit (m), inlet slope (dimensionless), distance from
+    the throat exit to the next lesion (m, inf when none) and to the wire (m), viscosity (Pa·s),
+    density (kg/m³); ``scale`` multiplies both coefficients (``model.kt``/1.52). Lesions with
+    A_s ≥ A0 add nothing.
+    """
+    q = np.abs(np.asarray(q_m3_s, dtype=np.float64))
+    r0 = np.asarray(ref_radius_m, dtype=np.float64)
+    rs = np.asarray(min_radius_m, dtype=np.float64)
+    sigma = np.minimum((rs / r0) ** 2, 1.0)
+    narrowed = sigma < 1.0
+    a_s = math.pi * rs * rs
+    d_s = 2.0 * rs
+    mu = np.asarray(mu_pa_s, dtype=np.float64)
+    rho = np.asarray(rho_kg_m3, dtype=np.float64)
+    e = rho / (2.0 * a_s * a_s)                          # E = e Q²
+    # jet length L_j = c_jet exp(−k_jet σ) Re_s D_s = lj_per_q · Q
+    lj_per_q = c["c_jet"] * np.exp(-c["k_jet"] * sigma) * rho * d_s * d_s / (mu * a_s)
+    lj = lj_per_q * q
+    gap = np.asarray(gap_m, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.where(np.isfinite(gap) & (lj > gap), (gap / lj) ** c["m_tandem"], 1.0)
+    k_jet = c["k_exp"] + c["k_as"] * (1.0 - sigma) + c["k_steep"] * np.maximum(np.asarray(inlet_slope) - c["slope_0"], 0.0)
+    lam = np.maximum(np.asarray(band_up_m, dtype=np.float64) / d_s - c["lambda_0"], 0.0)
+    s = e * (1.0 - sigma) ** 2 * k_jet * phi + e * (1.0 - sigma) * lam * c["k_dev"]
+    # E/Re_s = e Q · μ A_s/(ρ D_s): linear in Q
+    r_x = e * (1.0 - sigma) * lam * c["c_dev"] * mu * a_s / (rho * d_s)
+    # recovery not reached at the wire: k_rec ρ σ(1−σ)/A_s² (Q² − Q_c Q) once L_j > x_w
+    wire = np.asarray(wire_m, dtype=np.float64)
+    last = ~np.isfinite(gap)
+    on = last & (lj > wire)
+    s_rec = c["k_rec"] * rho * sigma * (1.0 - sigma) / (a_s * a_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_c = np.where(lj_per_q > 0, wire / lj_per_q, np.inf)
+    s = s + np.where(on, s_rec, 0.0)
+    r_x = r_x - np.where(on, s_rec * q_c, 0.0)
+    scale = np.asarray(scale, dtype=np.float64)
+    return np.where(narrowed, scale * r_x, 0.0), np.where(narrowed, scale * s, 0.0)
+
+
+def ns_calibrated_drop(q_m3_s, *args, **kwargs):
+    """Drop (Pa) the ``ns-calibrated`` law adds to Poiseuille at the flow q (m³/s); arguments as
+    :func:`ns_calibrated_coefficients`."""
+    q = np.asarray(q_m3_s, dtype=np.float64)
+    r_x, s = ns_calibrated_coefficients(q, *args, **kwargs)
+    return r_x * q + s * q * np.abs(q)
 
 
 def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m: float, mu_pa_s: float,
-                 rho_kg_m3: float, kt: float):
-    """Coefficients of one lesion (SI): ``(R_lesion or None, R_extra, S)``; see the module docstring."""
+                 rho_kg_m3: float, kt: float, shape: dict | None = None, q_m3_s: float = 0.0):
+    """Coefficients of one lesion (SI): ``(R_lesion or None, R_extra, S)``; see the module docstring.
+
+    ``shape`` (:func:`lesion_shape`, mm) and the lesion's flow ``q_m3_s`` are needed by
+    ``ns-calibrated`` only (at q = 0 its coefficients are those of the low-flow limit).
+    """
     a0 = math.pi * ref_radius_m ** 2
     a_s = math.pi * min_radius_m ** 2
     if a_s >= a0:
@@ -64,10 +214,10 @@ def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m:
         return (young_tsai_viscous(ref_radius_m, min_radius_m, length_m, mu_pa_s), 0.0,
                 young_tsai_expansion(ref_radius_m, min_radius_m, rho_kg_m3, kt))
     if model == "ns-calibrated":
-        c = NS_CALIBRATED
-        scale = kt / KT_YOUNG_TSAI   # model.kt other than 1.52 scales the whole calibrated coefficient
-        f = (a0 / a_s - 1.0) ** 2
-        r_extra = scale * c["c_re"] * f * mu_pa_s * a_s / (2.0 * a0 * a0 * 2.0 * min_radius_m)
-        k = scale * (c["k_exp"] + c.get("k_as", 0.0) * (1.0 - a_s / a0))
-        return None, r_extra, young_tsai_expansion(ref_radius_m, min_radius_m, rho_kg_m3, k)
+        if shape is None:
+            raise ValueError("ns-calibrated: the lesion's shape descriptors are needed (lesion_shape)")
+        r_x, s = ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, 1e-3 * shape["band_up_mm"],
+                                            shape["inlet_slope"], 1e-3 * shape["gap_mm"], 1e-3 * shape["wire_mm"],
+                                            mu_pa_s, rho_kg_m3, kt / KT_YOUNG_TSAI)
+        return None, float(r_x), float(s)
     raise ValueError(f"unknown lesion model {model!r}")

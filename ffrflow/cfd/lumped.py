@@ -911,8 +911,10 @@ def network_to_lumped(net, n_cycles: int = 3, pts_per_cycle: int = 101, olufsen=
     """A vessel network as a lumped model in CGS (one element per vessel, junctions at branch points).
 
     Per vessel: ``R`` = the exact Poiseuille integral along the real radius (with the Young–Tsai
-    viscous term over lesions when ``model.lesion = "young-tsai"``), ``S`` = the sum of the Young–Tsai
-    expansion coefficients of its lesions (both as in :func:`ffrflow.cfd.assembly.discretize`),
+    viscous term over lesions when ``model.lesion = "young-tsai"``), ``S`` = the sum of the expansion
+    coefficients of its lesions (both as in :func:`ffrflow.cfd.assembly.discretize`; the flow-dependent
+    ``ns-calibrated`` coefficients at the steady hyperemic operating point,
+    :func:`ffrflow.cfd.steady.operating_discretization`),
     ``C`` from the linearised Olufsen tube law and ``L = ρ∫ds/A`` (:func:`tube_law_compliance_cgs`,
     :func:`inductance_cgs`). Roots: a ``PRESSURE`` inlet at ``boundary.inlet_pressure_mmHg`` (or a
     ``FLOW`` inlet at ``inlet_flow_ml_s``; a list ``inlet_waveform`` gives a periodic pressure);
@@ -936,10 +938,10 @@ def network_to_lumped(net, n_cycles: int = 3, pts_per_cycle: int = 101, olufsen=
     report : dict
         The outlet-resistance report, the discretisation, notes.
     """
-    from .assembly import discretize
     from .boundary import outlet_resistances
+    from .steady import operating_discretization
 
-    disc = discretize(net, backend)
+    disc = operating_discretization(net, backend)
     r_out, report = outlet_resistances(net)
     b = net.boundary
     rho_cgs = net.model.blood_density_kg_m3 * 1e-3

@@ -18,7 +18,8 @@ the pressure gradient in non-conservative form (exactly well balanced at rest ov
 and the mass equation in flux form (mass conserved to round-off). Lesions are lumped Young–Tsai
 elements between two pieces: ΔP = R Q + S Q|Q| + L dQ/dt with R the Poiseuille integral over the
 lesion's real radius (or the K_v term of ``model.lesion = "young-tsai"``), S the expansion loss and
-L = K_u ρ L_s / A0. Pieces shorter than 4 mm are folded into the neighbouring lesion element.
+L = K_u ρ L_s / A0 (with ``model.lesion = "ns-calibrated"`` R and S are the law's flow-dependent
+coefficients at the steady hyperemic operating point, :mod:`ffrflow.cfd.lesion`). Pieces shorter than 4 mm are folded into the neighbouring lesion element.
 
 Coupling nodes (junctions, lesion ends, inlets, outlets) are solved at every half step from the
 outgoing characteristic of each port (extrapolated, with the friction source): junctions conserve
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -182,8 +184,12 @@ def build_model(networks, backend: str = "numpy", steady_results=None, outlet_mo
     for ci, net in enumerate(nets):
         m, b = net.model, net.boundary
         explicit_lpm = outlet_models[ci]
-        disc = discretize(net, backend)
         steady = steady_results[ci] if steady_results is not None else solve_steady(net, backend=backend)
+        # flow-dependent (ns-calibrated) lesions keep the coefficients of the steady operating point
+        disc = discretize(net, backend)
+        if disc.flow_dependent:
+            disc = copy.deepcopy(steady.disc)
+            disc.secant_lesions(steady.flow_m3_s)
         r_out, rep = outlet_resistances(net)
         zeta = m.velocity_profile_zeta
         rho.append(m.blood_density_kg_m3)

@@ -41,6 +41,18 @@ log = logging.getLogger("ffrflow")
 #: Default relative tolerance of the Newton solve (DESIGN §4).
 TOL = 1e-8
 MAX_ITER = 100
+#: Passes of the flow-dependent (``ns-calibrated``) lesion coefficients with the network.
+MAX_LESION_PASSES = 60
+#: The lesion coefficients are iterated until re-evaluating them changes no drop by more than
+#: LESION_TOL × tol × the driving pressure (well below the Newton tolerance, so that every solver,
+#: whatever its path to the fixed point, gives the same solution to ~1e-12).
+LESION_TOL = 1e-4
+
+
+def inner_tolerance(tol: float) -> float:
+    """Newton tolerance of each pass when lesion coefficients are iterated (``LESION_TOL × tol``, not
+    below 1e-13): every pass converges to round-off, so the fixed point does not depend on the path."""
+    return max(LESION_TOL * tol, 1e-13)
 
 
 def solve_steady(net: VesselNetwork, backend: str = "auto", tol: float = TOL, max_iter: int = MAX_ITER,
@@ -79,7 +91,26 @@ def solve_steady(net: VesselNetwork, backend: str = "auto", tol: float = TOL, ma
     timings["assemble"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    Q, P_up, P_down, iters, resid = _solve_tree(net, disc, r_out, backend, tol, max_iter)
+    flow_dependent = bool(disc.flow_dependent)
+    newton_tol = inner_tolerance(tol) if flow_dependent else tol
+    Q, P_up, P_down, iters, resid = _solve_tree(net, disc, r_out, backend, newton_tol, max_iter)
+    if flow_dependent:
+        # ns-calibrated lesions: coefficients evaluated at the lesion's flow, iterated to a fixed
+        # point with the network (each pass a warm-started tree Newton); converged when re-evaluating
+        # them changes no lesion drop by more than LESION_TOL × tol × the driving pressure
+        m = net.model
+        drive = max(float(np.max(np.abs(P_up[disc.parent < 0] - units.mmhg_to_pa(net.boundary.venous_pressure_mmHg)))),
+                    1e-12)
+        passes, change = 1, 0.0
+        while resid <= newton_tol:   # a pass whose Newton failed ends the iteration (reported below)
+            change = disc.update_lesion_flows(Q, m.blood_viscosity_pa_s, m.blood_density_kg_m3, m.kt)
+            if change <= LESION_TOL * tol * drive or passes >= MAX_LESION_PASSES:
+                break
+            Q, P_up, P_down, it2, resid = _solve_tree(net, disc, r_out, backend, newton_tol, max_iter, Q)
+            iters += it2
+            passes += 1
+        resid = max(resid, change / drive)
+        timings["lesion_passes"] = passes
     P = np.empty(disc.n_nodes)
     get_kernel("node_pressure", backend)(disc.node_vessel, disc.R_cum, disc.S_cum, P_up, Q, P)
     timings["solve"] = time.perf_counter() - t1
@@ -95,7 +126,8 @@ def solve_steady(net: VesselNetwork, backend: str = "auto", tol: float = TOL, ma
                   outlet_resistance_pa_s_m3=r_out, timings_s=timings)
 
 
-def _solve_tree(net: VesselNetwork, disc: Discretization, r_out: dict, backend: str, tol: float, max_iter: int):
+def _solve_tree(net: VesselNetwork, disc: Discretization, r_out: dict, backend: str, tol: float, max_iter: int,
+                Q0: np.ndarray | None = None):
     n = disc.n_vessels
     b = net.boundary
     R_out = np.zeros(n)
@@ -108,7 +140,7 @@ def _solve_tree(net: VesselNetwork, disc: Discretization, r_out: dict, backend: 
         root_q[disc.parent < 0] = units.ml_s_to_m3_s(b.inlet_flow_ml_s)
     p_venous = np.array([units.mmhg_to_pa(b.venous_pressure_mmHg)])
     offsets = np.array([0, n], dtype=np.int64)
-    Q = np.zeros(n)
+    Q = np.zeros(n) if Q0 is None else Q0.copy()
     P_up = np.zeros(n)
     P_down = np.zeros(n)
     work = np.zeros((6, n))
@@ -117,3 +149,22 @@ def _solve_tree(net: VesselNetwork, disc: Discretization, r_out: dict, backend: 
     get_kernel("tree_newton", backend)(offsets, disc.parent, disc.R, disc.S, R_out, root_p, root_q, p_venous,
                                        tol, max_iter, Q, P_up, P_down, work, iters, resid)
     return Q, P_up, P_down, int(iters[0]), float(resid[0])
+
+
+def operating_discretization(net: VesselNetwork, backend: str = "auto") -> Discretization:
+    """:func:`~ffrflow.cfd.assembly.discretize`, with flow-dependent lesion coefficients at the steady solution.
+
+    The ``ns-calibrated`` lesion law depends on the lesion's flow; the pulsatile and lumped models and
+    the svZeroDSolver export take it at the steady hyperemic operating point of ``net`` (a steady
+    solve, milliseconds) as a secant expansion loss: the lesion's drop beyond Poiseuille at its
+    steady flow Q* becomes S' Q|Q| with S' = ΔP_extra(Q*)/Q*² (R' = 0), so every element keeps
+    R ≥ 0 and S ≥ 0 (an extra drop ≤ 0, possible only at very low flows, stays linear). Other lesion
+    models: the plain discretisation.
+    """
+    disc = discretize(net, resolve_backend(backend))
+    if disc.flow_dependent:
+        res = solve_steady(net, backend=backend)
+        disc = res.disc
+        disc.secant_lesions(res.flow_m3_s)
+    return disc
+

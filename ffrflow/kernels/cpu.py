@@ -184,8 +184,8 @@ def _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, 
                     if a_s < a0:
                         f = (a0 / a_s - 1.0) ** 2
                         if model[c] == 2:
-                            sc += (lesion_coef[c, 0] + lesion_coef[c, 1] * (1.0 - a_s / a0)) * rho[c] / (2.0 * a0 * a0) * f
-                            rc += lesion_coef[c, 2] * f * mu[c] * a_s / (2.0 * a0 * a0 * 2.0 * r_mld[il])
+                            rc += lesion_coef[il, 0]
+                            sc += lesion_coef[il, 1]
                         else:
                             sc += kt[c] * rho[c] / (2.0 * a0 * a0) * f
                         if yt:

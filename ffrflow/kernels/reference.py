@@ -203,10 +203,11 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
     adds S = K_t ρ/(2A0²)(A0/As − 1)² at its end (As from the case's minimal radius over the lesion,
     A0 from ``les_ref + dr``); with the Young–Tsai code (1) the lesion's viscous drop is
     K_v μ/(A0 D0) Q instead of the Poiseuille integral over it; with the NS-calibrated code (2) the
-    expansion coefficient is ``c0 + c1·(1 − As/A0)`` and a developing-flow term
-    ``c2 (A0/As − 1)² μ As/(2 A0² D_s) Q`` is added at the lesion end, with
-    ``(c0, c1, c2) = lesion_coef[c]`` (see :mod:`ffrflow.cfd.lesion`). The tree Newton is the one of
-    :func:`tree_newton`.
+    lesion adds ``R_x = lesion_coef[il, 0]`` (Pa·s/m³) and ``S = lesion_coef[il, 1]`` (Pa·s²/m⁶) at
+    its end, per case-lesion ``il`` (``cl_off``): the flow-dependent coefficients of
+    :func:`ffrflow.cfd.lesion.ns_calibrated_coefficients`, which the caller iterates with the
+    solution (:func:`ffrflow.cfd.ensemble.solve_steady_batch`; the previous flows are the Newton's
+    starting point). The tree Newton is the one of :func:`tree_newton`.
 
     Outputs: ``Q``, ``P_up``, ``P_down`` per case-vessel; pressure at every lesion's start and end
     ``p_les0``, ``p_les1`` and its minimal radius ``r_mld`` (m) per case-lesion; outlet pressure
@@ -251,17 +252,15 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
                 ref = les_ref[lg] + dr[i]
                 a0 = np.pi * ref * ref
                 a_s = np.pi * rmin * rmin
+                il = lb + lg - l0
                 s_coef = kt[c] * rho[c] / (2.0 * a0 * a0) * (a0 / a_s - 1.0) ** 2 if a_s < a0 else 0.0
                 if model[c] == LESION_NS_CALIBRATED and a_s < a0:
-                    f = (a0 / a_s - 1.0) ** 2
-                    c0, c1, c2 = lesion_coef[c]
-                    s_coef = (c0 + c1 * (1.0 - a_s / a0)) * rho[c] / (2.0 * a0 * a0) * f
-                    rc[j1:] += c2 * f * mu[c] * a_s / (2.0 * a0 * a0 * 2.0 * rmin)
+                    s_coef = lesion_coef[il, 1]
+                    rc[j1:] += lesion_coef[il, 0]
                 if model[c] == LESION_YOUNG_TSAI and a_s < a0:
                     ls = np.sum(el_len[k[j0 + 1:j1 + 1]])
                     kv = 32.0 * (0.83 * ls + 1.64 * 2.0 * rmin) * (a0 / a_s) ** 2 / (2.0 * ref)
                     rc[j1:] += kv * mu[c] / (a0 * 2.0 * ref)
-                il = lb + lg - l0
                 r_mld[il] = rmin
                 Rc0[il], Rc1[il] = rc[j0], rc[j1]
                 Sc0[il] = sc[j0]

@@ -105,9 +105,8 @@ FF_HD ff_int ff_ensemble_case(ff_int c, const ff_int* tv_off, const ff_int* pare
                     if (as < a0) {
                         double f = a0 / as - 1.0;
                         if (model[c] == 2) {
-                            const double* lc = lesion_coef + 3 * c;
-                            sc += (lc[0] + lc[1] * (1.0 - as / a0)) * rho[c] / (2.0 * a0 * a0) * f * f;
-                            rc += lc[2] * f * f * mu[c] * as / (2.0 * a0 * a0 * 2.0 * r_mld[il]);
+                            rc += lesion_coef[2 * il];
+                            sc += lesion_coef[2 * il + 1];
                         } else {
                             sc += kt[c] * rho[c] / (2.0 * a0 * a0) * f * f;
                         }
