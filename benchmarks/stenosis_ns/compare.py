@@ -220,6 +220,29 @@ def leave_one_geometry_out(cases) -> dict:
     return out
 
 
+def markdown(rows, summ) -> str:
+    """The comparison as Markdown: the summary, then every case of 50–90 % area stenosis."""
+    out = ["# Lesion models against Navier–Stokes (`python -m benchmarks.stenosis_ns.compare`)", "",
+           "Error of the drop between the planes 2 r0 upstream and 20 r0 downstream of the lesion, "
+           "(model − NS)/NS, single vessel with a flow-driven inlet through `ffrflow.run`. "
+           "*LOO*: ns-calibrated refitted without the case's geometry (holdout cases: never fitted).", "",
+           "| subset | cases | " + " | ".join(f"{m} max / mean" for m in (*MODELS, "ns-calibrated LOO")) + " |",
+           "|---|---|" + "---|" * (len(MODELS) + 1)]
+    for k, v in summ.items():
+        cells = [f"{v[m]['max_abs_error_pct']:.1f} % / {v[m]['mean_abs_error_pct']:.1f} %"
+                 for m in (*MODELS, "ns-calibrated (leave one geometry out)")]
+        out.append(f"| {k} | {v['cases']} | " + " | ".join(cells) + " |")
+    out += ["", "| case | family | AS % | Q mL/s | Re throat | NS ΔP Pa | " + " | ".join(MODELS) + " | ns-calibrated LOO |",
+            "|---|---|---|---|---|---|" + "---|" * (len(MODELS) + 1)]
+    for r in rows:
+        if 50 <= r["area_stenosis_pct"] <= 90:
+            out.append(f"| {r['id']} | {r['family']} | {r['area_stenosis_pct']:g} | {r['flow_ml_s']:g} | "
+                       f"{r['reynolds_throat']:.0f} | {r['ns_dp_pa']:.1f} | "
+                       + " | ".join(f"{r[m + '_error_pct']:+.1f} %" for m in MODELS)
+                       + f" | {r['ns-calibrated_loo_error_pct']:+.1f} % |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None):
     from .._common import save
 
@@ -256,7 +279,9 @@ def main(argv=None):
     if not a.no_save:
         from ffrflow.cfd.lesion import NS_CALIBRATED
 
-        print(f"saved {save('stenosis_ns_compare', {'ns_calibrated': NS_CALIBRATED, 'summary': summ, 'rows': rows})}")
+        path = save('stenosis_ns_compare', {'ns_calibrated': NS_CALIBRATED, 'summary': summ, 'rows': rows})
+        path.with_suffix(".md").write_text(markdown(rows, summ))
+        print(f"saved {path} and {path.with_suffix('.md').name}")
 
 
 if __name__ == "__main__":
