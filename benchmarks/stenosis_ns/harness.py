@@ -62,17 +62,20 @@ def family_cases(family: str) -> list[tuple[Geometry, list[float]]]:
     elif family in ("gaussian", "asymmetric"):
         table = {
             "gaussian": [(1.0, 75, 10), (2.0, 30, 15), (1.0, 95, 3), (2.0, 85, 20), (2.5, 60, 25), (2.5, 90, 5)],
-            "asymmetric": [(1.0, 50, 6), (1.0, 70, 2), (2.5, 35, 20), (1.0, 85, 12), (2.5, 65, 14), (2.0, 95, 6)],
+            "asymmetric": [(1.0, 50, 6), (1.0, 70, 2), (2.5, 35, 20), (1.0, 85, 12), (2.5, 65, 14), (2.0, 95, 6),
+                           (1.5, 85, 3), (2.5, 75, 5), (1.25, 60, 2.5)],
         }[family]
         for r0, as_pct, L in table:
             out.append((Geometry(family, r0 * mm, as_pct / 100, L * mm), [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
     elif family == "diffuse":
-        for r0, as_pct, L in [(1.5, 40, 20), (1.5, 60, 25), (1.5, 75, 15), (2.0, 50, 25), (1.0, 65, 18)]:
+        for r0, as_pct, L in [(1.5, 40, 20), (1.5, 60, 25), (1.5, 75, 15), (2.0, 50, 25), (1.0, 65, 18),
+                              (1.5, 65, 20), (2.25, 70, 15)]:
             out.append((Geometry("diffuse", r0 * mm, as_pct / 100, L * mm),
                         [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
     elif family == "tandem":
         for r0, l1, gap, l2, as1, as2 in [(1.5, 6, 6, 6, 70, 50), (1.5, 4, 3, 8, 60, 80), (2.0, 8, 10, 5, 75, 75),
-                                          (1.0, 3, 4, 3, 50, 65)]:
+                                          (1.0, 3, 4, 3, 50, 65), (1.5, 4, 2, 4, 70, 70), (2.0, 6, 15, 6, 60, 80),
+                                          (1.25, 3, 6, 5, 80, 50)]:
             g = Geometry("tandem", r0 * mm, max(as1, as2) / 100, (l1 + gap + l2) * mm,
                          extra={"l1_m": l1 * mm, "gap_m": gap * mm, "l2_m": l2 * mm, "as1": as1 / 100, "as2": as2 / 100})
             out.append((g, [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))

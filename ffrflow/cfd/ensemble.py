@@ -457,10 +457,12 @@ class _NsLaw:
         self.cv_off, self.case_tree = cv_off, case_tree
         # each case's minimal radius (as the kernel computes it: node radii with severity and offset)
         self.r_mld = np.zeros(n_cl)
-        first = np.concatenate([[0], np.cumsum([t.n_lesions for t in trees])])
+        order = np.argsort(glob, kind="stable")
+        bounds = np.searchsorted(glob[order], np.arange(int(tl_off[-1]) + 1))
         for ti, t in enumerate(trees):
             for j in range(t.n_lesions):
-                idx = np.flatnonzero(glob == first[ti] + j)
+                g = int(tl_off[ti]) + j
+                idx = order[bounds[g]:bounds[g + 1]]
                 if idx.size:
                     k = slice(int(t.les_k0[j]), int(t.les_k1[j]) + 1)
                     r = t.r_node_m[k][None, :] + (1.0 - sev[idx, None]) * t.d_node_m[k][None, :]
@@ -487,11 +489,12 @@ class _NsLaw:
         coef[:, 0], coef[:, 1] = r_x, s
         per_case = np.zeros(self.n_cases)
         np.maximum.at(per_case, self.case, change)
-        drive = np.array([np.max(np.abs(P_up[self.cv_off[c] + self.roots[self.case_tree[c]]] - pv_pa[c]))
-                          for c in range(self.n_cases)]) if self.n_cases < 64 or len(self.roots) > 1 else None
-        if drive is None:   # one tree: vectorised
+        if len(self.roots) == 1:   # one tree for every case: vectorised
             pu = P_up.reshape(self.n_cases, -1)[:, self.roots[0]]
             drive = np.max(np.abs(pu - pv_pa[:, None]), axis=1)
+        else:
+            drive = np.array([np.max(np.abs(P_up[self.cv_off[c] + self.roots[self.case_tree[c]]] - pv_pa[c]))
+                              for c in range(self.n_cases)])
         return per_case / np.maximum(drive, 1e-12)
 
 
