@@ -16,7 +16,8 @@ Uncertain inputs and their default distributions (every one can be changed or fi
                               σ_log = 0.15.
 ``inlet_pressure_mmHg``       Mean aortic pressure, normal, the case's value ± 8 mmHg.
 ``blood_viscosity_pa_s``      Normal, the case's value ± 10 %.
-``kt``                        Young–Tsai expansion coefficient, log-normal, median 1.52, σ_log = 0.1.
+``kt``                        Expansion coefficient K_t, log-normal, median 1.52, σ_log = 0.1 (with
+                              ``ns-calibrated``: the whole extra drop scaled by kt/1.52).
 ============================  ====================================================================
 
 A distribution is ``{"dist": "normal", "mean": m, "sd": s}``, ``{"dist": "lognormal", "median": m,

@@ -1,7 +1,8 @@
 """Steady hyperemic network solver (DESIGN §4): the default FFR solver.
 
 Model: Poiseuille resistance along the real radius (exact integral on elements ≤ 1 mm), the
-Young–Tsai expansion loss S Q|Q| at every lesion, junctions that conserve mass and share one
+lesion law of ``model.lesion`` at every lesion (:mod:`ffrflow.cfd.lesion`; R Q + S Q|Q|, with R
+and S iterated with the solution for the flow-dependent ``ns-calibrated`` law), junctions that conserve mass and share one
 pressure, the mean aortic pressure Pa at every root (or a prescribed inflow at a single root),
 hyperemic outlet resistances to the venous pressure Pv (explicit or morphometric,
 :mod:`ffrflow.cfd.boundary`). Unknowns are vessel flows and node pressures; the tree Newton of the

@@ -651,8 +651,9 @@ def network_to_svzerod(net, n_cycles: int = 3, pts_per_cycle: int = 101, **kw) -
                                 f"units (cm, g, s; dyn/cm^2, mL/s)",
         "ffrflow": {"R": "exact Poiseuille integral along the centerline radius (+ Young-Tsai viscous term over "
                          "lesions when model.lesion = young-tsai)",
-                    "S": "sum of the Young-Tsai expansion coefficients Kt*rho/(2 A0^2)(A0/As-1)^2 of the vessel's "
-                         "lesions",
+                    "S": "sum of the expansion coefficients of the vessel's lesions: Kt*rho/(2 A0^2)(A0/As-1)^2 "
+                         "(poiseuille-kt, young-tsai) or, for the flow-dependent ns-calibrated law, its drop "
+                         "beyond Poiseuille at the steady hyperemic flow Q* divided by Q*^2",
                     "C": "linearised Olufsen tube law, k1, k2, k3 = " + str(list(model.meta["olufsen_cgs"])),
                     "L": "rho * integral ds / A", "outlets": "hyperemic outlet resistances, Pd = venous pressure",
                     "notes": rep["notes"]}}
