@@ -116,6 +116,39 @@ def test_law_terms_physics():
     assert s_far == pytest.approx(s0, rel=1e-12)
 
 
+def test_tandem_pair_rule():
+    """Two lesions of one vessel evaluated together (next_index): when the upstream jet reaches the
+    downstream lesion, the milder of the two loses φ = (x_n/L_j)^m of its mixing loss if it is the
+    upstream one and all of it if it sits inside the tighter jet, whose recovery deficit at the wire
+    is then the one counted; the tighter keeps its own."""
+    from ffrflow.cfd.lesion import NS_CALIBRATED as C
+    from ffrflow.cfd.lesion import ns_calibrated_coefficients
+
+    mu, rho, r0, q = 0.0035, 1060.0, 1.5e-3, 4e-6
+    tight, mild = 0.6e-3, 1.05e-3
+    gap, efs, wire = 6e-3, 1.5e-3, 35e-3
+    alone = [ns_calibrated_coefficients(q, r0, r, 0.0, 0.0, np.inf, np.inf, mu, rho) for r in (tight, mild)]
+    # tight then mild: the mild one adds no mixing loss; the wire deficit follows the tight jet
+    r_x, s = ns_calibrated_coefficients(q, r0, [tight, mild], 0.0, 0.0, [gap, np.inf], [1.0, wire], mu, rho,
+                                        next_index=[1, -1], exit_from_start_m=[efs, efs])
+    sig = (tight / r0) ** 2
+    a_s = np.pi * tight ** 2
+    lj = C["c_jet"] * np.exp(-C["k_jet"] * sig) * rho * (2 * tight) ** 2 / (mu * a_s) * q
+    assert lj > gap
+    assert s[0] == pytest.approx(alone[0][1][0], rel=1e-12)
+    xw = gap + efs + wire
+    deficit = rho * (q / a_s) ** 2 * sig * (1 - sig) * max(0.0, 1 - xw / lj)
+    assert r_x[1] * q + s[1] * q * q == pytest.approx(deficit, rel=1e-12, abs=1e-9)
+    # mild then tight: the mild (upstream) one keeps φ of its mixing loss, the tight one all of its own
+    r_x, s = ns_calibrated_coefficients(q, r0, [mild, tight], 0.0, 0.0, [gap, np.inf], [1.0, 10.0], mu, rho,
+                                        next_index=[1, -1], exit_from_start_m=[efs, efs])
+    sig_m = (mild / r0) ** 2
+    lj_m = C["c_jet"] * np.exp(-C["k_jet"] * sig_m) * rho * (2 * mild) ** 2 / (mu * np.pi * mild ** 2) * q
+    phi = min(1.0, gap / lj_m) ** C["m_tandem"]
+    assert s[0] == pytest.approx(alone[1][1][0] * phi, rel=1e-12)
+    assert s[1] == pytest.approx(alone[0][1][0], rel=1e-12)
+
+
 def test_calibrated_law_beats_the_design_default(cases):
     """Held-out cases included: the calibrated law's mean and worst errors are below poiseuille-kt's."""
     e_ns = np.array([abs(model_drop_pa(c, "ns-calibrated") / c["dp_pa"] - 1) for c in cases])

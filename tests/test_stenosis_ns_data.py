@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.stenosis_ns.harness import geometry_of  # noqa: E402  (pure geometry, no OpenFOAM)
 
 DATA = ROOT / "benchmarks" / "data" / "stenosis_ns"
-FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem", "holdout")
+FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem", "short", "holdout")
 META_KEYS = ("rho_kg_m3", "mu_pa_s", "openfoam", "solver", "settings", "dp_definition", "convergence", "date")
 
 

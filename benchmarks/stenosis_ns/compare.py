@@ -13,8 +13,8 @@ geometry, then applied to it); ``--fit`` fits the constants of ``ns-calibrated``
 (:data:`ffrflow.cfd.lesion.NS_CALIBRATED`) and prints them: the jet length (c_jet, k_jet) by
 log-linear least squares on the recirculation lengths recorded in the table, then the six drop
 constants by least squares on the relative errors raised to the 8th power (close to minimising the
-largest error), on the five families ``core``, ``gaussian``, ``asymmetric``, ``diffuse`` and
-``tandem``. The ``holdout`` family (solved after the law and its constants were fixed) is never fitted.
+largest error), on the families ``core``, ``gaussian``, ``asymmetric``, ``diffuse``, ``tandem`` and
+``short``. The ``holdout`` family (solved after the form of the law was chosen) is never fitted.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "stenosis_ns"
 MODELS = ("ns-calibrated", "poiseuille-kt", "young-tsai")
-TRAIN_FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem")
+TRAIN_FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem", "short")
 #: Constants of ns-calibrated fitted on the drops (the rest are fitted on jet lengths or set).
 DROP_CONSTANTS = ("k_exp", "k_as", "k_steep", "k_dev", "c_dev", "m_tandem")
 #: Exponent of the fit's error norm (8: close to the largest error).
@@ -128,6 +128,8 @@ class FastCase:
         self.slope = np.array([x["shape"]["inlet_slope"] for x in les])
         self.gap = 1e-3 * np.array([x["shape"]["gap_mm"] for x in les])
         self.wire = 1e-3 * np.array([x["shape"]["wire_mm"] for x in les])
+        self.efs = 1e-3 * np.array([x["shape"]["exit_from_start_mm"] for x in les])
+        self.next = np.array([-1 if x["next_lesion"] is None else x["next_lesion"] for x in les], dtype=np.int64)
         self.mu, self.rho = net.model.blood_viscosity_pa_s, net.model.blood_density_kg_m3
 
     def drop_pa(self, constants: dict) -> float:
@@ -135,7 +137,7 @@ class FastCase:
 
         return self.r_pois * self.q + float(np.sum(ns_calibrated_drop(
             self.q, self.ref, self.rmin, self.band, self.slope, self.gap, self.wire, self.mu, self.rho, 1.0,
-            constants)))
+            constants, next_index=self.next, exit_from_start_m=self.efs)))
 
 
 def fast_drop_pa(case: dict, constants: dict | None = None) -> float:

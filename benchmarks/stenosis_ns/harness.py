@@ -4,7 +4,8 @@
 
 - ``validation.json``: the plain tube against Poiseuille and the mesh-convergence study;
 - ``<family>.json`` for the families ``core`` (cosine, r0 = 1.5 mm), ``gaussian``,
-  ``asymmetric``, ``diffuse``, ``tandem`` and ``holdout`` (every shape at new radii, severities and
+  ``asymmetric``, ``diffuse``, ``tandem``, ``short`` (short cosine and Gaussian lesions up to
+  hyperaemic flow) and ``holdout`` (every shape at new radii, severities and
   lengths; never used to fit the lesion law): one record per (geometry, flow) with the full radius
   profile, the drop and the convergence record.
 
@@ -39,7 +40,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "stenosis_ns"
 #: Base mesh of every table entry (chosen by the mesh-convergence study in validation.json).
 BASE_MESH = MeshSpec()
 
-FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem", "holdout")
+FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem", "short", "holdout")
 
 #: Mean velocities (m/s) of the held-out families' flow ladders: rest to hyperaemia.
 VELOCITIES_M_S = (0.05, 0.2, 0.6)
@@ -62,8 +63,8 @@ def family_cases(family: str) -> list[tuple[Geometry, list[float]]]:
     elif family in ("gaussian", "asymmetric"):
         table = {
             "gaussian": [(1.0, 75, 10), (2.0, 30, 15), (1.0, 95, 3), (2.0, 85, 20), (2.5, 60, 25), (2.5, 90, 5)],
-            "asymmetric": [(1.0, 50, 6), (1.0, 70, 2), (2.5, 35, 20), (1.0, 85, 12), (2.5, 65, 14), (2.0, 95, 6),
-                           (1.5, 85, 3), (2.5, 75, 5), (1.25, 60, 2.5)],
+            "asymmetric": [(1.0, 50, 6), (1.0, 70, 2), (2.5, 35, 20), (1.0, 85, 12), (2.5, 65, 14), (1.5, 85, 3),
+                           (2.5, 75, 5), (1.25, 60, 2.5), (2.0, 95, 6)],
         }[family]
         for r0, as_pct, L in table:
             out.append((Geometry(family, r0 * mm, as_pct / 100, L * mm), [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
@@ -79,6 +80,11 @@ def family_cases(family: str) -> list[tuple[Geometry, list[float]]]:
             g = Geometry("tandem", r0 * mm, max(as1, as2) / 100, (l1 + gap + l2) * mm,
                          extra={"l1_m": l1 * mm, "gap_m": gap * mm, "l2_m": l2 * mm, "as1": as1 / 100, "as2": as2 / 100})
             out.append((g, [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
+    elif family == "short":
+        # short cosine and Gaussian lesions over the whole flow range (the core family stops at u = 0.42 m/s)
+        for shape, r0, as_pct, L in [("cosine", 1.5, 70, 4), ("cosine", 2.0, 80, 5), ("cosine", 1.0, 60, 3),
+                                     ("gaussian", 1.5, 60, 8), ("gaussian", 2.0, 75, 6), ("cosine", 1.75, 85, 6)]:
+            out.append((Geometry(shape, r0 * mm, as_pct / 100, L * mm), [flow_ml_s(r0, u) for u in VELOCITIES_M_S]))
     elif family == "holdout":
         # Solved after the form of the ns-calibrated law was chosen, never used to fit it (TRAIN_FAMILIES
         # in compare.py): new radii, severities and lengths of every shape.

@@ -90,6 +90,7 @@ class Discretization:
         if not idx:
             return 0.0
         les = [self.lesions[j] for j in idx]
+        pos = {j: k for k, j in enumerate(idx)}
         vi = np.array([int(self.node_vessel[x["node_end"]]) for x in les])
         q = Q_m3_s[vi]
         sh = [x["shape"] for x in les]
@@ -97,7 +98,9 @@ class Discretization:
             q, 1e-3 * np.array([x["reference_radius_mm"] for x in les]), 0.5e-3 * np.array([x["mld_mm"] for x in les]),
             1e-3 * np.array([x["band_up_mm"] for x in sh]), np.array([x["inlet_slope"] for x in sh]),
             1e-3 * np.array([x["gap_mm"] for x in sh]), 1e-3 * np.array([x["wire_mm"] for x in sh]),
-            mu_pa_s, rho_kg_m3, kt / KT_YOUNG_TSAI)
+            mu_pa_s, rho_kg_m3, kt / KT_YOUNG_TSAI,
+            next_index=np.array([pos.get(x.get("next_lesion"), -1) for x in les], dtype=np.int64),
+            exit_from_start_m=1e-3 * np.array([x["exit_from_start_mm"] for x in sh]))
         change = 0.0
         for x, i, qq, rn, sn in zip(les, vi, q, r_x, s):
             dr, ds = float(rn) - x["r_extra"], float(sn) - x["s_coefficient"]
@@ -251,6 +254,10 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
                             "r_lesion": r_les, "r_extra": r_extra, "model": model.lesion,
                             "reference_given": les.reference_radius_mm is not None,
                             **({"shape": shape} if shape is not None else {})})
+    # the next lesion of the same vessel (tandem lesions of the ns-calibrated law)
+    for x in lesions:
+        after = [k for k, y in enumerate(lesions) if y["vessel"] == x["vessel"] and y["start_mm"] > x["start_mm"]]
+        x["next_lesion"] = min(after, key=lambda k: lesions[k]["start_mm"]) if after else None
     if model.convective:
         # Bernoulli term of the 1D momentum equation on every element outside the lesions:
         # ΔP = (ρα/2)(1/A_k² − 1/A_{k−1}²) Q|Q|, accumulated along the vessel

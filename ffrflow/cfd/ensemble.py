@@ -440,8 +440,13 @@ class _NsLaw:
         case = np.repeat(np.arange(case_tree.size), np.diff(cl_off))
         local = np.arange(n_cl) - cl_off[case]
         glob = tl_off[case_tree[case]] + local
-        shapes = [x.get("shape") or {"band_up_mm": 0.0, "inlet_slope": 0.0, "gap_mm": math.inf, "wire_mm": 0.0}
+        shapes = [x.get("shape") or {"band_up_mm": 0.0, "inlet_slope": 0.0, "gap_mm": math.inf, "wire_mm": 0.0,
+                                     "exit_from_start_mm": 0.0}
                   for t in trees for x in t.disc.lesions]
+        nxt_local = np.array([-1 if x.get("next_lesion") is None else x["next_lesion"]
+                              for t in trees for x in t.disc.lesions], dtype=np.int64)[glob]
+        self.next = np.where(nxt_local >= 0, cl_off[case] + nxt_local, -1)
+        self.efs = 1e-3 * np.array([x["exit_from_start_mm"] for x in shapes])[glob]
         les_v = np.array([t.disc.vessel_ids.index(x["vessel"]) for t in trees for x in t.disc.lesions], dtype=np.int64)
         self.cv = cv_off[case] + les_v[glob]
         self.ref = np.array([t.les_ref_m[j] for t in trees for j in range(t.n_lesions)])[glob] + dr[self.cv]
@@ -473,7 +478,8 @@ class _NsLaw:
         from .lesion import ns_calibrated_coefficients
 
         r_x, s = ns_calibrated_coefficients(0.0, self.ref, self.r_mld, self.band, self.slope, self.gap, self.wire,
-                                            self.mu, self.rho, self.scale)
+                                            self.mu, self.rho, self.scale, next_index=self.next,
+                                            exit_from_start_m=self.efs)
         coef[:, 0], coef[:, 1] = np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
 
     def update(self, coef, Q, P_up, r_mld, pv_pa) -> np.ndarray:
@@ -483,7 +489,8 @@ class _NsLaw:
 
         q = Q[self.cv]
         r_x, s = ns_calibrated_coefficients(q, self.ref, r_mld, self.band, self.slope, self.gap, self.wire,
-                                            self.mu, self.rho, self.scale)
+                                            self.mu, self.rho, self.scale, next_index=self.next,
+                                            exit_from_start_m=self.efs)
         r_x, s = np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
         change = np.abs((r_x - coef[:, 0]) * q + (s - coef[:, 1]) * q * np.abs(q))
         coef[:, 0], coef[:, 1] = r_x, s

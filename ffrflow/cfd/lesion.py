@@ -38,9 +38,12 @@ r_s (A_s = π r_s², D_s = 2 r_s, σ = A_s/A0) adds to the vessel law ΔP = R Q 
       length. A wire at x_w from the throat exit (the lesion end + 20 r0) inside the recirculation
       misses the fraction 1 − x_w/L_j of it (k_rec = 1: the momentum balance, not fitted).
     * **Lesions in tandem.** When the next lesion of the same vessel starts a distance x_n after the
-      throat exit, inside the jet (x_n < L_j), the jet has not mixed when it is squeezed again:
-      the mixing loss of the upstream lesion is multiplied by φ = (x_n/L_j)^m_tandem (φ = 1 when
-      x_n ≥ L_j or there is no next lesion); such a lesion gets no recovery term (the next one does).
+      throat exit, inside the jet (x_n < L_j), the jet has not mixed when the flow meets the second
+      narrowing: of the pair, the tighter lesion keeps its mixing loss and the milder one loses only
+      φ = (x_n/L_j)^m_tandem of its own (a jet re-squeezed by a tighter throat has not dissipated
+      its energy yet; a mild throat inside the jet of a tight one hardly narrows the jet).
+      Only the last lesion of a vessel gets the recovery term, from its own jet or, when it sits in
+      the jet of a tighter lesion just upstream, from that jet (x_w then from that lesion's throat exit).
 
     The law is ΔP_extra = R_x(|Q|) Q + S(|Q|) Q|Q|, exact: R_x and S depend on the flow only through
     φ and through the recovery term switching on (L_j > x_w, at Q > Q_c, where it adds
@@ -79,11 +82,11 @@ KT_YOUNG_TSAI = 1.52
 #: by ``python -m benchmarks.stenosis_ns.compare --fit``; ``k_rec`` = 1 is the momentum balance;
 #: ``slope_0``, ``lambda_0``, ``band`` and ``wire_r0`` are set, not fitted.
 NS_CALIBRATED = {
-    "k_exp": 0.7168, "k_as": 0.2975, "k_steep": 0.2389, "slope_0": 0.5,
-    "k_dev": 0.1221, "c_dev": -16.54, "lambda_0": 0.5, "band": 0.1,
-    "c_jet": 0.1651, "k_jet": 7.067, "k_rec": 1.0, "wire_r0": 20.0, "m_tandem": 0.3013,
-    "fitted_on": "benchmarks/data/stenosis_ns: core, gaussian, asymmetric, diffuse and tandem families "
-                 "(114 cases, 30-95 % area stenosis)",
+    "k_exp": 0.8489, "k_as": 0.1293, "k_steep": 0.1704, "slope_0": 0.5,
+    "k_dev": 0.1324, "c_dev": -17.64, "lambda_0": 0.5, "band": 0.1,
+    "c_jet": 0.1619, "k_jet": 7.088, "k_rec": 1.0, "wire_r0": 20.0, "m_tandem": 0.3541,
+    "fitted_on": "benchmarks/data/stenosis_ns: core, gaussian, asymmetric, diffuse, tandem and short families "
+                 "(156 cases, 30-90 % area stenosis); the holdout family is not fitted",
 }
 
 
@@ -106,7 +109,8 @@ def lesion_shape(s_mm, r_mm, ref_radius_mm: float, end_mm: float, next_start_mm:
     Returns
     -------
     dict
-        ``throat_exit_mm`` (arclength of the last point at the minimal radius), ``band_up_mm``
+        ``throat_exit_mm`` (arclength of the last point at the minimal radius),
+        ``exit_from_start_mm`` (the same from the first node), ``band_up_mm``
         (length of the throat band r ≤ r_s + band·(r0 − r_s) upstream of the throat exit, mm),
         ``inlet_slope`` (max |dr/ds| upstream of the throat, dimensionless), ``gap_mm`` (throat
         exit to the next lesion's start, inf when none) and ``wire_mm`` (throat exit to the wire,
@@ -138,55 +142,95 @@ def lesion_shape(s_mm, r_mm, ref_radius_mm: float, end_mm: float, next_start_mm:
     ok = ds > 1e-12
     slope = float(np.max(np.abs(dr[ok] / ds[ok]))) if np.any(ok) else 0.0
     exit_mm = float(s[i1])
-    return {"throat_exit_mm": exit_mm, "band_up_mm": float(exit_mm - s_cross), "inlet_slope": slope,
+    return {"throat_exit_mm": exit_mm, "exit_from_start_mm": float(exit_mm - s[0]),
+            "band_up_mm": float(exit_mm - s_cross), "inlet_slope": slope,
             "gap_mm": math.inf if next_start_mm is None else float(next_start_mm - exit_mm),
             "wire_mm": float(end_mm + c["wire_r0"] * ref_radius_mm - exit_mm)}
 
 
 def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, inlet_slope, gap_m, wire_m,
-                               mu_pa_s, rho_kg_m3, scale=1.0, c: dict = NS_CALIBRATED):
-    """Coefficients ``(R_x, S)`` of the ``ns-calibrated`` law at the flow ``|q|`` (vectorised).
+                               mu_pa_s, rho_kg_m3, scale=1.0, c: dict = NS_CALIBRATED, next_index=None,
+                               exit_from_start_m=None):
+    """Coefficients ``(R_x, S)`` of the ``ns-calibrated`` law at the flow ``|q|`` (vectorised over lesions).
 
-    ΔP_extra = R_x Q + S Q|Q| (Pa; R_x in Pa·s/m³, S in Pa·s²/m⁶) is what the lesion adds to the
-    Poiseuille integral along its real radius; see the module docstring for the terms. Every
-    argument broadcasts: flow (m³/s; its sign is irrelevant), reference and minimal radius (m),
-    throat-band length upstream of the throat exit (m), inlet slope (dimensionless), distance from
-    the throat exit to the next lesion (m, inf when none) and to the wire (m), viscosity (Pa·s),
-    density (kg/m³); ``scale`` multiplies both coefficients (``model.kt``/1.52). Lesions with
-    A_s ≥ A0 add nothing.
+    ΔP_extra = R_x Q + S Q|Q| (Pa; R_x in Pa·s/m³, S in Pa·s²/m⁶) is what each lesion adds to the
+    Poiseuille integral along its real radius; see the module docstring for the terms. Arguments are
+    1-D arrays over lesions (scalars broadcast): flow (m³/s; its sign is irrelevant; lesions of one
+    vessel carry the same flow), reference and minimal radius (m), throat-band length upstream of
+    the throat exit (m), inlet slope (dimensionless), distance from the throat exit to the next
+    lesion (m, inf when none) and to the wire (m), viscosity (Pa·s), density (kg/m³); ``scale``
+    multiplies both coefficients (``model.kt``/1.52).
+
+    ``next_index`` (int array, −1 for none) gives, for each lesion, the position in these arrays of
+    the next lesion of the same vessel, and ``exit_from_start_m`` the distance from each lesion's
+    start to its throat exit: with them, lesions in tandem are evaluated together (the milder of a
+    pair whose upstream jet reaches the downstream lesion loses φ times its mixing loss; the last
+    lesion's recovery term follows the jet of a tighter lesion it sits in). Without them (or with
+    ``next_index`` −1) every lesion with a finite ``gap_m`` is treated as the upstream, milder one.
+    Lesions with A_s ≥ A0 add nothing.
     """
-    q = np.abs(np.asarray(q_m3_s, dtype=np.float64))
-    r0 = np.asarray(ref_radius_m, dtype=np.float64)
-    rs = np.asarray(min_radius_m, dtype=np.float64)
+    q = np.abs(np.atleast_1d(np.asarray(q_m3_s, dtype=np.float64)))
+    r0 = np.atleast_1d(np.asarray(ref_radius_m, dtype=np.float64))
+    rs = np.atleast_1d(np.asarray(min_radius_m, dtype=np.float64))
+    q, r0, rs = np.broadcast_arrays(q, r0, rs)
+    n = q.size
+    arr = (lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
+    band, slope, gap, wire = arr(band_up_m), arr(inlet_slope), arr(gap_m), arr(wire_m)
+    mu, rho = arr(mu_pa_s), arr(rho_kg_m3)
     sigma = np.minimum((rs / r0) ** 2, 1.0)
     narrowed = sigma < 1.0
     a_s = math.pi * rs * rs
     d_s = 2.0 * rs
-    mu = np.asarray(mu_pa_s, dtype=np.float64)
-    rho = np.asarray(rho_kg_m3, dtype=np.float64)
     e = rho / (2.0 * a_s * a_s)                          # E = e Q²
     # jet length L_j = c_jet exp(−k_jet σ) Re_s D_s = lj_per_q · Q
     lj_per_q = c["c_jet"] * np.exp(-c["k_jet"] * sigma) * rho * d_s * d_s / (mu * a_s)
     lj = lj_per_q * q
-    gap = np.asarray(gap_m, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        phi = np.where(np.isfinite(gap) & (lj > gap), (gap / lj) ** c["m_tandem"], 1.0)
-    k_jet = c["k_exp"] + c["k_as"] * (1.0 - sigma) + c["k_steep"] * np.maximum(np.asarray(inlet_slope) - c["slope_0"], 0.0)
-    lam = np.maximum(np.asarray(band_up_m, dtype=np.float64) / d_s - c["lambda_0"], 0.0)
-    s = e * (1.0 - sigma) ** 2 * k_jet * phi + e * (1.0 - sigma) * lam * c["k_dev"]
+        reach = np.isfinite(gap) & (lj > gap) & narrowed
+        phi_pair = np.where(reach, (gap / lj) ** c["m_tandem"], 1.0)
+    phi = np.ones(n)
+    idx = np.arange(n)
+    if next_index is None:
+        nxt = np.full(n, -1, dtype=np.int64)
+        phi = phi_pair.copy()                            # no partner given: the upstream lesion is the milder
+    else:
+        nxt = np.asarray(next_index, dtype=np.int64)
+        has = nxt >= 0
+        j = np.where(has, nxt, 0)
+        up = reach & has & (a_s >= a_s[j])              # the upstream lesion is the milder (or equal)
+        down = reach & has & (a_s[j] > a_s)              # the downstream lesion is the milder
+        phi[up] = phi_pair[up]
+        phi[j[down]] = 0.0                               # a milder throat inside a tighter jet: the jet passes
+        solo = reach & ~has                              # gap given but no partner: as without next_index
+        phi[solo] = phi_pair[solo]
+    k_mix = c["k_exp"] + c["k_as"] * (1.0 - sigma) + c["k_steep"] * np.maximum(slope - c["slope_0"], 0.0)
+    lam = np.maximum(band / d_s - c["lambda_0"], 0.0)
+    s = e * (1.0 - sigma) ** 2 * k_mix * phi + e * (1.0 - sigma) * lam * c["k_dev"]
     # E/Re_s = e Q · μ A_s/(ρ D_s): linear in Q
     r_x = e * (1.0 - sigma) * lam * c["c_dev"] * mu * a_s / (rho * d_s)
-    # recovery not reached at the wire: k_rec ρ σ(1−σ)/A_s² (Q² − Q_c Q) once L_j > x_w
-    wire = np.asarray(wire_m, dtype=np.float64)
+    # recovery not reached at the wire (last lesion of a run): k_rec ρ σ(1−σ)/A_s² (Q² − Q_c Q) once
+    # L_j > x_w, from the lesion's own jet or from the jet of a tighter lesion just upstream that reaches it
     last = ~np.isfinite(gap)
-    on = last & (lj > wire)
-    s_rec = c["k_rec"] * rho * sigma * (1.0 - sigma) / (a_s * a_s)
+    src, xw = idx.copy(), wire.copy()
+    if next_index is not None:
+        prev = np.full(n, -1, dtype=np.int64)
+        prev[nxt[nxt >= 0]] = idx[nxt >= 0]
+        p = np.where(prev >= 0, prev, 0)
+        inherit = last & (prev >= 0) & reach[p] & (a_s[p] < a_s)
+        if exit_from_start_m is not None:
+            efs = arr(exit_from_start_m)
+            src = np.where(inherit, p, idx)
+            xw = np.where(inherit, gap[p] + efs + wire, wire)
+    lr_per_q = lj_per_q[src]
+    on = last & (lr_per_q * q > xw) & narrowed[src]
+    s_rec = c["k_rec"] * rho * sigma[src] * (1.0 - sigma[src]) / (a_s[src] * a_s[src])
     with np.errstate(divide="ignore", invalid="ignore"):
-        q_c = np.where(lj_per_q > 0, wire / lj_per_q, np.inf)
+        q_c = np.where(lr_per_q > 0, xw / lr_per_q, np.inf)
     s = s + np.where(on, s_rec, 0.0)
     r_x = r_x - np.where(on, s_rec * q_c, 0.0)
     scale = np.asarray(scale, dtype=np.float64)
-    return np.where(narrowed, scale * r_x, 0.0), np.where(narrowed, scale * s, 0.0)
+    keep = narrowed | on
+    return np.where(keep, scale * r_x, 0.0), np.where(keep, scale * s, 0.0)
 
 
 def ns_calibrated_drop(q_m3_s, *args, **kwargs):
@@ -219,5 +263,5 @@ def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m:
         r_x, s = ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, 1e-3 * shape["band_up_mm"],
                                             shape["inlet_slope"], 1e-3 * shape["gap_mm"], 1e-3 * shape["wire_mm"],
                                             mu_pa_s, rho_kg_m3, kt / KT_YOUNG_TSAI)
-        return None, float(r_x), float(s)
+        return None, float(r_x[0]), float(s[0])
     raise ValueError(f"unknown lesion model {model!r}")
