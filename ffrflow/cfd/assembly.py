@@ -46,7 +46,9 @@ class Discretization:
         Whole-vessel coefficients (the values at each vessel's last node).
     lesions : list of dict
         Per lesion: geometry (:func:`ffrflow.network.lesion_geometry`), ``node_start``, ``node_end``,
-        ``s_coefficient`` (Pa·s²/m⁶), ``r_lesion`` (Pa·s/m³ over the lesion), ``model``.
+        ``s_coefficient`` (Pa·s²/m⁶), ``r_lesion`` (Pa·s/m³ over the lesion), ``r_extra`` (Pa·s/m³
+        added at its end), ``model``, ``next_lesion`` (index of the next lesion of the same vessel or
+        None) and, for ``ns-calibrated``, ``shape`` (:func:`ffrflow.cfd.lesion.lesion_shape`, mm).
     """
 
     vessel_ids: list[str]
@@ -102,16 +104,9 @@ class Discretization:
             next_index=np.array([pos.get(x.get("next_lesion"), -1) for x in les], dtype=np.int64),
             exit_from_start_m=1e-3 * np.array([x["exit_from_start_mm"] for x in sh]))
         change = 0.0
-        for x, i, qq, rn, sn in zip(les, vi, q, r_x, s):
-            dr, ds = float(rn) - x["r_extra"], float(sn) - x["s_coefficient"]
+        for x, qq, rn, sn in zip(les, q, r_x, s):
+            dr, ds = self._set_lesion(x, float(rn), float(sn))
             change = max(change, abs(dr * qq + ds * qq * abs(qq)))
-            stop = int(self.node_offsets[i + 1])
-            self.R_cum[x["node_end"]:stop] += dr
-            self.S_cum[x["node_end"]:stop] += ds
-            self.R[i] += dr
-            self.S[i] += ds
-            x["r_extra"], x["s_coefficient"] = float(rn), float(sn)
-            x["r_lesion"] += dr
         return change
 
     def secant_lesions(self, Q_m3_s: np.ndarray) -> None:
@@ -122,20 +117,24 @@ class Discretization:
         """
         for j in self.flow_dependent:
             x = self.lesions[j]
-            i = int(self.node_vessel[x["node_end"]])
-            q = abs(float(Q_m3_s[i]))
+            q = abs(float(Q_m3_s[int(self.node_vessel[x["node_end"]])]))
             if q == 0.0:
                 continue
             extra = x["r_extra"] * q + x["s_coefficient"] * q * q
-            rn, sn = (0.0, extra / (q * q)) if extra > 0 else (extra / q, 0.0)
-            dr, ds = rn - x["r_extra"], sn - x["s_coefficient"]
-            stop = int(self.node_offsets[i + 1])
-            self.R_cum[x["node_end"]:stop] += dr
-            self.S_cum[x["node_end"]:stop] += ds
-            self.R[i] += dr
-            self.S[i] += ds
-            x["r_extra"], x["s_coefficient"] = rn, sn
-            x["r_lesion"] += dr
+            self._set_lesion(x, *((0.0, extra / (q * q)) if extra > 0 else (extra / q, 0.0)))
+
+    def _set_lesion(self, x: dict, r_extra: float, s: float) -> tuple[float, float]:
+        """Give lesion ``x`` the coefficients (R_extra, S) at its end; returns their changes."""
+        dr, ds = r_extra - x["r_extra"], s - x["s_coefficient"]
+        i = int(self.node_vessel[x["node_end"]])
+        stop = int(self.node_offsets[i + 1])
+        self.R_cum[x["node_end"]:stop] += dr
+        self.S_cum[x["node_end"]:stop] += ds
+        self.R[i] += dr
+        self.S[i] += ds
+        x["r_extra"], x["s_coefficient"] = r_extra, s
+        x["r_lesion"] += dr
+        return dr, ds
 
 
 def _with_breakpoints(v: Vessel) -> tuple[np.ndarray, np.ndarray]:
