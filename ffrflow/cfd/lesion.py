@@ -39,9 +39,10 @@ r_s (A_s = π r_s², D_s = 2 r_s, σ = A_s/A0) adds to the vessel law ΔP = R Q 
       misses the fraction 1 − x_w/L_j of it (k_rec = 1: the momentum balance, not fitted).
     * **Lesions in tandem.** When the next lesion of the same vessel starts a distance x_n after the
       throat exit, inside the jet (x_n < L_j), the jet has not mixed when the flow meets the second
-      narrowing: of the pair, the tighter lesion keeps its mixing loss and the milder one loses only
-      φ = (x_n/L_j)^m_tandem of its own (a jet re-squeezed by a tighter throat has not dissipated
-      its energy yet; a mild throat inside the jet of a tight one hardly narrows the jet).
+      narrowing: of the pair, the tighter lesion keeps its mixing loss; the milder one, when it is
+      the upstream one, loses only φ = (x_n/L_j)^m_tandem of its own (its jet is re-squeezed by the
+      tighter throat before it has dissipated its energy) and, when it sits inside the jet of the
+      tighter upstream one, none (the jet passes through a throat wider than itself).
       Only the last lesion of a vessel gets the recovery term, from its own jet or, when it sits in
       the jet of a tighter lesion just upstream, from that jet (x_w then from that lesion's throat exit).
 
@@ -49,8 +50,8 @@ r_s (A_s = π r_s², D_s = 2 r_s, σ = A_s/A0) adds to the vessel law ΔP = R Q 
     φ and through the recovery term switching on (L_j > x_w, at Q > Q_c, where it adds
     S_rec (Q² − Q_c Q)). Every solver evaluates the coefficients at the lesion's current flow: the steady
     solvers iterate them to a fixed point with the network (:func:`ns_calibrated_coefficients`); the
-    pulsatile and lumped models and ``export --to svzerod`` use them at the steady hyperemic
-    operating point. Constants in :data:`NS_CALIBRATED`, with the fit's provenance.
+    pulsatile and lumped models and ``export --to svzerod`` take the drop at the steady hyperemic
+    operating point as a secant S' Q|Q| (:func:`ffrflow.cfd.steady.operating_discretization`). Constants in :data:`NS_CALIBRATED`, with the fit's provenance.
 
 All three give (R_lesion, R_extra, S): R_lesion replaces the Poiseuille integral over the lesion
 when not None; R_extra is added at the lesion end; S is the expansion coefficient.
