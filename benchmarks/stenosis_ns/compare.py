@@ -113,6 +113,7 @@ class FastCase:
 
     def __init__(self, case: dict):
         from ffrflow.cfd.assembly import discretize
+        from ffrflow.cfd.lesion import shape_arrays
         from ffrflow.network import VesselNetwork
 
         net = VesselNetwork.from_dict(case_network(case, "ns-calibrated"))
@@ -124,11 +125,7 @@ class FastCase:
         les = disc.lesions
         self.ref = 1e-3 * np.array([x["reference_radius_mm"] for x in les])
         self.rmin = 0.5e-3 * np.array([x["mld_mm"] for x in les])
-        self.band = 1e-3 * np.array([x["shape"]["band_up_mm"] for x in les])
-        self.slope = np.array([x["shape"]["inlet_slope"] for x in les])
-        self.gap = 1e-3 * np.array([x["shape"]["gap_mm"] for x in les])
-        self.wire = 1e-3 * np.array([x["shape"]["wire_mm"] for x in les])
-        self.efs = 1e-3 * np.array([x["shape"]["exit_from_start_mm"] for x in les])
+        self.shape = shape_arrays([x["shape"] for x in les])
         self.next = np.array([-1 if x["next_lesion"] is None else x["next_lesion"] for x in les], dtype=np.int64)
         self.mu, self.rho = net.model.blood_viscosity_pa_s, net.model.blood_density_kg_m3
 
@@ -136,8 +133,8 @@ class FastCase:
         from ffrflow.cfd.lesion import ns_calibrated_drop
 
         return self.r_pois * self.q + float(np.sum(ns_calibrated_drop(
-            self.q, self.ref, self.rmin, self.band, self.slope, self.gap, self.wire, self.mu, self.rho, 1.0,
-            constants, next_index=self.next, exit_from_start_m=self.efs)))
+            self.q, self.ref, self.rmin, mu_pa_s=self.mu, rho_kg_m3=self.rho, c=constants, next_index=self.next,
+            **self.shape)))
 
 
 def fast_drop_pa(case: dict, constants: dict | None = None) -> float:

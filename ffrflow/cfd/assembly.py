@@ -19,7 +19,7 @@ import numpy as np
 from .. import units
 from ..kernels import get_kernel
 from ..network import Lesion, Vessel, VesselNetwork, interpolate_along, lesion_geometry
-from .lesion import KT_YOUNG_TSAI, lesion_shape, lesion_terms, ns_calibrated_coefficients
+from .lesion import KT_YOUNG_TSAI, lesion_shape, lesion_terms, ns_calibrated_coefficients, shape_arrays
 
 _BREAK_TOL_MM = 1e-9
 
@@ -95,14 +95,11 @@ class Discretization:
         pos = {j: k for k, j in enumerate(idx)}
         vi = np.array([int(self.node_vessel[x["node_end"]]) for x in les])
         q = Q_m3_s[vi]
-        sh = [x["shape"] for x in les]
         r_x, s = ns_calibrated_coefficients(
             q, 1e-3 * np.array([x["reference_radius_mm"] for x in les]), 0.5e-3 * np.array([x["mld_mm"] for x in les]),
-            1e-3 * np.array([x["band_up_mm"] for x in sh]), np.array([x["inlet_slope"] for x in sh]),
-            1e-3 * np.array([x["gap_mm"] for x in sh]), 1e-3 * np.array([x["wire_mm"] for x in sh]),
-            mu_pa_s, rho_kg_m3, kt / KT_YOUNG_TSAI,
+            mu_pa_s=mu_pa_s, rho_kg_m3=rho_kg_m3, scale=kt / KT_YOUNG_TSAI,
             next_index=np.array([pos.get(x.get("next_lesion"), -1) for x in les], dtype=np.int64),
-            exit_from_start_m=1e-3 * np.array([x["exit_from_start_mm"] for x in sh]))
+            **shape_arrays([x["shape"] for x in les]))
         change = 0.0
         for x, qq, rn, sn in zip(les, q, r_x, s):
             dr, ds = self._set_lesion(x, float(rn), float(sn))
@@ -223,8 +220,12 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
         i = index[vid]
         sl = slice(node_offsets[i], node_offsets[i + 1])
         s_v = s_mm[sl]
-        starts = sorted(x.start_mm for x in v.lesions)
-        for les in v.lesions:
+        # the next lesion of the same vessel (tandem lesions of the ns-calibrated law), as an index into `lesions`
+        order = sorted(range(len(v.lesions)), key=lambda a: v.lesions[a].start_mm)
+        following = {a: b for a, b in zip(order, order[1:])}
+        base = len(lesions)
+        for a, les in enumerate(v.lesions):
+            nxt = following.get(a)
             geo = lesion_geometry(net, vid, les)
             k0 = sl.start + int(np.argmin(np.abs(s_v - les.start_mm)))
             k1 = sl.start + int(np.argmin(np.abs(s_v - les.end_mm)))
@@ -232,9 +233,8 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
             r_min = units.mm_to_m(geo["mld_mm"] / 2.0)
             shape = None
             if model.lesion == "ns-calibrated":
-                later = [x for x in starts if x > les.start_mm]
                 shape = lesion_shape(s_mm[k0:k1 + 1], rad[k0:k1 + 1], geo["reference_radius_mm"], les.end_mm,
-                                     later[0] if later else None)
+                                     None if nxt is None else v.lesions[nxt].start_mm)
             r_repl, r_extra, s_coef = lesion_terms(model.lesion, r_ref, r_min, units.mm_to_m(geo["length_mm"]),
                                                    mu, rho, model.kt, shape)
             r_pois = float(R_cum[k1] - R_cum[k0])
@@ -252,11 +252,8 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
             lesions.append({**geo, "node_start": k0, "node_end": k1, "s_coefficient": s_coef,
                             "r_lesion": r_les, "r_extra": r_extra, "model": model.lesion,
                             "reference_given": les.reference_radius_mm is not None,
+                            "next_lesion": None if nxt is None else base + nxt,
                             **({"shape": shape} if shape is not None else {})})
-    # the next lesion of the same vessel (tandem lesions of the ns-calibrated law)
-    for x in lesions:
-        after = [k for k, y in enumerate(lesions) if y["vessel"] == x["vessel"] and y["start_mm"] > x["start_mm"]]
-        x["next_lesion"] = min(after, key=lambda k: lesions[k]["start_mm"]) if after else None
     if model.convective:
         # Bernoulli term of the 1D momentum equation on every element outside the lesions:
         # ΔP = (ρα/2)(1/A_k² − 1/A_{k−1}²) Q|Q|, accumulated along the vessel

@@ -37,9 +37,10 @@ from .. import units
 from ..errors import ConvergenceError, InvalidInputError
 from ..kernels import get_kernel, resolve_backend
 from ..network import VesselNetwork
-from .steady import LESION_TOL, inner_tolerance
 from .assembly import Discretization, discretize
 from .boundary import outlet_resistances, resting_coronary_flow_ml_min
+from .lesion import KT_YOUNG_TSAI, ns_calibrated_coefficients, shape_arrays
+from .steady import LESION_TOL, MAX_LESION_PASSES, inner_tolerance
 
 #: Parameters a batch may sample, with their shapes (N = number of cases).
 PARAMS = {
@@ -421,10 +422,6 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     return res
 
 
-#: Passes of the flow-dependent (``ns-calibrated``) lesion coefficients with the batched solution.
-MAX_LESION_PASSES = 60
-
-
 class _NsLaw:
     """The ``ns-calibrated`` coefficients of every case-lesion of a batch, re-evaluated at the solved flows.
 
@@ -434,26 +431,20 @@ class _NsLaw:
     """
 
     def __init__(self, trees, case_tree, cv_off, cl_off, tl_off, sev, dr, mu, rho, kt, model):
-        from .lesion import KT_YOUNG_TSAI
-
         n_cl = int(cl_off[-1])
         case = np.repeat(np.arange(case_tree.size), np.diff(cl_off))
         local = np.arange(n_cl) - cl_off[case]
         glob = tl_off[case_tree[case]] + local
-        shapes = [x.get("shape") or {"band_up_mm": 0.0, "inlet_slope": 0.0, "gap_mm": math.inf, "wire_mm": 0.0,
-                                     "exit_from_start_mm": 0.0}
-                  for t in trees for x in t.disc.lesions]
-        nxt_local = np.array([-1 if x.get("next_lesion") is None else x["next_lesion"]
-                              for t in trees for x in t.disc.lesions], dtype=np.int64)[glob]
+        flat = [x for t in trees for x in t.disc.lesions]
+        none = {"band_up_mm": 0.0, "inlet_slope": 0.0, "gap_mm": math.inf, "wire_mm": 0.0, "exit_from_start_mm": 0.0}
+        self.shape = {k: v[glob] for k, v in shape_arrays([x.get("shape") or none for x in flat]).items()}
+        self.shape["inlet_slope"] = self.shape["inlet_slope"] * sev
+        nxt_local = np.array([-1 if x.get("next_lesion") is None else x["next_lesion"] for x in flat],
+                             dtype=np.int64)[glob]
         self.next = np.where(nxt_local >= 0, cl_off[case] + nxt_local, -1)
-        self.efs = 1e-3 * np.array([x["exit_from_start_mm"] for x in shapes])[glob]
         les_v = np.array([t.disc.vessel_ids.index(x["vessel"]) for t in trees for x in t.disc.lesions], dtype=np.int64)
         self.cv = cv_off[case] + les_v[glob]
-        self.ref = np.array([t.les_ref_m[j] for t in trees for j in range(t.n_lesions)])[glob] + dr[self.cv]
-        self.band = 1e-3 * np.array([x["band_up_mm"] for x in shapes])[glob]
-        self.slope = np.array([x["inlet_slope"] for x in shapes])[glob] * sev
-        self.gap = 1e-3 * np.array([x["gap_mm"] for x in shapes])[glob]
-        self.wire = 1e-3 * np.array([x["wire_mm"] for x in shapes])[glob]
+        self.ref = np.concatenate([t.les_ref_m for t in trees])[glob] + dr[self.cv]
         self.mu, self.rho, self.scale = mu[case], rho[case], (kt / KT_YOUNG_TSAI)[case]
         self.on = model[case] == 2
         self.case = case
@@ -473,25 +464,20 @@ class _NsLaw:
                     r = t.r_node_m[k][None, :] + (1.0 - sev[idx, None]) * t.d_node_m[k][None, :]
                     self.r_mld[idx] = r.min(axis=1) + dr[self.cv[idx]]
 
+    def _coefficients(self, q, r_mld):
+        r_x, s = ns_calibrated_coefficients(q, self.ref, r_mld, mu_pa_s=self.mu, rho_kg_m3=self.rho, scale=self.scale,
+                                            next_index=self.next, **self.shape)
+        return np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
+
     def initial(self, coef):
         """The coefficients of the low-flow limit (as the single-network discretisation starts)."""
-        from .lesion import ns_calibrated_coefficients
-
-        r_x, s = ns_calibrated_coefficients(0.0, self.ref, self.r_mld, self.band, self.slope, self.gap, self.wire,
-                                            self.mu, self.rho, self.scale, next_index=self.next,
-                                            exit_from_start_m=self.efs)
-        coef[:, 0], coef[:, 1] = np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
+        coef[:, 0], coef[:, 1] = self._coefficients(0.0, self.r_mld)
 
     def update(self, coef, Q, P_up, r_mld, pv_pa) -> np.ndarray:
         """Re-evaluate ``coef`` (n_cl, 2) in place at the flows ``Q``; return per case the largest change
         of a lesion drop relative to the case's driving pressure."""
-        from .lesion import ns_calibrated_coefficients
-
         q = Q[self.cv]
-        r_x, s = ns_calibrated_coefficients(q, self.ref, r_mld, self.band, self.slope, self.gap, self.wire,
-                                            self.mu, self.rho, self.scale, next_index=self.next,
-                                            exit_from_start_m=self.efs)
-        r_x, s = np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
+        r_x, s = self._coefficients(q, r_mld)
         change = np.abs((r_x - coef[:, 0]) * q + (s - coef[:, 1]) * q * np.abs(q))
         coef[:, 0], coef[:, 1] = r_x, s
         per_case = np.zeros(self.n_cases)

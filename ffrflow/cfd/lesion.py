@@ -149,6 +149,15 @@ def lesion_shape(s_mm, r_mm, ref_radius_mm: float, end_mm: float, next_start_mm:
             "wire_mm": float(end_mm + c["wire_r0"] * ref_radius_mm - exit_mm)}
 
 
+def shape_arrays(shapes) -> dict:
+    """:func:`lesion_shape` descriptors of several lesions as SI arrays, keyed as the arguments of
+    :func:`ns_calibrated_coefficients` (``band_up_m``, ``inlet_slope``, ``gap_m``, ``wire_m``,
+    ``exit_from_start_m``)."""
+    mm = (lambda k: 1e-3 * np.array([x[k] for x in shapes], dtype=np.float64))
+    return {"band_up_m": mm("band_up_mm"), "inlet_slope": np.array([x["inlet_slope"] for x in shapes], dtype=np.float64),
+            "gap_m": mm("gap_mm"), "wire_m": mm("wire_mm"), "exit_from_start_m": mm("exit_from_start_mm")}
+
+
 def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, inlet_slope, gap_m, wire_m,
                                mu_pa_s, rho_kg_m3, scale=1.0, c: dict = NS_CALIBRATED, next_index=None,
                                exit_from_start_m=None):
@@ -166,9 +175,10 @@ def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, in
     the next lesion of the same vessel, and ``exit_from_start_m`` the distance from each lesion's
     start to its throat exit: with them, lesions in tandem are evaluated together (the milder of a
     pair whose upstream jet reaches the downstream lesion loses φ times its mixing loss; the last
-    lesion's recovery term follows the jet of a tighter lesion it sits in). Without them (or with
-    ``next_index`` −1) every lesion with a finite ``gap_m`` is treated as the upstream, milder one.
-    Lesions with A_s ≥ A0 add nothing.
+    lesion's recovery term follows the jet of a tighter lesion it sits in). Without ``next_index``
+    (or with −1) every lesion with a finite ``gap_m`` is treated as the upstream, milder one.
+    :func:`shape_arrays` gives the shape arguments from :func:`lesion_shape`. Lesions with
+    A_s ≥ A0 add nothing.
     """
     q = np.abs(np.atleast_1d(np.asarray(q_m3_s, dtype=np.float64)))
     r0 = np.atleast_1d(np.asarray(ref_radius_m, dtype=np.float64))
@@ -189,21 +199,14 @@ def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, in
     with np.errstate(divide="ignore", invalid="ignore"):
         reach = np.isfinite(gap) & (lj > gap) & narrowed
         phi_pair = np.where(reach, (gap / lj) ** c["m_tandem"], 1.0)
-    phi = np.ones(n)
     idx = np.arange(n)
-    if next_index is None:
-        nxt = np.full(n, -1, dtype=np.int64)
-        phi = phi_pair.copy()                            # no partner given: the upstream lesion is the milder
-    else:
-        nxt = np.asarray(next_index, dtype=np.int64)
-        has = nxt >= 0
-        j = np.where(has, nxt, 0)
-        up = reach & has & (a_s >= a_s[j])              # the upstream lesion is the milder (or equal)
-        down = reach & has & (a_s[j] > a_s)              # the downstream lesion is the milder
-        phi[up] = phi_pair[up]
-        phi[j[down]] = 0.0                               # a milder throat inside a tighter jet: the jet passes
-        solo = reach & ~has                              # gap given but no partner: as without next_index
-        phi[solo] = phi_pair[solo]
+    nxt = np.full(n, -1, dtype=np.int64) if next_index is None else np.asarray(next_index, dtype=np.int64)
+    has = nxt >= 0
+    j = np.where(has, nxt, 0)
+    # the upstream lesion keeps φ of its mixing loss when it is the milder (or equal) one, or when no
+    # partner is given; a milder throat inside a tighter jet loses all of it (the jet passes)
+    phi = np.where(reach & (~has | (a_s >= a_s[j])), phi_pair, 1.0)
+    phi[j[reach & has & (a_s[j] > a_s)]] = 0.0
     k_mix = c["k_exp"] + c["k_as"] * (1.0 - sigma) + c["k_steep"] * np.maximum(slope - c["slope_0"], 0.0)
     lam = np.maximum(band / d_s - c["lambda_0"], 0.0)
     s = e * (1.0 - sigma) ** 2 * k_mix * phi + e * (1.0 - sigma) * lam * c["k_dev"]
@@ -212,21 +215,17 @@ def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, in
     # recovery not reached at the wire (last lesion of a run): k_rec ρ σ(1−σ)/A_s² (Q² − Q_c Q) once
     # L_j > x_w, from the lesion's own jet or from the jet of a tighter lesion just upstream that reaches it
     last = ~np.isfinite(gap)
-    src, xw = idx.copy(), wire.copy()
-    if next_index is not None:
-        prev = np.full(n, -1, dtype=np.int64)
-        prev[nxt[nxt >= 0]] = idx[nxt >= 0]
-        p = np.where(prev >= 0, prev, 0)
-        inherit = last & (prev >= 0) & reach[p] & (a_s[p] < a_s)
-        if exit_from_start_m is not None:
-            efs = arr(exit_from_start_m)
-            src = np.where(inherit, p, idx)
-            xw = np.where(inherit, gap[p] + efs + wire, wire)
-    lr_per_q = lj_per_q[src]
-    on = last & (lr_per_q * q > xw) & narrowed[src]
+    prev = np.full(n, -1, dtype=np.int64)
+    prev[nxt[has]] = idx[has]
+    p = np.where(prev >= 0, prev, 0)
+    inherit = last & (prev >= 0) & reach[p] & (a_s[p] < a_s)
+    src = np.where(inherit, p, idx)
+    efs = arr(0.0 if exit_from_start_m is None else exit_from_start_m)
+    xw = np.where(inherit, gap[p] + efs + wire, wire)
+    on = last & (lj[src] > xw) & narrowed[src]
     s_rec = c["k_rec"] * rho * sigma[src] * (1.0 - sigma[src]) / (a_s[src] * a_s[src])
     with np.errstate(divide="ignore", invalid="ignore"):
-        q_c = np.where(lr_per_q > 0, xw / lr_per_q, np.inf)
+        q_c = np.where(lj_per_q[src] > 0, xw / lj_per_q[src], np.inf)
     s = s + np.where(on, s_rec, 0.0)
     r_x = r_x - np.where(on, s_rec * q_c, 0.0)
     scale = np.asarray(scale, dtype=np.float64)
@@ -243,11 +242,11 @@ def ns_calibrated_drop(q_m3_s, *args, **kwargs):
 
 
 def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m: float, mu_pa_s: float,
-                 rho_kg_m3: float, kt: float, shape: dict | None = None, q_m3_s: float = 0.0):
+                 rho_kg_m3: float, kt: float, shape: dict | None = None):
     """Coefficients of one lesion (SI): ``(R_lesion or None, R_extra, S)``; see the module docstring.
 
-    ``shape`` (:func:`lesion_shape`, mm) and the lesion's flow ``q_m3_s`` are needed by
-    ``ns-calibrated`` only (at q = 0 its coefficients are those of the low-flow limit).
+    ``ns-calibrated`` needs ``shape`` (:func:`lesion_shape`, mm) and gives the coefficients of its
+    low-flow limit, the solvers' starting point (they re-evaluate them at the lesion's flow).
     """
     a0 = math.pi * ref_radius_m ** 2
     a_s = math.pi * min_radius_m ** 2
@@ -261,8 +260,7 @@ def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m:
     if model == "ns-calibrated":
         if shape is None:
             raise ValueError("ns-calibrated: the lesion's shape descriptors are needed (lesion_shape)")
-        r_x, s = ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, 1e-3 * shape["band_up_mm"],
-                                            shape["inlet_slope"], 1e-3 * shape["gap_mm"], 1e-3 * shape["wire_mm"],
-                                            mu_pa_s, rho_kg_m3, kt / KT_YOUNG_TSAI)
+        r_x, s = ns_calibrated_coefficients(0.0, ref_radius_m, min_radius_m, mu_pa_s=mu_pa_s, rho_kg_m3=rho_kg_m3,
+                                            scale=kt / KT_YOUNG_TSAI, **shape_arrays([shape]))
         return None, float(r_x[0]), float(s[0])
     raise ValueError(f"unknown lesion model {model!r}")

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import logging
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -148,7 +147,7 @@ def build_model(networks, backend: str = "numpy", steady_results=None, outlet_mo
     ``boundary.outlets`` entry so that the steady start is consistent. ``inlet`` (optional)
     replaces the inlet waveform by a table: ``{"kind": "flow" | "pressure", "t_s": [...],
     "values": [...] (m³/s or Pa)}`` over one cycle."""
-    from .steady import solve_steady
+    from .steady import secant_discretization, solve_steady
 
     nets = [networks] if isinstance(networks, VesselNetwork) else list(networks)
     hr = {n.boundary.heart_rate_bpm for n in nets}
@@ -186,10 +185,7 @@ def build_model(networks, backend: str = "numpy", steady_results=None, outlet_mo
         explicit_lpm = outlet_models[ci]
         steady = steady_results[ci] if steady_results is not None else solve_steady(net, backend=backend)
         # flow-dependent (ns-calibrated) lesions keep the coefficients of the steady operating point
-        disc = discretize(net, backend)
-        if disc.flow_dependent:
-            disc = copy.deepcopy(steady.disc)
-            disc.secant_lesions(steady.flow_m3_s)
+        disc = secant_discretization(steady) if steady.disc.flow_dependent else discretize(net, backend)
         r_out, rep = outlet_resistances(net)
         zeta = m.velocity_profile_zeta
         rho.append(m.blood_density_kg_m3)

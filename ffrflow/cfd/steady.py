@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -162,10 +163,15 @@ def operating_discretization(net: VesselNetwork, backend: str = "auto") -> Discr
     R ≥ 0 and S ≥ 0 (an extra drop ≤ 0, possible only at very low flows, stays linear). Other lesion
     models: the plain discretisation.
     """
-    disc = discretize(net, resolve_backend(backend))
-    if disc.flow_dependent:
-        res = solve_steady(net, backend=backend)
-        disc = res.disc
-        disc.secant_lesions(res.flow_m3_s)
+    if net.model.lesion != "ns-calibrated" or not any(net.vessels[v].lesions for v in net.ids):
+        return discretize(net, resolve_backend(backend))
+    return secant_discretization(solve_steady(net, backend=backend))
+
+
+def secant_discretization(result: Result) -> Discretization:
+    """A copy of a steady result's discretisation whose flow-dependent lesions are secants at the solved
+    flows (:meth:`~ffrflow.cfd.assembly.Discretization.secant_lesions`); the result is left as is."""
+    disc = copy.deepcopy(result.disc)
+    disc.secant_lesions(result.flow_m3_s)
     return disc
 
