@@ -37,7 +37,8 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load(source: str | Path | VesselNetwork | Mapping[str, Any]) -> VesselNetwork:
+def load(source: str | Path | VesselNetwork | Mapping[str, Any], *, units: str | None = None,
+         contour_groups: Sequence[str] | None = None) -> VesselNetwork:
     """Load a case as a :class:`~ffrflow.network.VesselNetwork` (or a lumped model).
 
     Parameters
@@ -48,44 +49,76 @@ def load(source: str | Path | VesselNetwork | Mapping[str, Any]) -> VesselNetwor
         svOneD-specific data is kept as ``network.svoned``); a SimVascular project folder (``Paths/``
         and ``Segmentations/``). An svZeroDSolver JSON file (or dict, recognised by its keys) gives a
         :class:`~ffrflow.cfd.lumped.LumpedModel`, which the lumped solver runs.
+    units : {"mm", "cm", "m"}, optional
+        Length unit of a SimVascular project or VTK centerlines, whose files do not state it
+        (default: inferred from the radii, see :mod:`ffrflow.plausibility`). For a format with its
+        own unit (network JSON: mm; svOneDSolver, svZeroDSolver: cm) it must agree with it.
+    contour_groups : sequence of str, optional
+        SimVascular only: contour groups (``.ctgr`` file names) to use for their paths where a path
+        has several (default: the group named like the path).
+
+    Returns
+    -------
+    VesselNetwork or LumpedModel
+        ``meta["units"]`` says which length unit the source was read in and why; ``meta["warnings"]``
+        what the reader had to assume.
 
     Raises
     ------
     InvalidInputError
-        Naming the file and the field for anything malformed or unsupported.
+        Naming the file and the field for anything malformed or unsupported; a unit that cannot be
+        told.
     """
-    if isinstance(source, VesselNetwork):
-        return source
     from . import formats
+    from .plausibility import UNITS_TO_MM, fixed_units
 
+    if units is not None and units not in UNITS_TO_MM:
+        raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
+    if isinstance(source, VesselNetwork):
+        fixed_units("mm", "a VesselNetwork", units)
+        return _no_groups(source, contour_groups, "a VesselNetwork")
     if isinstance(source, Mapping):
         if formats.svzerod.is_svzerod(source):
-            return formats.svzerod.read_svzerod(source)
-        return VesselNetwork.from_dict(source)
+            fixed_units("cm", "an svZeroDSolver model (CGS)", units)
+            return _no_groups(formats.svzerod.read_svzerod(source), contour_groups, "an svZeroDSolver model")
+        fixed_units("mm", "a network dict (ffrflow-network/1)", units)
+        return _no_groups(VesselNetwork.from_dict(source), contour_groups, "a network dict")
     path = Path(source)
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file or folder")
     name = path.name.lower()
     kind = formats.detect(path)
+    if kind == "simvascular":
+        return formats.simvascular.read_simvascular(path, units=units, contour_groups=contour_groups)
+    _no_groups(None, contour_groups, f"{path} (not a SimVascular project)")
     if kind == "svzerod":
+        fixed_units("cm", "an svZeroDSolver input (CGS)", units, str(path))
         return formats.svzerod.read_svzerod(path)
     if kind == "svoned":
+        fixed_units("cm", "an svOneDSolver input (CGS)", units, str(path))
         net, data = formats.svoned.read_svoned(path)
         net.svoned = data
         return net
-    if kind == "simvascular":
-        return formats.simvascular.read_simvascular(path)
     if name.endswith(".json"):
+        fixed_units("mm", "a network JSON file (ffrflow-network/1)", units, str(path))
         return VesselNetwork.from_json(path)
     if name.endswith((".vtp", ".vtk")):
         from .meshing.io import load_centerlines, polydata_kind
 
         if polydata_kind(path) == "centerlines":
             if formats.vtkcenterlines.has_vmtk_arrays(path):
-                return formats.vtkcenterlines.read_centerlines(path)
-            return load_centerlines(path)
+                return formats.vtkcenterlines.read_centerlines(path, units=units)
+            return load_centerlines(path, units=units)
         raise InvalidInputError(f"{path}: a surface, not a network; mesh it first (ffrflow.mesh or ffrflow.run)")
     raise InvalidInputError(f"{path}: unsupported input; expected a network .json (ffrflow-network/1)")
+
+
+def _no_groups(obj, contour_groups, what: str):
+    if contour_groups:
+        names = [contour_groups] if isinstance(contour_groups, (str, Path)) else list(contour_groups)
+        raise InvalidInputError(f"--contour-group {' '.join(map(str, names))}: contour groups belong to SimVascular "
+                                f"projects, and the input is {what}")
+    return obj
 
 
 def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int | None = None,
@@ -163,6 +196,15 @@ def _mesh(source, **options):
 
     res = mesh_geometry(source, **options)
     res.network.meta["mesh"] = res.summary()
+    sinfo = res.image_info.get("surface_input")
+    if sinfo is not None and sinfo.get("scaled_from_m"):
+        units = {"unit": "m", "to_mm": 1000.0, "decided_by": "inferred",
+                 "reason": "meshed from a surface that spans less than 1 unit: taken to be in metres"}
+    else:
+        units = {"unit": "mm", "to_mm": 1.0, "decided_by": "format",
+                 "reason": "meshed from a mask in world mm (image header)" if sinfo is None else
+                 "meshed from a surface in mm (surfaces are read as mm unless they span less than 1 unit)"}
+    res.network.meta["units"] = units
     return res
 
 
@@ -199,10 +241,16 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
     Returns
     -------
     ffrflow.cfd.result.Result
+        Its ``warnings`` (listed in ``summary.json``) hold what the reader had to assume
+        (``network.meta["warnings"]``) and radii that do not fit a coronary tree
+        (:func:`ffrflow.plausibility.input_warnings`, also logged).
     """
     if solver not in SOLVERS:
         raise InvalidInputError(f"solver: expected one of {SOLVERS}, got {solver!r}")
     from .cfd.lumped import LumpedModel
+    from .plausibility import input_warnings
+
+    warnings = input_warnings(network)
 
     if isinstance(network, LumpedModel):
         from .cfd.lumped import solve_lumped
@@ -216,6 +264,7 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
         result = solve_lumped(network, backend=backend, **solver_options)
         log.info("solve: lumped on %s, %d steps, %d cycles, %d Newton iterations (%s)", result.backend, result.steps,
                  result.cycles, result.newton_iterations, result.status)
+        result.warnings = warnings
         return result
     timings: dict[str, float] = {}
     if overrides:
@@ -267,13 +316,15 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
         log.info("solve: %s on %s, %d Newton iterations, residual %.1e", solver, result.backend,
                  result.iterations, result.residual)
     result.timings_s = {**timings, **result.timings_s}
+    result.warnings = warnings
     return result
 
 
 def run(source, output_dir: str | Path | None = None, solver: str = "steady", backend: str = "auto",
         overrides: Mapping[str, Any] | None = None, detect: bool = True, *, label: int | None = None,
         ostia: Sequence[Sequence[float]] | None = None, mesh_options: Mapping[str, Any] | None = None,
-        pictures: bool = True, **solver_options):
+        pictures: bool = True, units: str | None = None, contour_groups: Sequence[str] | None = None,
+        **solver_options):
     """Load (or mesh), detect lesions, solve and (optionally) write every output of one case.
 
     Parameters
@@ -289,6 +340,10 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
     pictures : bool
         With ``output_dir``: also ``ffr.png``, ``pullback.png`` and ``surface.vtp`` carrying FFR (for a
         network input the surface is a tube swept from the centerline radii).
+    units, contour_groups
+        Passed to :func:`load`: the length unit of a SimVascular project or VTK centerlines (default:
+        inferred from the radii; ``summary.json`` says which was used and why in ``input.units``) and
+        the SimVascular contour groups to use.
 
     Returns
     -------
@@ -303,12 +358,16 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
     t0 = time.perf_counter()
     meshed = None
     if is_geometry_input(source):
+        if units is not None or contour_groups:
+            raise InvalidInputError(f"{source}: --units and --contour-group apply to SimVascular projects and "
+                                    f"centerlines; a mask is meshed in world mm from its header, a surface is read as "
+                                    f"mm (metres recognised by size)")
         meshed = _mesh(source, label=label, ostia=ostia, lesions=detect, **dict(mesh_options or {}))
         net = meshed.network
         log.info("mesh: %d vessels, %d roots, %d outlets from %s (%.2f s)", len(net.vessels), len(net.roots),
                  len(net.outlets), source, meshed.timings_s.get("total", 0.0))
     else:
-        net = load(source)
+        net = load(source, units=units, contour_groups=contour_groups)
     t_load = time.perf_counter() - t0
     log.info("load: %d vessels, %d roots, %d outlets (%.2f s)", len(net.vessels), len(net.roots),
              len(net.outlets), t_load)

@@ -3,17 +3,21 @@
 Commands::
 
     ffrflow run INPUT -o DIR [--solver steady|pulsatile|lumped] [--backend auto|numpy|cpu|cuda] [--set key=value ...]
-                             [--label N] [--ostium x,y,z ...]
+                             [--label N] [--ostium x,y,z ...] [--units mm|cm|m] [--contour-group NAME ...]
     ffrflow export NETWORK --to svzerod|svoned -o FILE [--root ID]
     ffrflow mesh INPUT -o DIR [--label N] [--ostium x,y,z ...] [--no-lesions] [--volume-mesh]
     ffrflow batch MANIFEST -o OUTDIR [--workers N | --scheduler tcp://host:8786] [--no-pictures] [--force]
     ffrflow demo [-o DIR]
     ffrflow info
 
-INPUT is a network (``.json``, VTK centerlines with a radius array), a lumen mask (``.nii``,
-``.nii.gz``, ``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series folder) or a closed surface
-(``.stl``, ``.vtp``, ``.obj``); masks and surfaces are meshed first. An output folder appears all
-or nothing.
+INPUT is a network (``.json``, VTK centerlines with a radius array, svOneDSolver ``.in``,
+svZeroDSolver ``.json``, SimVascular project folder), a lumen mask (``.nii``, ``.nii.gz``,
+``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series folder) or a closed surface (``.stl``,
+``.vtp``, ``.obj``); masks and surfaces are meshed first. SimVascular projects and VTK centerlines
+do not state their length unit: ``--units`` gives it, else it is inferred from the radii and
+reported (log and ``summary.json``). Warnings (renamed SimVascular paths, skipped contour groups,
+radii that do not fit a coronary tree) are logged and listed in ``summary.json``. An output folder
+appears all or nothing.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 invalid input or usage (the message names the
 file and field); 3 the solver did not converge; 4 a requested backend is unavailable; 5 geometry
@@ -179,7 +183,7 @@ def cmd_run(args) -> int:
     overrides = _parse_set(args.set)
     result = run(args.input, output_dir=args.output, solver=args.solver, backend=args.backend,
                  overrides=overrides, detect=not args.no_detect, label=args.label, ostia=_parse_ostia(args.ostium),
-                 pictures=not args.no_pictures)
+                 pictures=not args.no_pictures, units=args.units, contour_groups=args.contour_group)
     _print_result(result, args.output)
     return EXIT_OK
 
@@ -254,7 +258,7 @@ def _deterministic(args):
     from .api import run
 
     return run(args.input, output_dir=args.output, backend=args.backend, overrides=_parse_set(args.set),
-               label=args.label, ostia=_parse_ostia(args.ostium))
+               label=args.label, ostia=_parse_ostia(args.ostium), units=args.units, contour_groups=args.contour_group)
 
 
 def cmd_uq(args) -> int:
@@ -305,7 +309,7 @@ def cmd_export(args) -> int:
     from .config import apply_overrides
     from .network import VesselNetwork
 
-    net = load(args.input)
+    net = load(args.input, units=args.units, contour_groups=args.contour_group)
     if not isinstance(net, VesselNetwork):
         raise InvalidInputError(f"{args.input}: already an svZeroDSolver model; export takes a vessel network")
     overrides = _parse_set(args.set)
@@ -356,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--ostium", action="append", default=[], metavar="X,Y,Z",
                         help="ostium of one tree in world mm (LPS); repeat for each tree (default: widest end)")
 
+    def network_input(sp):
+        sp.add_argument("--units", default=None, choices=["mm", "cm", "m"],
+                        help="length unit of a SimVascular project or VTK centerlines, which do not state it "
+                             "(default: inferred from the radii and reported; a tree whose unit cannot be told "
+                             "is refused)")
+        sp.add_argument("--contour-group", action="append", default=[], metavar="NAME", dest="contour_group",
+                        help="SimVascular: use contour group NAME (its .ctgr file name) for its path where the "
+                             "path has several (default: the group named like the path); repeatable")
+
     r = sub.add_parser("run", help="solve one case and write its outputs")
     r.add_argument("input", help="network (.json, VTK centerlines), lumen mask (.nii/.nii.gz/.nrrd/.mha/.mhd/"
                                  "DICOM folder) or closed surface (.stl/.vtp/.obj)")
@@ -366,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-detect", action="store_true", help="do not detect lesions on vessels without a lesions list")
     r.add_argument("--no-pictures", action="store_true", help="skip ffr.png, pullback.png (and the swept surface)")
     geometry(r)
+    network_input(r)
     common(r)
     r.set_defaults(func=cmd_run)
 
@@ -411,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--distributions", default=None, metavar="JSON",
                    help='override input distributions, e.g. \'{"inlet_pressure_mmHg": {"dist": "normal", "sd": 5}}\'')
     geometry(u)
+    network_input(u)
     common(u)
     u.set_defaults(func=cmd_uq)
 
@@ -421,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--all", action="store_true", help="stent every lesion")
     pc.add_argument("--samples", type=int, default=0, help="also the post-PCI uncertainty with this many samples")
     geometry(pc)
+    network_input(pc)
     common(pc)
     pc.set_defaults(func=cmd_pci)
 
@@ -432,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-detect", action="store_true", help="do not detect lesions on vessels without a lesions list")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a boundary/model value before exporting")
+    network_input(e)
     e.set_defaults(func=cmd_export)
 
     i = sub.add_parser("info", help="version and available backends")

@@ -149,7 +149,10 @@ class VesselNetwork:
     model : Model
         Blood and model parameters.
     meta : dict
-        Free-form provenance (source file, what produced the network).
+        Free-form provenance (source file, what produced the network); ``units``: the length unit of
+        the source and how it was decided (given, inferred or fixed by the format; see
+        :mod:`ffrflow.plausibility`); ``warnings``: what the reader had to assume (a list of strings,
+        listed in ``summary.json``).
     """
 
     vessels: dict[str, Vessel]
@@ -453,6 +456,14 @@ def _parse(data: Mapping[str, Any], source: str | None) -> VesselNetwork:
     boundary = Boundary.from_dict(data.get("boundary"), where="boundary")
     model = Model.from_dict(data.get("model"), where="model")
     meta = dict(data.get("meta") or {})
+    if not isinstance(meta.get("warnings", []), list):
+        raise InvalidInputError(f"meta.warnings: expected a list of strings, got {meta['warnings']!r}")
+    origin = meta.get("units")
+    meta["units"] = {"unit": "mm", "to_mm": 1.0, "decided_by": "format", "reason": f"{FORMAT} is in mm"}
+    if isinstance(origin, Mapping) and origin.get("reason") == meta["units"]["reason"]:
+        origin = origin.get("origin")  # a network written by ffrflow: keep where its geometry came from
+    if isinstance(origin, Mapping):
+        meta["units"]["origin"] = dict(origin)  # how the unit of the geometry this network came from was decided
     net = VesselNetwork({vid: vessels[vid] for vid in order}, boundary, model, meta)
     _check_outlet_bcs(net)
     if boundary.inlet_flow_ml_s is not None and len(net.roots) != 1:

@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["ffrflow.config", "ffrflow.network", "ffrflow.cfd.boundary", "ffrflow.cfd.elements",
            "ffrflow.cfd.steady", "ffrflow.cfd.ensemble", "ffrflow.api", "ffrflow.cfd.lumped", "ffrflow.formats.svzerod",
-           "ffrflow.formats.svoned", "ffrflow.formats.vtkcenterlines", "ffrflow.formats.simvascular"]
+           "ffrflow.formats.svoned", "ffrflow.formats.vtkcenterlines", "ffrflow.formats.simvascular",
+           "ffrflow.plausibility"]
 
 
 @pytest.mark.parametrize("name", MODULES)

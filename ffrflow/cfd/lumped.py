@@ -648,6 +648,7 @@ class LumpedResult:
     timings_s: dict = field(default_factory=dict)
     input_info: dict = field(default_factory=dict)
     solver: str = "lumped"
+    warnings: list = field(default_factory=list)
 
     @property
     def network(self) -> LumpedModel:
@@ -699,12 +700,14 @@ class LumpedResult:
         """The ``summary.json`` document of a lumped run."""
         from .._version import __version__
 
-        return {"ffrflow_version": __version__, "input": self.input_info or {"path": self.model.meta.get("source")},
+        return {"ffrflow_version": __version__,
+                "input": {**(self.input_info or {"path": self.model.meta.get("source")}),
+                          "units": self.model.meta.get("units")},
                 "solver": "lumped", "backend": self.backend, "units": self.model.units, "model": self.model.name,
                 "status": self.status, "converged": self.converged, "newton_iterations": self.newton_iterations,
                 "steps": self.steps, "cycles": self.cycles, "cycle_to_cycle_error": _finite(self.cycle_to_cycle_error),
                 "output": self.output, "period_s": self.model.period,
-                "vessels": self.means(), "timings_s": dict(self.timings_s)}
+                "vessels": self.means(), "timings_s": dict(self.timings_s), "warnings": list(self.warnings)}
 
     def to_json(self, path: str | Path) -> Path:
         from .._atomic import atomic_write_text

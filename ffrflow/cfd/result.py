@@ -2,8 +2,10 @@
 
 Outputs (DESIGN §7), all written atomically:
 
-- ``summary.json``: version, input, solver, backend, model and boundary (every value used), lesions,
-  outlets, roots, min FFR, convergence, timings;
+- ``summary.json``: version, input (path, SHA-256, ``units``: the length unit the geometry was read
+  in and why), solver, backend, model and boundary (every value used), lesions, outlets, roots,
+  min FFR, convergence, timings, notes, ``warnings`` (what the reader assumed, radii that do not fit
+  a coronary tree);
 - ``results.h5``: root attributes ``format = "ffrflow-results/1"`` and the model as JSON; one group
   per vessel ``/vessels/<id>`` with ``s_mm``, ``xyz_mm``, ``radius_mm``, ``pressure_mmHg``,
   ``flow_ml_s``, ``ffr`` on the same nodes;
@@ -48,6 +50,9 @@ class Result:
         Pressure at every node, Pa.
     flow_m3_s : (n_vessels,) ndarray
         Flow through every vessel, m³/s (in ``disc.vessel_ids`` order).
+    warnings : list of str
+        What the input reader had to assume and radii that do not fit a coronary tree (set by
+        :func:`ffrflow.solve`; ``summary.json`` lists them).
     """
 
     network: VesselNetwork
@@ -66,6 +71,7 @@ class Result:
     timings_s: dict = field(default_factory=dict)
     input_info: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
     waveforms: dict | None = None
     pulsatile: dict | None = None
     surface: Any = None
@@ -193,7 +199,8 @@ class Result:
         boundary["derived"] = self.boundary_report
         return {
             "ffrflow_version": __version__,
-            "input": self.input_info or {"path": self.network.meta.get("source"), "sha256": None},
+            "input": {**(self.input_info or {"path": self.network.meta.get("source"), "sha256": None}),
+                      "units": self.network.meta.get("units")},
             "solver": self.solver,
             "backend": self.backend,
             "model": self.network.model.to_dict(),
@@ -207,6 +214,7 @@ class Result:
             "residual": self.residual,
             "timings_s": dict(self.timings_s),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             **({"pulsatile": self.pulsatile} if self.pulsatile is not None else {}),
         }
 
@@ -377,7 +385,8 @@ class Result:
                   residual=float(summary.get("residual") or 0.0), converged=bool(summary.get("converged", True)),
                   boundary_report=derived, outlet_resistance_pa_s_m3=r_out,
                   timings_s=dict(summary.get("timings_s", {})), input_info=dict(summary.get("input", {})),
-                  notes=list(summary.get("notes", [])), pulsatile=summary.get("pulsatile"))
+                  notes=list(summary.get("notes", [])), warnings=list(summary.get("warnings", [])),
+                  pulsatile=summary.get("pulsatile"))
         if (folder / "surface.vtp").is_file():
             from ..vtkio import read_polydata
 

@@ -14,12 +14,26 @@ the lumen contours drawn in planes normal to the path at some of those path poin
   two roots).
 
 Vessel ids are the path names (``LAD``, ``LAD_1`` for the part after the first branch point, ...).
-Errors name the file and what does not fit: no ``Paths`` folder or no ``.pth`` file, a path without
-segmentations (or a contour group naming a missing path), a contour with fewer than three points or
-zero area, paths that attach to each other in a loop, a radius implausible for the ``units`` given.
 
-SimVascular files do not carry their unit: models segmented on CT images in mm are the common case
-(``units="mm"``); Vascular Model Repository models are often in cm (``units="cm"``).
+Projects as people keep them:
+
+- **Unit.** SimVascular files do not carry their unit: models segmented on CT images in mm are the
+  common case, Vascular Model Repository models are in cm. The unit is ``units`` when given, else
+  inferred from the contour radii (:func:`ffrflow.plausibility.resolve_units`: the unit in which
+  their median is a coronary lumen radius); a project whose unit cannot be told is refused.
+  ``meta["units"]`` says which unit was used and why.
+- **Renamed paths.** A contour group names its path (``path_name``, ``path_id``) as it was when the
+  group was made. A path renamed later keeps its id, and its ``.pth`` file takes the new name; a
+  group whose ``path_name`` names no path is matched by ``path_id`` and file name, with a warning.
+- **Several contour groups for one path** (``RCA.ctgr`` and a virtually repaired ``RCA_healthy.ctgr``):
+  the group named like the path is used and the others are listed as skipped (a warning);
+  ``contour_groups`` picks another.
+
+Warnings are logged and kept in ``meta["warnings"]`` (``summary.json`` lists them). Errors name the
+file and what does not fit: no ``Paths`` folder or no ``.pth`` file, a path without segmentations
+(or a contour group that matches no path, or two paths), a contour with fewer than three points or
+zero area, paths that attach to each other in a loop, several contour groups for a path and none
+named like it, a unit that cannot be told or a given unit that makes the radii implausible.
 """
 
 from __future__ import annotations
@@ -33,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidInputError
-from .vtkcenterlines import UNITS_TO_MM, centerlines_to_network
+from ..plausibility import UNITS_TO_MM, resolve_units
+from .vtkcenterlines import centerlines_to_network
 
 log = logging.getLogger("ffrflow")
 
@@ -60,7 +75,8 @@ def _xyz(el, path, what) -> list[float]:
 
 
 def read_pth(path: str | Path) -> dict:
-    """A SimVascular path file: ``{"name", "id", "points" (n, 3)}`` (the path points of timestep 0)."""
+    """A SimVascular path file: ``{"name", "id", "points" (n, 3)}`` (the path points of timestep 0, in the
+    project's unit; ``name`` is the file name, as SimVascular names a path, ``id`` the ``<path id>``)."""
     path = Path(path)
     root = _xml(path)
     p = root.find("path")
@@ -77,7 +93,8 @@ def read_pth(path: str | Path) -> dict:
         pts.append(_xyz(pos, path, f"path_point {k} pos"))
     if len(pts) < 2:
         raise InvalidInputError(f"{path}: the path has {len(pts)} path points; at least 2 are needed")
-    return {"name": path.stem, "id": p.attrib.get("id"), "points": np.array(pts, dtype=np.float64)}
+    pid = p.attrib.get("id")
+    return {"name": path.stem, "id": pid.strip() if pid else None, "points": np.array(pts, dtype=np.float64)}
 
 
 def contour_radius(points: np.ndarray) -> float:
@@ -90,7 +107,9 @@ def contour_radius(points: np.ndarray) -> float:
 
 
 def read_ctgr(path: str | Path) -> dict:
-    """A SimVascular contour group: ``{"path_name", "path_id", "contours": [{"pos", "path_point", "radius"}]}``."""
+    """A SimVascular contour group: ``{"path_name", "path_id", "contours": [{"pos", "path_point", "radius"}]}``
+    (positions and area-equivalent radii in the project's unit; ``path_name``/``path_id`` name the path
+    as it was when the group was made)."""
     path = Path(path)
     root = _xml(path)
     g = root.find("contourgroup")
@@ -115,7 +134,8 @@ def read_ctgr(path: str | Path) -> dict:
         if not r > 0:
             raise InvalidInputError(f"{path}: contour {k} (id {c.attrib.get('id')}) has zero area")
         contours.append({"pos": np.array(pos), "path_point": int(pp.attrib.get("id", -1)), "radius": r})
-    return {"path_name": name, "path_id": g.attrib.get("path_id"), "contours": contours}
+    pid = g.attrib.get("path_id")
+    return {"path_name": name, "path_id": pid.strip() if pid else None, "contours": contours}
 
 
 def _arclength(p: np.ndarray) -> np.ndarray:
@@ -136,7 +156,81 @@ def _project(p: np.ndarray, s: np.ndarray, q: np.ndarray) -> tuple[float, float,
     return float(dist[k]), float(s[k] + t[k] * (s[k + 1] - s[k])), x[k]
 
 
-def read_simvascular(folder: str | Path, units: str = "mm", attach_factor: float = 1.5):
+def _match_path(g: dict, f: Path, paths: dict, ids: dict) -> tuple[str, str, str | None]:
+    """The path a contour group belongs to: ``(path name, how, warning or None)``.
+
+    SimVascular writes the path's name (``path_name``) and id (``path_id``) into a contour group
+    when it is created, and names the group's file after the path by default. A path renamed later
+    keeps its id and its file takes the new name, so a group whose ``path_name`` no longer names a
+    path (or names another one than its ``path_id`` and file name both point to) is matched by
+    ``path_id`` and file name instead, with a warning. ``path_id`` counts only when it is unique
+    among the paths.
+    """
+    name, stem = g["path_name"], f.stem
+    by_id = ids[g["path_id"]][0] if g["path_id"] is not None and len(ids.get(g["path_id"], ())) == 1 else None
+    by_file = stem if stem in paths else None
+    if name in paths and not (by_id is not None and by_id == by_file and by_id != name):
+        return name, "path_name", None
+    if by_id is not None and by_file is not None and by_id != by_file:
+        raise InvalidInputError(f"{f}: contour group for path {name!r} (path_name), which is not a path of the "
+                                f"project; its path_id {g['path_id']} is path {by_id!r} but its file name is path "
+                                f"{by_file!r}: cannot tell which path it belongs to")
+    target = by_id or by_file
+    if target is None:
+        raise InvalidInputError(f"{f}: contour group for path {name!r}, but there is no such path (paths: "
+                                f"{sorted(paths)}), and neither its path_id {g['path_id']} nor its file name "
+                                f"identifies one")
+    how = ("path_id and file name" if by_id is not None and by_file is not None
+           else "path_id" if by_id is not None else "file name")
+    said = f"names path {name!r}, which is not a path of the project" if name not in paths else \
+        f"names path {name!r} (path_name)"
+    warning = (f"{f}: the contour group {said}; matched to path {target!r} ({paths[target]['file'].name}) by its "
+               f"{how} (a path renamed after segmenting)")
+    return target, how, warning
+
+
+def _choose_groups(cands: dict[str, list[dict]], contour_groups, sdir: Path) -> tuple[dict, list[str]]:
+    """One contour group per path: the one named like the path, or the one picked by ``contour_groups``."""
+    every = {g["file"].stem: g for gs in cands.values() for g in gs}
+    picked: dict[str, dict] = {}
+    for name in [contour_groups] if isinstance(contour_groups, (str, Path)) else contour_groups or ():
+        stem = Path(str(name)).name
+        stem = stem[:-5] if stem.endswith(".ctgr") else stem
+        if stem not in every:
+            raise InvalidInputError(f"contour group {name!r} (--contour-group): no such contour group in {sdir} "
+                                    f"(groups: {sorted(every)})")
+        g = every[stem]
+        if g["path"] in picked and picked[g["path"]] is not g:
+            raise InvalidInputError(f"--contour-group: {picked[g['path']]['file'].stem!r} and {stem!r} are both "
+                                    f"contour groups of path {g['path']!r}; pick one")
+        picked[g["path"]] = g
+    chosen, warnings = {}, []
+    for path, gs in cands.items():
+        if path in picked:
+            g, why = picked[path], "picked by --contour-group"
+        else:
+            named = [g for g in gs if g["file"].stem == path]
+            if len(gs) == 1:
+                g, why = gs[0], None
+            elif len(named) == 1:
+                g, why = named[0], "named like the path"
+            else:
+                raise InvalidInputError(f"path {path!r} has {len(gs)} contour groups "
+                                        f"{[x['file'].name for x in gs]} in {sdir} and none is named like the path; "
+                                        f"pick one with --contour-group NAME (contour_groups=[NAME])")
+        g["chosen_by"] = why
+        chosen[path] = g
+        skipped = [x for x in gs if x is not g]
+        if skipped:
+            g["skipped"] = [str(x["file"]) for x in skipped]
+            warnings.append(f"{sdir}: path {path!r}: contour group {g['file'].name} used ({why}); skipped "
+                            f"{', '.join(x['file'].name for x in skipped)} (--contour-group "
+                            f"{skipped[0]['file'].stem} uses it instead)")
+    return chosen, warnings
+
+
+def read_simvascular(folder: str | Path, units: str | None = None, attach_factor: float = 1.5,
+                     contour_groups=None):
     """Read a SimVascular project folder into a network (mm).
 
     Parameters
@@ -144,47 +238,65 @@ def read_simvascular(folder: str | Path, units: str = "mm", attach_factor: float
     folder : path
         The project (or a folder with ``Paths/`` and ``Segmentations/``, or with the ``.pth``/``.ctgr``
         files side by side).
-    units : {"mm", "cm", "m"}
-        Length unit of the project.
+    units : {"mm", "cm", "m"} or None
+        Length unit of the project; None (default) infers it from the contour radii
+        (:func:`ffrflow.plausibility.resolve_units`: the unit in which their median is a coronary lumen
+        radius) and refuses a project whose unit cannot be told.
     attach_factor : float
         A path whose first point is within this many local radii of another path hangs from it.
+    contour_groups : sequence of str, optional
+        Contour groups (``.ctgr`` file names, with or without the extension) to use for their paths
+        when a path has several (a repaired copy such as ``RCA_healthy``); by default the group
+        named like the path is used and the others are skipped with a warning.
 
     Returns
     -------
     VesselNetwork
+        ``meta["units"]`` says which unit was used and why; ``meta["warnings"]`` lists renamed paths
+        and skipped contour groups (also logged); ``meta["paths"]`` the file, contour group and parent
+        path of every path.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInputError(f"{folder}: not a folder")
-    if units not in UNITS_TO_MM:
-        raise InvalidInputError(f"units: expected one of {sorted(UNITS_TO_MM)}, got {units!r}")
+    if units is not None and units not in UNITS_TO_MM:
+        raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
     pdir = folder / "Paths" if (folder / "Paths").is_dir() else folder
     sdir = folder / "Segmentations" if (folder / "Segmentations").is_dir() else folder
     pth = sorted(pdir.glob("*.pth"))
     if not pth:
         raise InvalidInputError(f"{folder}: no SimVascular path (.pth) in {pdir}")
-    scale = UNITS_TO_MM[units]
     paths = {}
+    ids: dict[str, list[str]] = {}
     for f in pth:
         d = read_pth(f)
-        d["points"] = d["points"] * scale
         d["file"] = f
         paths[d["name"]] = d
-    groups = {}
+        if d["id"] is not None:
+            ids.setdefault(d["id"], []).append(d["name"])
+    warnings: list[str] = []
+    cands: dict[str, list[dict]] = {}
     for f in sorted(sdir.glob("*.ctgr")):
         g = read_ctgr(f)
-        if g["path_name"] not in paths:
-            raise InvalidInputError(f"{f}: contour group for path {g['path_name']!r}, but there is no such path in "
-                                    f"{pdir} (paths: {sorted(paths)})")
-        if g["path_name"] in groups:
-            raise InvalidInputError(f"{f}: a second contour group for path {g['path_name']!r}")
         g["file"] = f
-        groups[g["path_name"]] = g
+        g["path"], g["matched_by"], w = _match_path(g, f, paths, ids)
+        if w:
+            warnings.append(w)
+        cands.setdefault(g["path"], []).append(g)
+    groups, w = _choose_groups(cands, contour_groups, sdir)
+    warnings += w
     missing = [n for n in paths if n not in groups or not groups[n]["contours"]]
     if missing:
         raise InvalidInputError(f"{folder}: path(s) {missing} have no segmentation (no contours in a .ctgr with "
                                 f"path_name {missing[0]!r} in {sdir}); every path needs at least one contour for its "
                                 f"radius")
+    for w in warnings:
+        log.warning("%s", w)
+    decision = resolve_units([c["radius"] for g in groups.values() for c in g["contours"]], units, str(folder),
+                             "contour radius")
+    scale = decision["to_mm"]
+    for d in paths.values():
+        d["points"] = d["points"] * scale
     # radius along each path
     for name, d in paths.items():
         p = d["points"]
@@ -201,11 +313,6 @@ def read_simvascular(folder: str | Path, units: str = "mm", attach_factor: float
         cr = np.asarray(cr)[order]
         d["points"], d["s"], d["radius"] = p, s, np.interp(s, cs, cr)
         d["contours_s"], d["contours_r"] = cs, cr
-    allr = np.concatenate([d["radius"] for d in paths.values()])
-    med = float(np.median(allr))
-    if med < 0.02 or med > 30.0:
-        raise InvalidInputError(f"{folder}: median contour radius {med:.4g} mm with units={units!r} is not a plausible "
-                                f"vessel radius (the project may be in {'cm' if med < 0.5 else 'mm'})")
     # topology
     attach: dict[str, tuple[str, float, np.ndarray]] = {}
     for name, d in paths.items():
@@ -266,7 +373,10 @@ def read_simvascular(folder: str | Path, units: str = "mm", attach_factor: float
         if parent_vid is None:
             log.warning("path %s starts at the inlet of %s; it becomes a separate tree", child, par)
     net = centerlines_to_network(vessels, source=str(folder))
-    net.meta.update({"source": str(folder), "format": "simvascular", "units_in_project": units,
-                     "paths": {n: {"file": str(d["file"]), "contours": len(groups[n]["contours"]),
+    net.meta.update({"source": str(folder), "format": "simvascular", "units": decision, "warnings": warnings,
+                     "paths": {n: {"file": str(d["file"]), "contour_group": str(groups[n]["file"]),
+                                   "matched_by": groups[n]["matched_by"], "contours": len(groups[n]["contours"]),
+                                   **({"skipped_contour_groups": groups[n]["skipped"]} if "skipped" in groups[n]
+                                      else {}),
                                    "attached_to": attach.get(n, (None,))[0]} for n, d in paths.items()}})
     return net

@@ -302,7 +302,8 @@ def read_svoned(source: str | Path, units_check: bool = True):
     -------
     network : VesselNetwork
         One vessel per SEGMENT (mm), with lesions for STENOSIS segments and the boundary block
-        described in the module docstring.
+        described in the module docstring; ``meta["units"]`` records the file's unit (cm, CGS by
+        the format's definition).
     data : dict
         svOneD-specific data (CGS): ``model``, ``material`` (and ``materials``), ``inlet``
         ({type, table, t_s, values}), ``outlets`` {vessel id: {type, datatable, params...}},
@@ -325,6 +326,9 @@ def read_svoned(source: str | Path, units_check: bool = True):
     doc = parse_svoned(text, str(path))
     net, data = _to_network(doc, str(path))
     net.meta.setdefault("source", str(path))
+    from ..plausibility import fixed_units
+
+    net.meta["units"] = fixed_units("cm", "an svOneDSolver input (CGS)")
     return net, data
 
 

@@ -138,7 +138,8 @@ def read_svzerod(source: str | Path | Mapping[str, Any]) -> LumpedModel:
     Returns
     -------
     LumpedModel
-        Units ``"cgs"``; ``meta`` holds the source, the vessel lengths and the ignored output options.
+        Units ``"cgs"``; ``meta`` holds the source, the vessel lengths, the ignored output options
+        and ``units`` (cm: CGS by the format's definition).
 
     Raises
     ------
@@ -167,6 +168,9 @@ def read_svzerod(source: str | Path | Mapping[str, Any]) -> LumpedModel:
     if not isinstance(source, Mapping):
         model.meta["source"] = str(source)
         model.name = model.meta.get("model_name") or Path(source).stem
+    from ..plausibility import fixed_units
+
+    model.meta["units"] = fixed_units("cm", "an svZeroDSolver input (CGS)")
     return model
 
 

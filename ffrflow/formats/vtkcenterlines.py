@@ -21,10 +21,11 @@ Three layouts are recognised (``mode="auto"``):
 
 The radius comes from a point array: ``radius_array`` or the first of ``MaximumInscribedSphereRadius``,
 ``Radius``, ``radius``, ``radii``, ``Radii`` (case-insensitive). Coordinates and radius are in
-``units`` (``"mm"``, ``"cm"`` or ``"m"``; VTK files do not say) and converted to mm. Errors name the
-file and what does not fit: no polyline, no radius array (the arrays present are listed), radius ≤ 0
-or NaN (with the point index), a radius that does not fit the coordinates (inconsistent units),
-centerlines that form a loop.
+``units`` (``"mm"``, ``"cm"`` or ``"m"``; VTK files do not say), inferred from the radii when not given
+(:func:`ffrflow.plausibility.resolve_units`; ``meta["units"]`` says which and why), and converted
+to mm. Errors name the file and what does not fit: no polyline, no radius array (the arrays present
+are listed), radius ≤ 0 or NaN (with the point index), a radius that does not fit the coordinates
+(inconsistent units), a unit that cannot be told, centerlines that form a loop.
 
 Examples
 --------
@@ -48,13 +49,13 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..plausibility import UNITS_TO_MM, resolve_units
 
 log = logging.getLogger("ffrflow")
 
 __all__ = ["read_centerlines", "has_vmtk_arrays", "RADIUS_ARRAYS", "centerlines_to_network"]
 
 RADIUS_ARRAYS = ("MaximumInscribedSphereRadius", "Radius", "radius", "radii", "Radii")
-UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 VMTK_BRANCH_ARRAYS = ("CenterlineIds", "TractIds", "GroupIds", "Blanking")
 
 
@@ -83,7 +84,7 @@ def _read_polydata(path: Path):
     raise InvalidInputError(f"{path}: expected a .vtp or .vtk file")
 
 
-def read_centerlines(path: str | Path, radius_array: str | None = None, units: str = "mm", mode: str = "auto",
+def read_centerlines(path: str | Path, radius_array: str | None = None, units: str | None = None, mode: str = "auto",
                      root_point_mm: Sequence[float] | None = None, merge_tol_mm: float | None = None):
     """Read centerlines with a radius array into a network (mm).
 
@@ -93,8 +94,8 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
         ``.vtp`` (XML PolyData) or ``.vtk`` (legacy POLYDATA) with polylines.
     radius_array : str, optional
         Name of the point array holding the lumen radius (default: see :data:`RADIUS_ARRAYS`).
-    units : {"mm", "cm", "m"}
-        Length unit of the coordinates and of the radius.
+    units : {"mm", "cm", "m"} or None
+        Length unit of the coordinates and of the radius; None (default) infers it from the radii.
     mode : {"auto", "branches", "overlap", "graph"}
         Layout of the lines (module docstring).
     root_point_mm : (3,) optional
@@ -105,7 +106,7 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
     Returns
     -------
     VesselNetwork
-        ``meta`` records the source, the layout used and the radius array.
+        ``meta`` records the source, the layout used, the radius array and the unit (``meta["units"]``).
     """
     from vtkmodules.util import numpy_support as ns
 
@@ -113,12 +114,12 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
     pd = _read_polydata(path)
-    if units not in UNITS_TO_MM:
-        raise InvalidInputError(f"units: expected one of {sorted(UNITS_TO_MM)}, got {units!r}")
+    if units is not None and units not in UNITS_TO_MM:
+        raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
     n_pts = pd.GetNumberOfPoints()
     if n_pts == 0:
         raise InvalidInputError(f"{path}: no points")
-    P = ns.vtk_to_numpy(pd.GetPoints().GetData()).astype(np.float64) * UNITS_TO_MM[units]
+    P = ns.vtk_to_numpy(pd.GetPoints().GetData()).astype(np.float64)
     pdata = pd.GetPointData()
     names = [pdata.GetArrayName(i) for i in range(pdata.GetNumberOfArrays())]
     rname = _pick_radius(path, names, radius_array, [pd.GetCellData().GetArrayName(i)
@@ -126,7 +127,7 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
     arr = ns.vtk_to_numpy(pdata.GetArray(rname)).astype(np.float64)
     if arr.ndim != 1:
         raise InvalidInputError(f"{path}: point array {rname!r} has {arr.shape[1]} components; a radius has one")
-    radius = arr * UNITS_TO_MM[units]
+    radius = arr.copy()
     lines = []
     for c in range(pd.GetNumberOfCells()):
         cell = pd.GetCell(c)
@@ -145,7 +146,9 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
                                 f"a radius must be > 0 and finite")
     if not np.all(np.isfinite(P[used])):
         raise InvalidInputError(f"{path}: NaN or infinite coordinates")
-    _check_units(path, P[used], radius[used], units)
+    _check_consistent(path, P[used], radius[used])
+    decision = resolve_units(radius[used], units, str(path))
+    P, radius = P * decision["to_mm"], radius * decision["to_mm"]
     cdata = pd.GetCellData()
     cell_arrays = {}
     for nm in VMTK_BRANCH_ARRAYS:
@@ -175,7 +178,7 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
         vessels = _graph(path, P, radius, lines, tol, root_point_mm)
     net = centerlines_to_network(vessels, source=str(path))
     net.meta.update({"source": str(path), "format": "vtk-centerlines", "layout": mode, "radius_array": rname,
-                     "units_in_file": units})
+                     "units": decision})
     return net
 
 
@@ -203,19 +206,14 @@ def _pick_radius(path, names, radius_array, cell_names) -> str:
                             f"(or pass radius_array=...); point arrays: {names or 'none'}{hint}")
 
 
-def _check_units(path, P, r, units):
+def _check_consistent(path, P, r):
+    """Coordinates and radius in one unit: the median radius is not above a quarter of the extent."""
     med = float(np.median(r))
     diag = float(np.linalg.norm(P.max(axis=0) - P.min(axis=0)))
     if diag > 0 and med > 0.25 * diag:
-        raise InvalidInputError(f"{path}: the median radius ({med:.4g} mm) is larger than a quarter of the "
-                                f"centerlines' extent ({diag:.4g} mm): coordinates and radius look like different "
-                                f"units")
-    if med < 0.02 or med > 30.0:
-        guess = "cm" if 0.002 <= med < 0.02 * 10 and units == "mm" else "mm" if units != "mm" else "m" \
-            if med < 0.002 else None
-        hint = f" (units={guess!r}?)" if guess else ""
-        raise InvalidInputError(f"{path}: median radius {med:.4g} mm with units={units!r} is not a plausible vessel "
-                                f"radius{hint}")
+        raise InvalidInputError(f"{path}: the median radius ({med:.4g}) is larger than a quarter of the "
+                                f"centerlines' extent ({diag:.4g}, same unit): coordinates and radius look like "
+                                f"different units")
 
 
 def _dedupe(pts, rad, tol=1e-9):

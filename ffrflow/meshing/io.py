@@ -642,7 +642,7 @@ def polydata_kind(path: str | Path) -> str:
 
 
 def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia=None,
-                     tolerance_mm: float = 1e-3, metre_limit: float = METRE_DIAGONAL_LIMIT):
+                     tolerance_mm: float = 1e-3, units: str | None = None):
     """Read centerline polylines with a radius array (legacy VTK or VTP) as a :class:`VesselNetwork`.
 
     Polylines that meet at their end points (or end on another polyline, which is then split
@@ -654,8 +654,8 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     Parameters
     ----------
     path : str or Path
-        ``.vtk`` (legacy) or ``.vtp`` file of polylines, coordinates in mm (metres are detected by
-        size and scaled, radii too).
+        ``.vtk`` (legacy) or ``.vtp`` file of polylines with a radius array, coordinates and radius
+        in one length unit.
     radius_array : str, optional
         Name of the point array holding the radius; default: the first of
         :data:`RADIUS_ARRAY_NAMES` present (case-insensitive).
@@ -663,16 +663,21 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
         Ostium points, mm, at most one per tree.
     tolerance_mm : float
         Points closer than this are the same node.
+    units : {"mm", "cm", "m"} or None
+        Length unit of the file; None (default) infers it from the radii
+        (:func:`ffrflow.plausibility.resolve_units`).
 
     Returns
     -------
     VesselNetwork
-        With ``meta["source"]`` and ``meta["produced_by"] = "ffrflow.meshing.io.load_centerlines"``.
+        With ``meta["source"]``, ``meta["produced_by"] = "ffrflow.meshing.io.load_centerlines"`` and
+        ``meta["units"]`` (the unit used and why).
 
     Raises
     ------
     InvalidInputError
-        No polylines, no radius array, a radius ≤ 0 or not finite, a closed loop (not a tree).
+        No polylines, no radius array, a radius ≤ 0 or not finite, a closed loop (not a tree), a
+        unit that cannot be told.
 
     Examples
     --------
@@ -712,11 +717,10 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     if (rad <= 0).any():
         k = int(np.flatnonzero(rad <= 0)[0])
         raise InvalidInputError(f"{path}: radius {rad[k]} <= 0 at point {k} (array {radius_array!r})")
-    diag = float(np.linalg.norm(pts.max(axis=0) - pts.min(axis=0)))
-    scaled = diag < metre_limit
-    if scaled:
-        log.warning("%s: centerlines span only %.4g units; taking them to be in metres and scaling to mm", path, diag)
-        pts, rad = pts * 1000.0, rad * 1000.0
+    from ..plausibility import resolve_units
+
+    decision = resolve_units(rad, units, str(path))
+    pts, rad = pts * decision["to_mm"], rad * decision["to_mm"]
     # merge coincident points into node ids (the smallest point index of each cluster)
     pairs = cKDTree(pts).query_pairs(tolerance_mm, output_type="ndarray")
     _, comp = connected_components(coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
@@ -786,5 +790,5 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     net = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": vessels},
                                   source=str(path))
     net.meta.update({"source": str(path), "produced_by": "ffrflow.meshing.io.load_centerlines",
-                     "radius_array": radius_array, "scaled_from_m": scaled})
+                     "radius_array": radius_array, "units": decision})
     return net
