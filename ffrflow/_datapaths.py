@@ -57,7 +57,8 @@ def peers_dir() -> Path:
 
 
 def bluefern_dir() -> Path:
-    """BlueFern DBiharMesher coronary centrelines (GPL-2.0, external): ``<external>/real/bluefern-coronary-centrelines``."""
+    """BlueFern DBiharMesher coronary centrelines (GPL-2.0, external data):
+    ``<external>/real/bluefern-coronary-centrelines`` (may be absent)."""
     return external_data_dir() / "real" / "bluefern-coronary-centrelines"
 
 

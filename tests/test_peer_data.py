@@ -41,11 +41,12 @@ def test_every_file_matches_its_sha256_and_is_listed():
     assert len(manifest) == len(upd.FILES) == 37
     # each upstream tree carries its licence; every upstream file names its source path
     assert "svZeroDSolver/LICENSE.txt" in manifest and "svOneDSolver/Copyright-SimVascular.txt" in manifest
-    assert "Redistribution and use in source and binary forms" in (IN_REPO / "svZeroDSolver/LICENSE.txt").read_text()
-    assert "Permission is hereby granted, free of charge" in (
-        IN_REPO / "svOneDSolver/Copyright-SimVascular.txt").read_text()
+    bsd = (IN_REPO / "svZeroDSolver/LICENSE.txt").read_text(encoding="utf-8")
+    mit = (IN_REPO / "svOneDSolver/Copyright-SimVascular.txt").read_text(encoding="utf-8")
+    assert "Redistribution and use in source and binary forms" in bsd
+    assert "Permission is hereby granted, free of charge" in mit
     assert {o for _, o, _ in upd.FILES} == {"svZeroDSolver", "svOneDSolver", "handmade"}
-    readme = (IN_REPO / "README.md").read_text()
+    readme = (IN_REPO / "README.md").read_text(encoding="utf-8")
     assert upd.SVZEROD_COMMIT in readme and upd.SVONED_COMMIT in readme
 
 

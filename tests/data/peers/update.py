@@ -81,7 +81,7 @@ def sha256(data: bytes) -> str:
 def read_manifest(path: Path = MANIFEST) -> dict[str, str]:
     """``{relative path: sha256}`` from a ``sha256sum`` file."""
     out = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="ascii").splitlines():
         if line.strip():
             digest, name = line.split(maxsplit=1)
             out[name.lstrip("*")] = digest
@@ -94,8 +94,10 @@ def check(root: Path = HERE) -> list[str]:
     problems = []
     manifest = read_manifest(root / MANIFEST.name)
     listed = {dest for dest, _, _ in FILES}
-    for name in sorted(set(manifest) ^ listed):
-        problems.append(f"{name}: {'in MANIFEST.sha256 but not in FILES' if name in manifest else 'in FILES but not in MANIFEST.sha256'}")
+    for name in sorted(set(manifest) - listed):
+        problems.append(f"{name}: in MANIFEST.sha256 but not in FILES")
+    for name in sorted(listed - set(manifest)):
+        problems.append(f"{name}: in FILES but not in MANIFEST.sha256")
     for dest in sorted(listed & set(manifest)):
         p = root / dest
         if not p.is_file():
@@ -180,7 +182,7 @@ def main(argv=None) -> int:
             manifest.update({d: sha256(b) for d, b in new.items()})
             manifest = {dest: manifest[dest] for dest, _, _ in FILES if dest in manifest}
             with atomic_path(MANIFEST) as tmp:
-                tmp.write_text("".join(f"{h}  {d}\n" for d, h in manifest.items()))
+                tmp.write_text("".join(f"{h}  {d}\n" for d, h in manifest.items()), encoding="ascii")
             print(f"wrote {MANIFEST.name} ({len(manifest)} files)")
     problems = check()
     for line in problems:
