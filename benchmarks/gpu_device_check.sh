@@ -9,10 +9,11 @@ set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
 export PYTHONPATH=. PYTHONUNBUFFERED=1
-# the peers' svZeroDSolver cases, copied into ./.peers (git-ignored, carried) when ../shared does not travel
-[ -d .peers ] && export FFRFLOW_PEERS_DIR=${FFRFLOW_PEERS_DIR:-$PWD/.peers}
 LOG="$OUT/device-log.txt"
 PY=${PY:-python3}
+# the data folders come from ffrflow/_datapaths.py, as for the tests: the peers' cases travel with the
+# working tree (tests/data/peers; $FFRFLOW_PEERS_DIR replaces them), external data is $FFRFLOW_DATA_DIR
+{ echo "=== data folders:"; $PY -m ffrflow._datapaths; } >> "$LOG" 2>&1
 STEPS=${*:-info tests lumped ensemble uq pulsatile peers}
 rm -f benchmarks/results/*.json.gpu-new
 step() {  # step NAME SECONDS command...
@@ -33,7 +34,7 @@ for s in $STEPS; do
     pulsatile) step pulsatile 100 $PY -m benchmarks pulsatile --backends cpu,cuda --batches 1,100,10000 --steps 2000 ;;
     lumped) step cuda-lumped-tests 90 $PY -m pytest -q -k cuda -p no:cacheprovider tests/test_lumped.py ;;
     peers) step peers 120 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --cuda-copies 1000,10000 --max-vessels 40
-           step peers-vmr 75 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --repeats 1 --cases 0080_0001_optimal_from_0d --tag vmr215 ;;  # peer data: FFRFLOW_PEERS_DIR
+           step peers-vmr 75 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --repeats 1 --cases 0080_0001_optimal_from_0d --tag vmr215 ;;  # peer data: the folder under '=== data folders' in the log
   esac
 done
 tar czf "$OUT/gpu-results.tar.gz" benchmarks/results/*.json 2>/dev/null

@@ -3,8 +3,9 @@
 ``python -m benchmarks peers [--copies 1000] [--cuda-copies 1000,10000] [--backends cpu,cuda,numpy] [--threads N]
 [--cases a,b] [--max-vessels N] [--repeats 3] [--tag T]``
 
-For every open-loop svZeroDSolver case in ``../shared/data/peers`` (or ``$FFRFLOW_PEERS_DIR``: the
-test cases, the hand-built ones and the three Vascular Model Repository models) and every backend
+For every open-loop svZeroDSolver case of the peer data (``tests/data/peers``, or
+``$FFRFLOW_PEERS_DIR``; resolved by :mod:`ffrflow._datapaths`: the test cases, the hand-built ones and
+the three Vascular Model Repository models) and every backend
 (``cpu``: Numba, one case per thread; ``cuda``: one case per GPU thread; ``numpy``: the oracle):
 
 - ``single_s``: one case, one kernel call (median of repeats, JIT / NVRTC warm-up excluded), last
@@ -27,28 +28,31 @@ comparison: 0.05 s for the one-vessel coronary case (30 cycles), 3.2 s for the 2
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
+from ffrflow._datapaths import peers_dir
+
 from ._common import median_time, save
 
-ROOT = Path(__file__).resolve().parents[1]
-#: ``$FFRFLOW_PEERS_DIR`` (a folder holding ``svZeroDSolver/``) overrides ``../shared/data/peers``.
-ZEROD = Path(os.environ.get("FFRFLOW_PEERS_DIR") or ROOT.parent / "shared" / "data" / "peers") / "svZeroDSolver"
+ZEROD = peers_dir() / "svZeroDSolver"
 SVZEROD_CPP_S = {"pulsatileFlow_R_coronary": 0.05, "0080_0001_optimal_from_0d": 3.2}
 
 
 def peer_models():
-    """``[(name, LumpedModel)]`` of every open-loop svZeroDSolver case in the peer data."""
+    """``[(name, LumpedModel)]`` of every open-loop svZeroDSolver case in the peer data.
+
+    Raises FileNotFoundError when a folder of cases holds none (a peer-data folder that is not complete)."""
     from ffrflow.errors import InvalidInputError
     from ffrflow.formats.svzerod import read_svzerod
 
     out = []
     for sub in ("tests_cases", "handmade_reference", "vmr_reference"):
-        for p in sorted((ZEROD / sub).glob("*.json")):
+        paths = sorted((ZEROD / sub).glob("*.json"))
+        if not paths:
+            raise FileNotFoundError(f"no svZeroDSolver case (*.json) in {ZEROD / sub}")
+        for p in paths:
             try:
                 out.append((p.stem, read_svzerod(p)))
             except InvalidInputError:
@@ -105,7 +109,7 @@ def run(copies=(1000,), backends=("cpu", "numpy"), threads=None, cases=None, num
     models = [(n, m) for n, m in peer_models()
               if (not cases or n in cases) and (max_vessels is None or len(m.vessels) <= max_vessels)]
     if not models:
-        print(f"no peer case found under {ZEROD} (set FFRFLOW_PEERS_DIR)")
+        print(f"no peer case under {ZEROD} matches --cases / --max-vessels")
     rows, skipped = [], []
     for be in backends:
         if be not in available_backends():

@@ -1,6 +1,7 @@
 """Validation suite: ffrflow against the peers' own cases, the hand-built references and analytic answers.
 
-``python -m benchmarks validate [--backend cpu] [--no-save]`` runs, from ``../shared/data/peers``:
+``python -m benchmarks validate [--backend cpu] [--no-save]`` runs, from the peers' cases kept in the
+repository (``tests/data/peers``, or ``$FFRFLOW_PEERS_DIR``; resolved by :mod:`ffrflow._datapaths`):
 
 - every svZeroDSolver test case that is not closed-loop, compared with the result that svZeroDSolver's
   own test suite stores (``tests_cases/results/result_*.json``): per quantity (pressure and flow at the
@@ -28,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ffrflow._datapaths import peers_dir
+
 from ._common import save
 
-ROOT = Path(__file__).resolve().parents[1]
-PEERS = ROOT.parent / "shared" / "data" / "peers"
+PEERS = peers_dir()
 ZEROD = PEERS / "svZeroDSolver"
 ONED = PEERS / "svOneDSolver"
 TOL_PEER = 1e-3
@@ -216,7 +218,7 @@ def vmr_rows(backend: str) -> list[dict]:
         qin = sum(means[m.elements[i].name]["flow_in"] for i in m.vessels if m.elements[i].inlet_bc)
         qout = sum(means[m.elements[i].name]["flow_out"] for i in m.vessels if m.elements[i].outlet_bc)
         rows.append(_row(p.stem, "mass balance (cycle means)", abs(qin - qout) / abs(qin), TOL_PEER,
-                         f"no stored result in shared/data/peers; {len(m.vessels)} vessels, {r.cycles} cycles, "
+                         f"no stored result in the peer data; {len(m.vessels)} vessels, {r.cycles} cycles, "
                          f"{el:.2f} s", group="vmr"))
     return rows
 
@@ -249,8 +251,6 @@ def format_table(rows: list[dict]) -> str:
 
 
 def run(backend: str = "cpu") -> list[dict]:
-    if not PEERS.is_dir():
-        raise SystemExit(f"peer data not found at {PEERS}")
     return (svzerod_peer_rows(backend) + closed_loop_rows() + handmade_rows(backend) + analytic_rows(backend)
             + vmr_rows(backend))
 

@@ -1,17 +1,26 @@
-"""Shared fixtures: the backend fixture over every available backend, the gpu marker, small networks."""
+"""Shared fixtures: the backend fixture over every available backend, the gpu marker, small networks, the
+data folders (resolved by :mod:`ffrflow._datapaths`: the peers' cases kept in the repository, the
+external GPL data that tests skip without)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ffrflow._datapaths import bluefern_dir, missing_reason, peers_dir
 from ffrflow.kernels import available_backends
 from ffrflow.network import VesselNetwork
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+#: The peers' cases kept in the repository (tests/data/peers): always there, so never a reason to skip.
+PEERS = peers_dir()
+ZEROD = PEERS / "svZeroDSolver"
+ONED = PEERS / "svOneDSolver"
+#: BlueFern coronary centrelines (GPL-2.0): external, tests that read them skip when absent.
+BLUEFERN = bluefern_dir()
+needs_bluefern = pytest.mark.skipif(not BLUEFERN.is_dir(),
+                                    reason=missing_reason(BLUEFERN, "BlueFern coronary centrelines (GPL-2.0)"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,15 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import distributed  # noqa: F401  (required: a broken install fails here, never a skip)
+import pandas as pd
 import pytest
 
-pytest.importorskip("distributed")
-pd = pytest.importorskip("pandas")
-
-from ffrflow import cli  # noqa: E402
-from ffrflow.batch import (CaseSpec, check_case_id, make_phantom_manifest, read_manifest,  # noqa: E402
+from ffrflow import cli
+from ffrflow.batch import (CaseSpec, check_case_id, make_phantom_manifest, read_manifest,
                            run_batch, run_case)
-from ffrflow.errors import InvalidInputError  # noqa: E402
+from ffrflow.errors import InvalidInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = {"broken-missing": "input", "broken-empty": "mesh", "broken-malformed": "load"}

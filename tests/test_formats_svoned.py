@@ -11,10 +11,7 @@ from ffrflow.cfd.steady import solve_steady
 from ffrflow.errors import InvalidInputError
 from ffrflow.formats.svoned import network_to_svoned, read_svoned, write_svoned
 
-from conftest import SHARED, network, straight
-
-ONED = SHARED / "data" / "peers" / "svOneDSolver"
-needs_peers = pytest.mark.skipif(not ONED.is_dir(), reason="peer data (../shared/data/peers) not available")
+from conftest import ONED, network, straight
 MMHG = 1333.22387415
 
 SMALL = """MODEL small
@@ -62,7 +59,6 @@ def test_small_model_reads_with_its_stenosis(tmp_path):
     assert data["material"]["k1"] == 1.0e15
 
 
-@needs_peers
 def test_left_coronary_tree_reads_as_86_segments_with_6_coronary_outlets():
     net, data = read_svoned(ONED / "tests_cases" / "Left_coronary_inlet_pressure_wave_outlet_coronary.in")
     assert len(net.vessels) == 86
@@ -83,7 +79,6 @@ def test_left_coronary_tree_reads_as_86_segments_with_6_coronary_outlets():
     assert 0.5 < r.min_ffr < 1.0
 
 
-@needs_peers
 @pytest.mark.parametrize("name", ["single_sten_p13332", "single_sten_p133322"])
 def test_handmade_single_stenosis_matches_svoned_steady_values(name):
     net, _ = read_svoned(ONED / "handmade_reference" / f"{name}.in")
@@ -96,7 +91,6 @@ def test_handmade_single_stenosis_matches_svoned_steady_values(name):
         assert v["pressure_mmHg"][-1] * MMHG == pytest.approx(float(p_out), rel=1e-6)
 
 
-@needs_peers
 def test_tube_stenosis_matches_its_analytic_solution():
     net, data = read_svoned(ONED / "tests_cases" / "tube_stenosis_r.in")
     assert data["inlet"]["type"] == "FLOW" and net.boundary.inlet_flow_ml_s == 100.0
@@ -170,7 +164,6 @@ def test_writer_refuses_two_trees_without_a_root():
     assert "MODEL" in network_to_svoned(net, root="RCA")
 
 
-@needs_peers
 def test_peer_files_are_a_fixed_point_of_read_write_read(tmp_path):
     net, _ = read_svoned(ONED / "handmade_reference" / "single_sten_p13332.in")
     r0 = solve_steady(net, backend="cpu")
@@ -186,7 +179,6 @@ def test_load_keeps_the_svoned_data(tmp_path):
     assert net.ids == ["seg0", "seg1", "seg2"] and net.svoned["solver_options"]["dt"] == 0.001
 
 
-@needs_peers
 def test_pulsatile_inputs_in_si():
     from ffrflow.formats.svoned import pulsatile_inputs
 
@@ -202,7 +194,6 @@ def test_pulsatile_inputs_in_si():
     assert len(outlets["lc1_sub1_14"]["pim_t_s"]) == 21
 
 
-@needs_peers
 def test_left_coronary_tree_runs_through_the_pulsatile_solver_to_a_periodic_state():
     """The 86-segment svOneDSolver left coronary tree (6 CORONARY outlets, P_lv-driven) with its own
     inlet pressure wave: periodic, mass conserved, and the steady solver's answer after merging the

@@ -14,9 +14,10 @@ from ffrflow.errors import InvalidInputError
 from ffrflow.formats import detect
 from ffrflow.formats.svzerod import is_svzerod, lumped_to_svzerod, network_to_svzerod, read_svzerod, write_svzerod
 
-from conftest import SHARED, network, straight
+from conftest import ZEROD, network, straight
 
-PEERS = SHARED / "data" / "peers" / "svZeroDSolver"
+#: The peers' svZeroDSolver files that ffrflow refuses (closed-loop heart blocks).
+CLOSED_LOOP = {"closedLoopHeart_withCoronaries", "coupledBlock_closedLoopHeart_withCoronaries", "svzerod_tuned"}
 
 
 def doc_bifurcation():
@@ -159,16 +160,21 @@ def test_initial_condition_names_map_to_nodes():
         solve_lumped(read_svzerod(d), backend="numpy")
 
 
-@pytest.mark.skipif(not PEERS.is_dir(), reason="peer data (../shared/data/peers) not available")
 def test_every_peer_file_reads_or_is_rejected_clearly():
-    for f in sorted(PEERS.glob("*/*.json")):
+    files = sorted(ZEROD.glob("*/*.json"))
+    # 11 svZeroDSolver test cases, 1 tuned closed-loop model, 3 VMR models, 4 hand-built cases
+    assert len(files) == 19, files
+    rejected = set()
+    for f in files:
         doc = json.loads(f.read_text())
         if "closed_loop_blocks" in doc:
             with pytest.raises(InvalidInputError, match="closed-loop heart blocks are out of scope"):
                 read_svzerod(f)
+            rejected.add(f.stem)
         else:
             m = read_svzerod(f)
             assert m.vessels and m.units == "cgs"
+    assert rejected == CLOSED_LOOP
 
 
 def test_load_and_run_recognise_svzerod_json_and_write_its_outputs(tmp_path):

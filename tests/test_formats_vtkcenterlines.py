@@ -8,9 +8,7 @@ import pytest
 from ffrflow.errors import InvalidInputError
 from ffrflow.formats.vtkcenterlines import read_centerlines
 
-from conftest import SHARED
-
-BLUEFERN = SHARED / "data" / "real" / "bluefern-coronary-centrelines"
+from conftest import BLUEFERN, needs_bluefern
 
 
 def _write_vtp(path, lines, radii, point_name="MaximumInscribedSphereRadius", cell_arrays=None, legacy=False):
@@ -111,7 +109,7 @@ def test_polylines_sharing_end_points_legacy_vtk_in_cm(tmp_path):
         read_centerlines(p, units="m")
 
 
-@pytest.mark.skipif(not BLUEFERN.is_dir(), reason="BlueFern centrelines (../shared/data/real) not available")
+@needs_bluefern
 def test_bluefern_real_centrelines():
     net = read_centerlines(BLUEFERN / "227A_Centreline.vtk")
     assert len(net.vessels) == 7 and len(net.outlets) == 4 and len(net.roots) == 1

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import edt  # noqa: F401  (required: a broken install fails here, never a skip)
+import kimimaro  # noqa: F401  (required: a broken install fails here, never a skip)
 import numpy as np
 import pytest
+import SimpleITK  # noqa: F401  (required: a broken install fails here, never a skip)
+import vtk  # noqa: F401  (required: a broken install fails here, never a skip)
 
-pytest.importorskip("kimimaro")
-pytest.importorskip("vtk")
-pytest.importorskip("SimpleITK")
-
-from ffrflow.errors import InvalidInputError  # noqa: E402
-from ffrflow.meshing import mesh_mask  # noqa: E402
-from ffrflow.meshing.centerline import smooth_resample  # noqa: E402
-from ffrflow.meshing.compare import compare_networks  # noqa: E402
-from ffrflow.meshing.io import mask_from_array  # noqa: E402
-from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork  # noqa: E402
-from ffrflow.phantoms import _voxelize_array  # noqa: E402
+from ffrflow.errors import InvalidInputError
+from ffrflow.meshing import mesh_mask
+from ffrflow.meshing.centerline import smooth_resample
+from ffrflow.meshing.compare import compare_networks
+from ffrflow.meshing.io import mask_from_array
+from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork
+from ffrflow.phantoms import _voxelize_array
 
 
 def _net(vessels):

@@ -8,12 +8,11 @@ import time
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
+import vtk
 
-sitk = pytest.importorskip("SimpleITK")
-vtk = pytest.importorskip("vtk")
-
-from ffrflow.errors import InvalidInputError  # noqa: E402
-from ffrflow.meshing.io import (euler_characteristic, load_image, load_surface,  # noqa: E402
+from ffrflow.errors import InvalidInputError
+from ffrflow.meshing.io import (euler_characteristic, load_image, load_surface,
                                 mask_from_surface)
 
 

@@ -13,20 +13,19 @@ import sys
 import types
 from pathlib import Path
 
+import kimimaro  # noqa: F401  (required: a broken install fails here, never a skip)
 import numpy as np
 import pytest
+import SimpleITK  # noqa: F401  (required: a broken install fails here, never a skip)
+import vtk
 
-pytest.importorskip("kimimaro")
-vtk = pytest.importorskip("vtk")
-pytest.importorskip("SimpleITK")
-
-from ffrflow import phantoms  # noqa: E402
-from ffrflow.errors import InvalidInputError, MeshQualityError  # noqa: E402
-from ffrflow.meshing import mesh, write_mesh_outputs  # noqa: E402
-from ffrflow.meshing.compare import compare_networks  # noqa: E402
-from ffrflow.meshing.surface import write_surface  # noqa: E402
-from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork  # noqa: E402
-from ffrflow.phantoms import LesionSpec  # noqa: E402
+from ffrflow import phantoms
+from ffrflow.errors import InvalidInputError, MeshQualityError
+from ffrflow.meshing import mesh, write_mesh_outputs
+from ffrflow.meshing.compare import compare_networks
+from ffrflow.meshing.surface import write_surface
+from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork
+from ffrflow.phantoms import LesionSpec
 
 VOXEL_MM = 0.4
 

@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import kimimaro  # noqa: F401  (required: a broken install fails here, never a skip)
 import numpy as np
 import pytest
+import SimpleITK as sitk
+import vtk  # noqa: F401  (required: a broken install fails here, never a skip)
 
-pytest.importorskip("kimimaro")
-pytest.importorskip("vtk")
-sitk = pytest.importorskip("SimpleITK")
-
-import ffrflow  # noqa: E402
-from ffrflow import cli, phantoms  # noqa: E402
-from ffrflow._atomic import output_folder  # noqa: E402
-from ffrflow.meshing.compare import match_results  # noqa: E402
-from ffrflow.network import VesselNetwork  # noqa: E402
+import ffrflow
+from ffrflow import cli, phantoms
+from ffrflow._atomic import output_folder
+from ffrflow.meshing.compare import match_results
+from ffrflow.network import VesselNetwork
 
 VOXEL_MM = 0.4
 GEOMETRY_KEYS = {"id", "vessel", "start_mm", "end_mm", "position_mm", "mld_xyz_mm", "mld_mm", "reference_diameter_mm",

@@ -1,4 +1,6 @@
-"""Real coronary centerline trees (BlueFern DBiharMesher test data, GPL-2.0, read from ``../shared/``).
+"""Real coronary centerline trees (BlueFern DBiharMesher test data, GPL-2.0: kept outside the
+repository, in the external data folder of :mod:`ffrflow._datapaths`; these tests skip, naming that
+folder, when it is absent).
 
 They are read as networks (legacy VTK polylines with a ``radii`` array), swept into a tube surface
 and into a voxel mask at 0.4 mm, and meshed back: the tree, its centerlines and its radii must come
@@ -7,28 +9,25 @@ back within the accuracy of issue 3; the lesion table runs on every version.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+import vtk
 
-pytest.importorskip("kimimaro")
-vtk = pytest.importorskip("vtk")
-pytest.importorskip("SimpleITK")
+import ffrflow
+from ffrflow import phantoms
+from ffrflow.errors import InvalidInputError
+from ffrflow.meshing import centerline_polydata, mesh
+from ffrflow.meshing.compare import compare_networks
+from ffrflow.meshing.io import load_centerlines, polydata_kind
+from ffrflow.meshing.stenosis import detect_lesions, lesion_table
+from ffrflow.meshing.surface import tube_surface, write_surface
+from ffrflow.network import TOUCH_TOLERANCE_MM
+from ffrflow.vtkio import write_polydata
 
-import ffrflow  # noqa: E402
-from ffrflow import phantoms  # noqa: E402
-from ffrflow.errors import InvalidInputError  # noqa: E402
-from ffrflow.meshing import centerline_polydata, mesh  # noqa: E402
-from ffrflow.meshing.compare import compare_networks  # noqa: E402
-from ffrflow.meshing.io import load_centerlines, polydata_kind  # noqa: E402
-from ffrflow.meshing.stenosis import detect_lesions, lesion_table  # noqa: E402
-from ffrflow.meshing.surface import tube_surface, write_surface  # noqa: E402
-from ffrflow.network import TOUCH_TOLERANCE_MM  # noqa: E402
-from ffrflow.vtkio import write_polydata  # noqa: E402
+from conftest import BLUEFERN as REAL
+from conftest import needs_bluefern
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "bluefern-coronary-centrelines"
-pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason="shared real centerline data (../shared/data/real) absent")
+pytestmark = needs_bluefern
 TREES = {"227A_Centreline.vtk": (7, 4, 739), "721A_Centreline.vtk": (3, 2, 357)}
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import SimpleITK  # noqa: F401  (required: a broken install fails here, never a skip)
+import vtk
 
-vtk = pytest.importorskip("vtk")
-pytest.importorskip("SimpleITK")
-
-from ffrflow.errors import MeshQualityError  # noqa: E402
-from ffrflow.meshing.io import mask_from_array  # noqa: E402
-from ffrflow.meshing.radius import SurfaceCutter  # noqa: E402
-from ffrflow.meshing.surface import (mask_to_surface, require_watertight, surface_report,  # noqa: E402
+from ffrflow.errors import MeshQualityError
+from ffrflow.meshing.io import mask_from_array
+from ffrflow.meshing.radius import SurfaceCutter
+from ffrflow.meshing.surface import (mask_to_surface, require_watertight, surface_report,
                                      tetrahedral_mesh, volume_mesh_available, write_surface)
-from ffrflow.network import VesselNetwork  # noqa: E402
-from ffrflow.phantoms import _voxelize_array  # noqa: E402
+from ffrflow.network import VesselNetwork
+from ffrflow.phantoms import _voxelize_array
 
 AXIS = np.array([1.0, 0.6, 0.3]) / np.linalg.norm([1.0, 0.6, 0.3])
 

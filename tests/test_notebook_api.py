@@ -8,17 +8,16 @@ import json
 import time
 from pathlib import Path
 
+import kimimaro  # noqa: F401  (required: a broken install fails here, never a skip)
 import numpy as np
+import pandas as pd
 import pytest
+import SimpleITK as sitk
+import vtk
 
-pd = pytest.importorskip("pandas")
-vtk = pytest.importorskip("vtk")
-pytest.importorskip("kimimaro")
-sitk = pytest.importorskip("SimpleITK")
-
-import ffrflow  # noqa: E402
-from ffrflow import phantoms, plots  # noqa: E402
-from ffrflow.vtkio import read_polydata  # noqa: E402
+import ffrflow
+from ffrflow import phantoms, plots
+from ffrflow.vtkio import read_polydata
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,9 +129,10 @@ def test_to_hdf5_to_vtk_and_load(case, tmp_path):
 
 
 def test_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401  (the notebook's kernel: required by the test extra)
+    import nbclient
+    import nbformat
+
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     nb = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
     client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,

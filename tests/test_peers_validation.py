@@ -1,5 +1,5 @@
-"""ffrflow against the peers' own cases (../shared/data/peers): svZeroDSolver's stored results, the
-hand-built references, the analytic answers, the closed-loop cases rejected with a reason."""
+"""ffrflow against the peers' own cases (kept in the repository, tests/data/peers): svZeroDSolver's stored
+results, the hand-built references, the analytic answers, the closed-loop cases rejected with a reason."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import validate  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not validate.PEERS.is_dir(), reason="peer data (../shared/data/peers) not available")
 
 
 @pytest.fixture(scope="module")
