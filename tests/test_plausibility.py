@@ -13,10 +13,7 @@ import ffrflow
 from ffrflow.errors import InvalidInputError
 from ffrflow.plausibility import input_warnings, lumped_warnings, network_warnings, resolve_units
 
-from conftest import SHARED, network, straight
-
-PEERS = SHARED / "data" / "peers"
-needs_peers = pytest.mark.skipif(not PEERS.is_dir(), reason="peer data (../shared/data/peers) not available")
+from conftest import PEERS, network, straight
 
 
 @pytest.fixture
@@ -123,7 +120,6 @@ def test_vtk_centerlines_in_cm_and_m_are_inferred_and_reported(tmp_path):
         ffrflow.load(p)  # median radius 0.4: 0.4 mm or 4 mm
 
 
-@needs_peers
 def test_svoned_inputs_are_cgs_and_checked():
     from ffrflow.formats.svoned import read_svoned
 
@@ -140,7 +136,6 @@ def test_svoned_inputs_are_cgs_and_checked():
         ffrflow.load(one / "tests_cases" / "tube_stenosis_r.in", units="mm")
 
 
-@needs_peers
 def test_svzerod_poiseuille_radius_is_checked():
     doc = json.loads((PEERS / "svZeroDSolver" / "handmade_reference" / "single_stenosis_steady_p13332.json")
                      .read_text())
