@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -64,13 +65,40 @@ def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
     return statistics.median(ts), ts
 
 
+def code_version() -> dict:
+    """The commit the measured code is at, and whether the working tree differed from it.
+
+    Written into every result file, so a figure can be traced to the code that produced it and a
+    figure measured before a change of the physics is recognisable as stale.
+    """
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    from ffrflow import __version__
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", "ffrflow", "benchmarks")
+    return {"ffrflow": __version__, "commit": commit,
+            "dirty": None if status is None else bool(status)}
+
+
 def save(name: str, payload: dict) -> Path:
-    """Write ``benchmarks/results/<name>-<date>.json`` and return its path."""
+    """Write ``benchmarks/results/<name>-<date>.json`` and return its path.
+
+    The file carries the date, the machine (:func:`machine_info`) and the code version
+    (:func:`code_version`: commit and whether ``ffrflow/`` or ``benchmarks/`` had uncommitted changes).
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     path = RESULTS / f"{name}-{stamp}.json"
     payload = {"benchmark": name, "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine_info(), **payload}
+               "machine": machine_info(), "code": code_version(), **payload}
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
 
