@@ -138,9 +138,12 @@ def _tree(lesion=False, lesion_model="young-tsai"):
                    model={"lesion": lesion_model})
 
 
-@pytest.mark.parametrize("lesion", [False, True])
-def test_network_to_svoned_round_trip_gives_the_same_solution(tmp_path, lesion):
-    net = _tree(lesion)
+@pytest.mark.parametrize("lesion,lesion_model", [(False, "young-tsai"), (True, "young-tsai"),
+                                                 (True, "poiseuille-kt"), (True, "ns-calibrated")])
+def test_network_to_svoned_round_trip_gives_the_same_solution(tmp_path, lesion, lesion_model):
+    """Truth: the source network's steady solution, whatever its lesion law (the STENOSIS segment loses
+    what the lesion loses at the operating flow; read back, it is a young-tsai lesion)."""
+    net = _tree(lesion, lesion_model)
     r0 = solve_steady(net, backend="cpu")
     p = write_svoned(net, tmp_path / "net.in")
     net2, data = read_svoned(p)
@@ -216,3 +219,180 @@ def test_left_coronary_tree_runs_through_the_pulsatile_solver_to_a_periodic_stat
     assert len(r.outlets) == 6 and 0.9 < r.min_ffr <= 1.0
     inlet = r.waveforms[r.network.roots[0]]["pressure_mmHg"][:, 0]
     assert inlet.max() - inlet.min() > 20.0   # the file's pressure wave drives it
+
+
+# ------------------------------------------------------------------ lesions written at their operating point
+def _cosine(v, a, b, ds):
+    """Narrow vessel dict ``v`` by a cosine lesion of diameter stenosis ``ds`` (fraction) over [a, b] mm."""
+    pts = np.asarray(v["points"])
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    dip = np.where((s > a) & (s < b), ds * (1 - np.cos(2 * np.pi * (s - a) / (b - a))) / 2, 0.0)
+    v["radius"] = (np.asarray(v["radius"]) * (1 - dip)).tolist()
+    v.setdefault("lesions", []).append({"start_mm": a, "end_mm": b})
+    return v
+
+
+def _tandem_tree(lesion_model="ns-calibrated"):
+    """LM with a lesion at its inlet; LAD with two lesions in tandem (the second inside the first's jet);
+    LCX with an ostial lesion touched by a second one (both need an entrance segment in svOneD)."""
+    lm = _cosine(straight("LM", None, [0, 0, 0], [0, 0, 1], 10.0, 2.0, n=21), 0.0, 4.0, 0.45)
+    lad = straight("LAD", "LM", [0, 0, 10], [0, 1, 1], 40.0, (1.6, 1.2), n=81)
+    _cosine(_cosine(lad, 6.0, 12.0, 0.55), 16.0, 22.0, 0.45)
+    lcx = straight("LCX", "LM", [0, 0, 10], [1, 0, 1], 30.0, (1.4, 1.1), n=61)
+    _cosine(_cosine(lcx, 0.0, 5.0, 0.5), 5.0, 9.0, 0.4)
+    return network([lm, lad, lcx], model={"lesion": lesion_model})
+
+
+def _source(name):
+    return name.split("~")[0]
+
+
+def _round_trip(net, tmp_path):
+    """The steady result of ``net`` and, per tree, the steady result and svOneD data of its .in read back."""
+    r0 = solve_steady(net, backend="cpu")
+    back = []
+    for root in net.roots:
+        net2, data = read_svoned(write_svoned(net, tmp_path / f"{root}.in", root=root, backend="cpu"))
+        back.append((solve_steady(net2, backend="cpu"), data))
+    return r0, back
+
+
+def _assert_same_ffr(r0, back, tol):
+    """Every outlet's FFR and every lesion's distal FFR of the read-back networks equal the source's."""
+    out0 = {o["vessel"]: o["ffr"] for o in r0.outlets}
+    les0: dict[str, list] = {}
+    for x in sorted(r0.lesions, key=lambda x: (x["vessel"], x["start_mm"])):
+        les0.setdefault(x["vessel"], []).append(x["ffr_distal"])
+    n_out = n_les = 0
+    for r2, _ in back:
+        for o in r2.outlets:
+            assert o["ffr"] == pytest.approx(out0[_source(o["vessel"])], abs=tol), o["vessel"]
+            n_out += 1
+        les2: dict[str, list] = {}
+        for x in sorted(r2.lesions, key=lambda x: (_source(x["vessel"]), int(x["vessel"].split("~")[1]))):
+            les2.setdefault(_source(x["vessel"]), []).append(x["ffr_distal"])
+        for vid, ffrs in les2.items():
+            assert ffrs == pytest.approx(les0[vid], abs=tol), vid
+            n_les += len(ffrs)
+    assert n_out == len(out0) and n_les == sum(len(x) for x in les0.values())
+
+
+def test_demo_case_round_trip_keeps_the_ffr_of_the_default_law(tmp_path):
+    """Truth: the steady solution of the demo network with the default ns-calibrated law. Every STENOSIS
+    segment loses, at the operating flow, what the lesion loses there, so the network read back from the
+    .in files (one per tree) has the same steady solution: every outlet's and lesion's FFR to the
+    solver's tolerance (the requirement is 0.005; the LAD lesion, FFR 0.586, came back as 0.49 when
+    its segment carried Young-Tsai's loss at the measured minimal lumen)."""
+    from ffrflow.meshing.stenosis import detect_lesions
+    from ffrflow.phantoms import demo_case
+
+    net = detect_lesions(demo_case().network)
+    assert net.model.lesion == "ns-calibrated" and len(net.roots) == 2
+    r0, back = _round_trip(net, tmp_path)
+    assert len(r0.lesions) == 3
+    _assert_same_ffr(r0, back, 1e-6)
+    assert all(d["stenoses"] for _, d in back)
+
+
+def test_tandem_ostial_and_touching_lesions_round_trip(tmp_path):
+    """Truth: the steady solution of the source network (ns-calibrated, whose tandem rule makes each
+    lesion's drop depend on its neighbour). The lesion at the model's inlet, the ostial LCX lesion and
+    the one touching it get an entrance segment, so that svOneD's upstream segment carries the lesion's
+    own flow; FFR per outlet and per lesion as the source's."""
+    net = _tandem_tree()
+    r0, back = _round_trip(net, tmp_path)
+    assert len(r0.lesions) == 5
+    _assert_same_ffr(r0, back, 1e-6)
+    (_, data), = back
+    seg = {s["vessel"]: s for s in data["segments"]}
+    # the lesions with no segment of their own vessel upstream: their upstream segment is an entrance cut
+    # from the lesion (a NONE segment of the same vessel ending at the reference area)
+    entrances = [st for st in data["stenoses"] if seg[st["upstream"]]["loss"] == "NONE"
+                 and "entrance" in (_entrance_notes(tmp_path / "LM.in").get(st["upstream"]) or "")]
+    assert sorted(_source(st["vessel"]) for st in entrances) == ["LCX", "LCX", "LM"]
+    for st in data["stenoses"]:
+        assert _source(st["upstream"]) == _source(st["vessel"])
+
+
+def _entrance_notes(path):
+    """The comment written above each SEGMENT card, by segment name."""
+    notes, last = {}, None
+    for line in path.read_text().splitlines():
+        if line.startswith("# "):
+            last = line
+        elif line.startswith("SEGMENT"):
+            notes[line.split()[1]] = last
+            last = None
+    return notes
+
+
+@pytest.mark.parametrize("case", ["demo", "tandem"])
+def test_svoned_formula_gives_the_drop_at_the_operating_flow(tmp_path, case):
+    """Truth: the source network's pressures, and svOneDSolver's STENOSIS loss transcribed from its
+    cvOneDMthSegmentModel::N_MinorLoss. From the start of each STENOSIS segment's upstream segment to
+    the lesion's end, svOneD loses the upstream segment's Poiseuille drop plus its formula's drop at the
+    lesion's flow (A0 = the upstream segment's outlet area); that is the source network's drop there."""
+    from ffrflow.formats.svoned import svoned_stenosis_drop
+    from ffrflow.meshing.stenosis import detect_lesions
+    from ffrflow.phantoms import demo_case
+
+    net = detect_lesions(demo_case().network) if case == "demo" else _tandem_tree()
+    r0, back = _round_trip(net, tmp_path)
+    mu, rho = net.model.blood_viscosity_pa_s, net.model.blood_density_kg_m3
+    checked = 0
+    for r2, data in back:
+        seg = {s["vessel"]: s for s in data["segments"]}
+        for st in data["stenoses"]:
+            vid = _source(st["vessel"])
+            ends = sorted(les.end_mm for les in net.vessels[vid].lesions)
+            # the STENOSIS segment ends at a lesion end; the stretch starts where its upstream segment starts
+            offset = sum(seg[s]["length"] for s in seg if _source(s) == vid
+                         and int(s.split("~")[1]) <= int(st["vessel"].split("~")[1])) * 10.0
+            end = min(ends, key=lambda e: abs(e - offset))
+            assert end == pytest.approx(offset, abs=1e-6)
+            start = end - 10.0 * (st["length_cm"] + seg[st["upstream"]]["length"])
+            v0 = r0.vessel(vid)
+            drop0 = float(np.interp(start, v0["s_mm"], v0["pressure_mmHg"]) - np.interp(end, v0["s_mm"],
+                                                                                      v0["pressure_mmHg"]))
+            up = r2.vessel(st["upstream"])
+            q = float(up["flow_ml_s"][0]) * 1e-6
+            sv = svoned_stenosis_drop(q, np.sqrt(st["reference_area_cm2"] / np.pi) * 1e-2,
+                                      np.sqrt(st["area_cm2"] / np.pi) * 1e-2, st["length_cm"] * 1e-2, mu, rho)
+            drop_sv = float(up["pressure_mmHg"][0] - up["pressure_mmHg"][-1]) + sv / 133.322387415
+            assert drop_sv == pytest.approx(drop0, rel=1e-6), st["vessel"]
+            checked += 1
+    assert checked == len(r0.lesions)
+
+
+def test_young_tsai_lesion_is_written_as_itself(tmp_path):
+    """Truth: Young-Tsai with K_t = 1.52 is svOneDSolver's own STENOSIS law, so a young-tsai lesion
+    (whose reference radius is the lumen's at its start) is written with its minimal lumen area and its
+    upstream segment ends at its reference area."""
+    net = _tree(True, "young-tsai")
+    _, data = read_svoned(write_svoned(net, tmp_path / "yt.in", backend="cpu"))
+    (st,) = data["stenoses"]
+    (les,) = net.vessels["LAD"].lesions
+    mld = min(r for r, s in zip(net.vessels["LAD"].radius_mm, net.vessels["LAD"].arclength_mm)
+              if les.start_mm <= s <= les.end_mm)
+    assert st["area_cm2"] == pytest.approx(np.pi * (mld / 10) ** 2, rel=1e-9)
+    assert st["reference_area_cm2"] == pytest.approx(np.pi * (les.reference_radius_mm / 10) ** 2, rel=1e-9)
+
+
+def test_a_lesion_losing_less_than_any_stenosis_segment_is_written_as_a_none_segment(tmp_path, caplog):
+    """Truth: the source network's steady solution. A 1 mm lesion of 10 % DS loses less at its flow than
+    Young-Tsai's viscous term of any STENOSIS segment of its length (K_v's entrance length 1.64 D_s):
+    it is written, with a warning, as a NONE segment of the constant radius whose Poiseuille drop at the
+    operating flow is the lesion's, and the FFR is kept."""
+    import logging
+
+    lad = _cosine(straight("LAD", "LM", [0, 0, 10], [0, 1, 1], 40.0, (1.6, 1.2), n=81), 10.0, 11.0, 0.10)
+    net = network([straight("LM", None, [0, 0, 0], [0, 0, 1], 10.0, 2.0, n=6), lad,
+                   straight("LCX", "LM", [0, 0, 10], [1, 0, 1], 30.0, (1.4, 1.1), n=20)])
+    with caplog.at_level(logging.WARNING, logger="ffrflow"):
+        r0, back = _round_trip(net, tmp_path)
+    assert "written as a NONE segment" in caplog.text
+    (r2, data), = back
+    assert data["stenoses"] == [] and len(r0.lesions) == 1
+    out0 = {o["vessel"]: o["ffr"] for o in r0.outlets}
+    for o in r2.outlets:
+        assert o["ffr"] == pytest.approx(out0[_source(o["vessel"])], abs=1e-6)

@@ -81,8 +81,12 @@ def _net():
     return net
 
 
-@pytest.mark.parametrize("lesion_model", ["poiseuille-kt", "young-tsai"])
+@pytest.mark.parametrize("lesion_model", ["poiseuille-kt", "young-tsai", "ns-calibrated"])
 def test_network_to_svzerod_round_trip_gives_the_steady_solution(tmp_path, lesion_model):
+    """Truth: the steady solution of the source network. Under its constant inlet the svZeroDSolver model
+    settles to the steady state; its lesion's R + S Q|Q| (for ns-calibrated, the secant at the operating
+    flow) loses what the lesion loses there, so every outlet's pressure, flow and FFR are the steady
+    solver's."""
     net = _net()
     net = net.replace_config(model=type(net.model).from_dict({**net.model.to_dict(), "lesion": lesion_model}))
     steady = solve_steady(net, backend="cpu")
@@ -97,6 +101,25 @@ def test_network_to_svzerod_round_trip_gives_the_steady_solution(tmp_path, lesio
         # the steady solver stops at a relative residual of 1e-8: agreement to that order
         assert means[o["vessel"]]["pressure_out"] / 1333.22387415 == pytest.approx(o["pressure_mmHg"], rel=1e-7)
         assert means[o["vessel"]]["flow_out"] == pytest.approx(o["flow_ml_s"], rel=1e-7)
+        root_in = means[net.root_of(o["vessel"])]["pressure_in"] / 1333.22387415
+        assert means[o["vessel"]]["pressure_out"] / 1333.22387415 / root_in == pytest.approx(o["ffr"], abs=1e-6)
+
+
+def test_demo_case_svzerod_round_trip_keeps_the_ffr_of_the_default_law(tmp_path):
+    """Truth: the steady solution of the demo network with the default ns-calibrated law (its three
+    lesions detected). Network -> svZeroDSolver JSON -> lumped solve: each lesion's stenosis coefficient is
+    the secant of its extra drop at the operating flow, so the mean outlet pressures give every outlet's
+    FFR (requirement 0.005; exact at the operating point, so to the solvers' tolerances)."""
+    from ffrflow.meshing.stenosis import detect_lesions
+    from ffrflow.phantoms import demo_case
+
+    net = detect_lesions(demo_case().network)
+    assert net.model.lesion == "ns-calibrated" and sum(len(v.lesions) for v in net.vessels.values()) == 3
+    steady = solve_steady(net, backend="cpu")
+    means = solve_lumped(read_svzerod(write_svzerod(net, tmp_path / "demo.json")), backend="cpu").means()
+    pa = net.boundary.inlet_pressure_mmHg
+    for o in steady.outlets:
+        assert means[o["vessel"]]["pressure_out"] / 1333.22387415 / pa == pytest.approx(o["ffr"], abs=1e-6)
 
 
 BAD = [

@@ -28,10 +28,17 @@ solver: ``inlet_pressure_mmHg`` = time mean of a PRESSURE/PRESSURE_WAVE inlet (i
 ``venous_pressure_mmHg`` = the coronary P_v when all coronary outlets share it.
 
 :func:`write_svoned` writes any network: one SEGMENT per centerline edge (areas at the points, so the
-radius profile is kept), one STENOSIS SEGMENT per lesion (constant area at the minimal lumen, its
-upstream segment ending at the lesion's reference area), RESISTANCE outlets with the hyperemic
-outlet resistances, a PRESSURE_WAVE inlet (constant at ``inlet_pressure_mmHg`` or the given
-waveform), an OLUFSEN material.
+radius profile is kept), one STENOSIS SEGMENT per lesion that loses, at the steady hyperemic operating
+point, what the network's own lesion law loses there (the equations are in :func:`network_to_svoned`;
+for ``young-tsai`` it is the lesion itself: constant area at the minimal lumen, the upstream segment
+ending at the reference area), RESISTANCE outlets with the hyperemic outlet resistances, a
+PRESSURE_WAVE inlet (constant at ``inlet_pressure_mmHg`` or the given waveform), an OLUFSEN material
+whose reference pressure is the one at which the lumen has its imaged area (``model.reference_pressure_mmHg``,
+else the inlet pressure, as in the pulsatile model) and whose velocity-profile exponent is
+``model.velocity_profile_zeta`` (svOneDSolver's friction −2πν(n + 2) is the pulsatile model's K_R).
+Reading the file back therefore gives the steady solution of the network it came from, whatever its
+lesion law. svOneDSolver itself also carries the convective term of the 1D momentum equation
+(``model.convective`` in the steady model) and a compliant wall.
 
 Errors name the line, the card and the field (a truncated file, a DATATABLE without ENDDATATABLE, a
 segment naming a missing node, material or table, a joint naming a missing segment, a negative or
@@ -53,7 +60,8 @@ from ..errors import InvalidInputError
 
 log = logging.getLogger("ffrflow")
 
-__all__ = ["read_svoned", "parse_svoned", "write_svoned", "network_to_svoned", "pulsatile_inputs"]
+__all__ = ["read_svoned", "parse_svoned", "write_svoned", "network_to_svoned", "pulsatile_inputs",
+           "svoned_stenosis_drop"]
 
 SEGMENT_FIELDS = ("name", "id", "length", "n_elements", "inlet_node", "outlet_node", "inlet_area", "outlet_area",
                   "inflow", "material", "loss", "branch_angle", "upstream_segment", "branch_segment", "bc_type",
@@ -594,8 +602,175 @@ def _dedupe_vals(t, v):
 
 
 # ---------------------------------------------------------------------------------------------- writing
+#: svOneDSolver's expansion coefficient K_t of a STENOSIS segment (a constant in its
+#: ``cvOneDMthSegmentModel::N_MinorLoss``).
+SVONED_KT = 1.52
+#: Fraction of a lesion's length that becomes the entrance segment (NONE, from the lumen at the lesion's
+#: start to its reference area) when the lesion has no segment of its own vessel upstream.
+ENTRANCE_FRACTION = 0.1
+
+
+def _frustum_resistance(r0_mm: float, r1_mm: float, length_mm: float, mu_pa_s: float) -> float:
+    """Exact Poiseuille resistance (Pa·s/m³) of a segment whose radius is linear from r0 to r1 (mm)."""
+    from ..kernels import get_kernel
+
+    out = np.zeros(1)
+    get_kernel("segment_resistance", "numpy")(np.array([units.mm_to_m(r0_mm)]), np.array([units.mm_to_m(r1_mm)]),
+                                              units.mm_to_m(length_mm), mu_pa_s, out)
+    return float(out[0])
+
+
+def svoned_stenosis_drop(q_m3_s: float, ref_radius_m: float, radius_m: float, length_m: float, mu_pa_s: float,
+                         rho_kg_m3: float) -> float:
+    """Steady pressure drop (Pa) svOneDSolver computes over a STENOSIS segment at the forward flow q (m³/s).
+
+    A transcription of ``cvOneDMthSegmentModel::N_MinorLoss`` (svOneDSolver) for a segment of constant
+    radius ``radius_m`` and length ``length_m`` (L) whose upstream segment ends at ``ref_radius_m`` and
+    carries the same flow (Q0 = Q1 = Q): with S0, S1 the areas, D0, D1 the diameters, a = S1/S0,
+    K_t = 1.52, ν = μ/ρ,
+
+        La = 0.83 L + 1.64 D1,  K_v = 32 La/D0 · a⁻²,  Re0 = D0 Q/(S0 ν),
+        func = K_v/Re0 + K_t/2 (1/a − 1)²,  N = 2 func a² · Q/(2L),
+
+    and N replaces the Poiseuille friction −8πν of the momentum equation (S/ρ) ∂P/∂z = −N Q/S, unless
+    it is smaller (then the Poiseuille friction stays). Integrated over the constant area S1:
+    ΔP = ρ N Q L/S1² = ρ func Q²/S0² (Young & Tsai's K_v μ/(A0 D0) Q + K_t ρ/(2A0²)(A0/A_s − 1)² Q²),
+    or 8πμL/S1² · Q when that is larger.
+    """
+    nu = mu_pa_s / rho_kg_m3
+    s0, s1 = math.pi * ref_radius_m ** 2, math.pi * radius_m ** 2
+    d0, d1 = 2.0 * ref_radius_m, 2.0 * radius_m
+    a = s1 / s0
+    la = 0.83 * length_m + 1.64 * d1
+    kv = 32.0 * la / d0 / (a * a)
+    re0 = d0 * q_m3_s / (s0 * nu)
+    func = kv / re0 + SVONED_KT / 2.0 * (1.0 / a - 1.0) ** 2
+    n = 2.0 * func * a * a * q_m3_s / (2.0 * length_m)
+    n = max(n, 8.0 * math.pi * nu)
+    return rho_kg_m3 * n * q_m3_s * length_m / (s1 * s1)
+
+
+def _equivalent_throat_radius(target_pa: float, q_m3_s: float, ref_radius_m: float, length_m: float,
+                              mu_pa_s: float, rho_kg_m3: float) -> float | None:
+    """Radius (m) of the STENOSIS segment whose Young–Tsai drop (without svOneD's Poiseuille floor) at the
+    flow q is ``target_pa``: the root of a function decreasing from +∞ (radius → 0) to the drop at the
+    reference radius; None when the target is not above that (no narrowing loses so little)."""
+    from scipy.optimize import brentq
+
+    from ..cfd.elements import young_tsai_expansion, young_tsai_viscous
+
+    def excess(r):
+        return (young_tsai_viscous(ref_radius_m, r, length_m, mu_pa_s) * q_m3_s
+                + young_tsai_expansion(ref_radius_m, r, rho_kg_m3, SVONED_KT) * q_m3_s * q_m3_s - target_pa)
+
+    if excess(ref_radius_m) >= 0.0:
+        return None
+    lo = 0.5 * ref_radius_m
+    while excess(lo) <= 0.0:
+        lo *= 0.5
+    return float(brentq(excess, lo, ref_radius_m, xtol=1e-15 * ref_radius_m, rtol=4.0 * np.finfo(float).eps,
+                        maxiter=200))
+
+
+def _lesion_operating_points(net, backend: str = "auto") -> dict[tuple[str, int], dict]:
+    """Each lesion's flow and pressure drop at the steady hyperemic operating point of ``net``.
+
+    One steady solve with the network's own lesion law (for ``ns-calibrated``, its coefficients at the
+    solved flows, i.e. the secant R Q + S' Q|Q| of :func:`ffrflow.cfd.steady.operating_discretization`
+    gives the same drop there).
+
+    Returns
+    -------
+    dict
+        ``{(vessel id, index in vessel.lesions): {"q_m3_s", "dp_pa", "reference_radius_mm", "mld_mm",
+        "start_mm", "end_mm"}}``; ``dp_pa`` is the drop from the lesion's start to its end (Poiseuille
+        along its radius plus the lesion law's terms).
+    """
+    from ..cfd.steady import solve_steady
+
+    res = solve_steady(net, backend=backend)
+    disc = res.disc
+    out: dict[tuple[str, int], dict] = {}
+    count: dict[str, int] = {}
+    for x in disc.lesions:
+        vid = x["vessel"]
+        k = count.get(vid, 0)
+        count[vid] = k + 1
+        k0, k1 = x["node_start"], x["node_end"]
+        q = float(res.flow_m3_s[int(disc.node_vessel[k1])])
+        dr = float(disc.R_cum[k1] - disc.R_cum[k0])
+        ds = float(disc.S_cum[k1] - disc.S_cum[k0])
+        out[(vid, k)] = {"q_m3_s": q, "dp_pa": dr * q + ds * q * abs(q),
+                         "reference_radius_mm": x["reference_radius_mm"], "mld_mm": x["mld_mm"],
+                         "start_mm": x["start_mm"], "end_mm": x["end_mm"]}
+    return out
+
+
+def _lesion_pieces(v, pieces: list[dict], j: int, number: int, op: dict, mu: float, rho: float,
+                   model: str) -> list[dict]:
+    """The segments that replace lesion piece ``j`` of vessel ``v`` (and the upstream piece's new outlet radius).
+
+    See :func:`network_to_svoned`: a STENOSIS segment of equivalent throat radius, preceded either by the
+    vessel's own upstream piece (ending at the reference radius; the change of its Poiseuille resistance is
+    added to the drop the STENOSIS must give) or by an entrance segment cut from the lesion's first
+    ``ENTRANCE_FRACTION`` of length; a NONE segment of equivalent constant radius when no STENOSIS
+    segment loses as little as the lesion.
+    """
+    from ..network import interpolate_along
+
+    p = pieces[j]
+    a, bnd = p["a"], p["b"]
+    q, dp, r_ref = op["q_m3_s"], op["dp_pa"], op["reference_radius_mm"]
+    where = f"lesion {number + 1} of vessel {v.id!r} ({a:.3f}-{bnd:.3f} mm)"
+    if not q > 0.0 or not dp > 0.0:
+        raise InvalidInputError(f"{where}: flow {units.m3_s_to_ml_s(q):.4g} mL/s and drop "
+                                f"{units.pa_to_mmhg(dp):.4g} mmHg at the steady operating point; an svOneD STENOSIS "
+                                f"segment needs forward flow and a positive drop (inlet pressure above the venous "
+                                f"pressure?)")
+    prev = pieces[j - 1] if j > 0 and pieces[j - 1]["loss"] == "NONE" else None
+    if prev is not None:
+        start = a
+        pl = prev["b"] - prev["a"]
+        extra = (_frustum_resistance(prev["r"][0], prev["r"][1], pl, mu)
+                 - _frustum_resistance(prev["r"][0], r_ref, pl, mu)) * q
+    else:
+        start = a + ENTRANCE_FRACTION * (bnd - a)
+        r_a = float(interpolate_along(v, [a])[1][0])
+        extra = -_frustum_resistance(r_a, r_ref, start - a, mu) * q
+    length_m = units.mm_to_m(bnd - start)
+    r1 = _equivalent_throat_radius(dp + extra, q, units.mm_to_m(r_ref), length_m, mu, rho)
+    info = (f"{where}, {model} law: MLD {op['mld_mm']:.4g} mm, reference diameter {2 * r_ref:.4g} mm; "
+            f"at the operating flow {units.m3_s_to_ml_s(q):.5g} mL/s it loses {units.pa_to_mmhg(dp):.5g} mmHg")
+    if r1 is None:
+        length_mm = bnd - a
+        r_e = units.m_to_mm((8.0 * mu * units.mm_to_m(length_mm) * q / (math.pi * dp)) ** 0.25)
+        log.warning("svOneD export: %s, less than any STENOSIS segment of its length loses at that flow (Young-Tsai's "
+                    "viscous term); written as a NONE segment of constant radius %.4g mm with the same Poiseuille drop",
+                    where, r_e)
+        return [{**p, "loss": "NONE", "r": (r_e, r_e),
+                 "note": f"{info}; NONE segment of equivalent radius {r_e:.6g} mm"}]
+    r1_mm = units.m_to_mm(r1)
+    sv_drop = svoned_stenosis_drop(q, units.mm_to_m(r_ref), r1, length_m, mu, rho)
+    if sv_drop > (dp + extra) * (1.0 + 1e-9):
+        log.warning("svOneD export: %s: svOneDSolver's Poiseuille floor (8 pi mu L / A_s^2) exceeds the Young-Tsai "
+                    "drop of its STENOSIS segment at the operating flow (%.4g > %.4g mmHg); svOneDSolver will lose "
+                    "more than ffrflow there", where, units.pa_to_mmhg(sv_drop), units.pa_to_mmhg(dp + extra))
+    note = f"{info}; STENOSIS of equivalent throat diameter {2 * r1_mm:.6g} mm (Young-Tsai, K_t = 1.52)"
+    out = []
+    if prev is not None:
+        prev["r"] = (prev["r"][0], r_ref)
+    else:
+        xyz, _ = interpolate_along(v, [start])
+        out.append({"a": a, "b": start, "loss": "NONE", "xyz": (p["xyz"][0], xyz[0]), "r": (r_a, r_ref),
+                    "note": f"entrance of the STENOSIS segment of {where} (NONE, to its reference area)"})
+        p = {**p, "a": start, "xyz": (xyz[0], p["xyz"][1])}
+    out.append({**p, "r": (r1_mm, r1_mm), "note": note})
+    return out
+
+
 def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int = 10, olufsen=None,
-                      elements_per_cm: float = 50.0, model_name: str | None = None, root: str | None = None) -> str:
+                      elements_per_cm: float = 50.0, model_name: str | None = None, root: str | None = None,
+                      backend: str = "auto") -> str:
     """The svOneDSolver ``.in`` text of a network (CGS; see the module docstring for the mapping).
 
     Parameters
@@ -613,11 +788,56 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
         Finite elements per cm of segment (at least 2 per segment).
     root : str, optional
         The tree to write when the network has several roots (svOneDSolver models have one inlet);
-        outlet resistances are still those of the whole network.
+        outlet resistances and the lesions' operating point are still those of the whole network.
+    backend : str
+        Kernel backend of the steady solve that gives the lesions' operating point.
+
+    Notes
+    -----
+    **What svOneDSolver does with a STENOSIS segment** (``cvOneDMthSegmentModel::N_MinorLoss``): over
+    the segment, of length L and area A_s, the Poiseuille friction of the momentum equation is replaced
+    by Young & Tsai's loss, evaluated with the area A0 and the flow Q0 at the last node of its upstream
+    segment; for steady forward flow (Q0 = Q) through a segment of constant area it integrates to
+
+        ΔP_sv(Q) = 8πμ (0.83 L + 1.64 D_s)/A_s² · Q + (K_t ρ/2)(1/A_s − 1/A0)² · Q²,   K_t = 1.52,
+
+    (:func:`svoned_stenosis_drop`; svOneDSolver never lets it fall below the Poiseuille drop
+    8πμL/A_s² · Q of the segment, and applies no loss when Q ≤ 0). Joints carry the static pressure.
+
+    **What is written.** The lesion's drop at the operating point, ΔP*, is taken from a steady solve of
+    the whole network with its own lesion law: Poiseuille along the lesion's radius plus the law's
+    terms, at the lesion's flow Q* (for ``ns-calibrated`` this is the drop of the secant R Q + S' Q|Q|
+    that the svZeroDSolver export and the pulsatile model use, exact at Q*). The lesion becomes
+
+    * a STENOSIS segment over the lesion, A0 = the lesion's reference area (the upstream segment of
+      the same vessel ends there), and A_s the *equivalent throat area*: the root of
+      ΔP_sv(Q*; A_s) = ΔP* + (R_up − R_up') Q*, where R_up and R_up' are the Poiseuille resistances of
+      the upstream segment with its own outlet radius and ending at the reference radius (ΔP_sv
+      decreases monotonically from +∞ to 8πμ(0.83 L + 1.64 D0)/A0² · Q* as A_s grows to A0, so the
+      root is unique);
+    * when the lesion has no segment of its own vessel upstream (it starts the vessel, or touches the
+      lesion before it), its first ``ENTRANCE_FRACTION`` of length becomes a NONE segment from the
+      lumen at its start to A0 (svOneDSolver takes A0 and Q0 from the upstream segment, which must
+      carry the lesion's flow), and the STENOSIS segment of the rest must give ΔP* − R_entrance Q*;
+    * when ΔP* is below what any STENOSIS segment of that length loses at Q* (Young–Tsai's viscous
+      term at A_s = A0), a NONE segment of the constant radius whose Poiseuille drop at Q* is ΔP*
+      (logged as a warning; the read-back network has no lesion there).
+
+    What is approximate: the match is exact at the operating flow Q* only. Away from it the segment
+    follows Young–Tsai's curve through (Q*, ΔP*), whose viscous part is larger and quadratic part
+    smaller than the secant's (on the demo case's lesions Young–Tsai's viscous term at any throat area
+    that reproduces the secant's expansion coefficient with K_t = 1.52 exceeds the lesion's whole
+    linear coefficient, so the two coefficients cannot be matched separately); the equivalent throat
+    diameter is not the measured MLD (both are written in a comment above the segment); svOneDSolver's
+    areas follow its tube law around the reference pressure, so its own drop at Q* moves with the
+    distension of A_s and A0 (the steady model's walls are rigid). A warning is logged when
+    svOneDSolver's Poiseuille floor would bind at Q*. For ``young-tsai`` networks (K_t = 1.52) whose
+    lesions start where the lumen has its reference radius, the root is the lesion's own minimal area
+    and the file is exact at every flow.
     """
     from ..cfd.boundary import outlet_resistances
     from ..cfd.lumped import OLUFSEN_CGS
-    from ..network import interpolate_along, lesion_geometry
+    from ..network import interpolate_along
 
     k1, k2, k3 = olufsen or OLUFSEN_CGS
     b = net.boundary
@@ -627,19 +847,18 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
     if root is None and len(roots) > 1:
         raise InvalidInputError(f"network has {len(roots)} roots {roots}; an svOneDSolver model has one inlet: write "
                                 f"one tree per file (root={roots[0]!r}, ...)")
+    if root is not None and root not in roots:
+        raise InvalidInputError(f"root: {root!r} is not a root of the network (roots: {roots})")
+    # the lesions' operating point comes from the whole network (its flows set by every outlet)
+    ops = _lesion_operating_points(net, backend) if any(v.lesions for v in net.vessels.values()) else {}
     if root is not None:
-        if root not in roots:
-            raise InvalidInputError(f"root: {root!r} is not a root of the network (roots: {roots})")
         keep = [vid for vid in net.vessels if net.root_of(vid) == root]
         net = net.copy()
         net.vessels = {vid: net.vessels[vid] for vid in keep}
     if b.venous_pressure_mmHg != 0.0:
         log.warning("svOneD export: RESISTANCE outlets have no distal pressure; venous_pressure_mmHg = %g is not "
-                    "written", b.venous_pressure_mmHg)
-    lesion_model = net.model.lesion
-    if any(v.lesions for v in net.vessels.values()) and lesion_model != "young-tsai":
-        log.warning("svOneD export: STENOSIS segments apply the full Young-Tsai loss; the network's lesion model %r "
-                    "uses Poiseuille over the lesion instead", lesion_model)
+                    "written (the lesions' operating point is that of the network with it)", b.venous_pressure_mmHg)
+    mu_si, rho_si = net.model.blood_viscosity_pa_s, net.model.blood_density_kg_m3
     nodes: list[np.ndarray] = []
     segs: list[dict] = []
     joints: list[tuple[int, int, list[int]]] = []  # (node, inlet seg, outlet segs)
@@ -652,56 +871,53 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
 
     for vid, v in net.vessels.items():
         s = v.arclength_mm
-        pts, rad = v.points_mm, v.radius_mm
         # break points: every centerline point plus lesion ends
-        pieces: list[tuple[float, float, bool, dict | None]] = []
-        les = sorted(v.lesions or [], key=lambda l: l.start_mm)
+        pieces: list[dict] = []
+        les = sorted(enumerate(v.lesions or []), key=lambda t: t[1].start_mm)
         cuts = [0.0]
-        kinds = []
+        kinds: list[int | None] = []
         pos = 0.0
-        for lz in les:
+        for k, lz in les:
             if lz.start_mm > pos + 1e-9:
                 cuts.append(lz.start_mm)
                 kinds.append(None)
             cuts.append(lz.end_mm)
-            kinds.append(lz)
+            kinds.append(k)
             pos = lz.end_mm
         if pos < s[-1] - 1e-9:
             cuts.append(float(s[-1]))
             kinds.append(None)
-        prev_seg = None
-        for (a, bnd), lz in zip(zip(cuts[:-1], cuts[1:]), kinds):
-            if lz is None:
+        for (a, bnd), k in zip(zip(cuts[:-1], cuts[1:]), kinds):
+            if k is None:
                 inner = s[(s > a + 1e-9) & (s < bnd - 1e-9)]
                 ss = np.concatenate([[a], inner, [bnd]])
                 xyz, rr = interpolate_along(v, ss)
                 for j in range(ss.size - 1):
-                    pieces.append((ss[j], ss[j + 1], False, {"xyz": (xyz[j], xyz[j + 1]), "r": (rr[j], rr[j + 1])}))
+                    pieces.append({"a": float(ss[j]), "b": float(ss[j + 1]), "loss": "NONE",
+                                   "xyz": (xyz[j], xyz[j + 1]), "r": (float(rr[j]), float(rr[j + 1]))})
             else:
-                geo = lesion_geometry(net, vid, lz)
                 xyz, _ = interpolate_along(v, [a, bnd])
-                pieces.append((a, bnd, True, {"xyz": (xyz[0], xyz[1]), "r": (geo["mld_mm"] / 2, geo["mld_mm"] / 2),
-                                              "ref": geo["reference_radius_mm"]}))
-        # the segment upstream of a stenosis ends at the reference area (svOneD's A0)
-        for j, (a, bnd, is_sten, g) in enumerate(pieces):
-            if is_sten and j > 0 and not pieces[j - 1][2]:
-                pg = pieces[j - 1][3]
-                pg["r"] = (pg["r"][0], g["ref"])
-        for j, (a, bnd, is_sten, g) in enumerate(pieces):
-            n_in = node(g["xyz"][0])
-            n_out = node(g["xyz"][1])
-            L = (bnd - a) / units.CM_TO_MM
+                pieces.append({"a": float(a), "b": float(bnd), "loss": "STENOSIS", "lesion": k,
+                               "xyz": (xyz[0], xyz[1])})
+        written: list[dict] = []
+        for j, pc in enumerate(pieces):
+            if pc["loss"] == "STENOSIS":
+                k = pc["lesion"]
+                written.extend(_lesion_pieces(v, pieces, j, k, ops[(vid, k)], mu_si, rho_si, net.model.lesion))
+            else:
+                written.append(pc)
+        prev_seg = None
+        for j, pc in enumerate(written):
+            n_in = node(pc["xyz"][0])
+            n_out = node(pc["xyz"][1])
+            L = (pc["b"] - pc["a"]) / units.CM_TO_MM
             sid = len(segs)
-            up = prev_seg if prev_seg is not None else -1
             segs.append({"name": f"{vid}~{j}", "id": sid, "length": L,
                          "n_el": max(2, int(math.ceil(L * elements_per_cm))), "in": n_in, "out": n_out,
-                         "a_in": math.pi * (g["r"][0] / units.CM_TO_MM) ** 2,
-                         "a_out": math.pi * (g["r"][1] / units.CM_TO_MM) ** 2,
-                         "loss": "STENOSIS" if is_sten else "NONE",
-                         "up": up, "bc": "NOBOUND", "table": "NONE", "vessel": vid})
-            if is_sten and j == 0 and v.parent is None:
-                raise InvalidInputError(f"vessel {vid!r}: a lesion at the inlet of a root vessel cannot be written as "
-                                        f"an svOneD STENOSIS segment (it needs an upstream segment)")
+                         "a_in": math.pi * (pc["r"][0] / units.CM_TO_MM) ** 2,
+                         "a_out": math.pi * (pc["r"][1] / units.CM_TO_MM) ** 2,
+                         "loss": pc["loss"], "up": prev_seg if prev_seg is not None else -1, "bc": "NOBOUND",
+                         "table": "NONE", "vessel": vid, "note": pc.get("note")})
             if prev_seg is not None:
                 joints.append((n_in, prev_seg, [sid]))
             else:
@@ -713,8 +929,6 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
         if kids:
             nd = segs[last_seg[vid]]["out"]
             joints.append((nd, last_seg[vid], [first_seg[k] for k in kids]))
-        if v.lesions and segs[first_seg[vid]]["loss"] == "STENOSIS" and v.parent is not None:
-            segs[first_seg[vid]]["up"] = last_seg[v.parent]
     tables = []
     for vid in net.outlets:
         sid = last_seg[vid]
@@ -736,10 +950,16 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
     n_steps = int(round(n_cycles * period / dt))
     rho = net.model.blood_density_kg_m3 / 1000.0
     mu = net.model.blood_viscosity_pa_s * 10.0
+    # the written areas are the lumen's at the reference pressure (the pulsatile model's P0); svOneD's
+    # velocity-profile exponent n gives its friction N = -2 pi nu (n + 2), the pulsatile model's K_R with n = zeta
+    p_ref = (net.model.reference_pressure_mmHg if net.model.reference_pressure_mmHg is not None
+             else b.inlet_pressure_mmHg) * units.MMHG_TO_DYN_CM2
+    zeta = net.model.velocity_profile_zeta
     name = model_name or str(net.meta.get("model_name") or net.meta.get("name") or "ffrflow")
     out = [f"# svOneDSolver input written by ffrflow from a vessel network ({len(net.vessels)} vessels, "
            f"{len(segs)} segments); CGS units",
-           "# segments are named <vessel>~<k> (one per centerline edge; a lesion is one STENOSIS segment)",
+           "# segments are named <vessel>~<k> (one per centerline edge; a lesion is one STENOSIS segment, see the "
+           "comment above it)",
            f"MODEL {name.replace(' ', '_')}", ""]
     for i, p in enumerate(nodes):
         out.append(f"NODE {i} {p[0]:.10g} {p[1]:.10g} {p[2]:.10g}")
@@ -748,6 +968,8 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
         out += [f"JOINT J{k} {nd} IN{k} OUT{k}", f"JOINTINLET IN{k} 1 {sin}",
                 f"JOINTOUTLET OUT{k} {len(souts)} " + " ".join(str(x) for x in souts), ""]
     for sg in segs:
+        if sg["note"]:
+            out.append(f"# {sg['note']}")
         out.append(f"SEGMENT {sg['name']} {sg['id']} {sg['length']:.10g} {sg['n_el']} {sg['in']} {sg['out']} "
                    f"{sg['a_in']:.10g} {sg['a_out']:.10g} 0.0 MAT1 {sg['loss']} 0.0 {max(sg['up'], 0)} 0 "
                    f"{sg['bc']} {sg['table']}")
@@ -760,7 +982,7 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
         out += [f"{t:.10g} {v:.10g}" for t, v in vals]
         out += ["ENDDATATABLE", ""]
     out.append(f"SOLVEROPTIONS {dt:.10g} {save_every} {n_steps} 2 INLETDATA {inlet_type} 1.0e-8 1 1")
-    out.append(f"MATERIAL MAT1 OLUFSEN {rho:.10g} {mu:.10g} 0.0 1.0 {k1:.10g} {k2:.10g} {k3:.10g}")
+    out.append(f"MATERIAL MAT1 OLUFSEN {rho:.10g} {mu:.10g} {p_ref:.10g} {zeta:.10g} {k1:.10g} {k2:.10g} {k3:.10g}")
     out.append("OUTPUT TEXT")
     return "\n".join(out) + "\n"
 
