@@ -21,8 +21,9 @@ that contouring a mask leaves. The steps:
    (``createGeometry``) and remeshed: triangles (2D Delaunay, 5 smoothing passes) and tetrahedra
    (HXT, gmsh's optimiser, then ``Relocate3D``) of size ``size_per_radius`` (0.3) times the
    radius of the nearest centerline point, bounded to [0.1, 1.0] mm (a size grid over the
-   bounding box, gmsh's ``Structured`` field). A patch whose nodes all lie on an end plane, near
-   its centre, is that end's cap; the others are wall.
+   bounding box, gmsh's ``Structured`` field), one volume per closed shell (the left and right
+   trees are two). A patch whose nodes all lie on an end plane, near its centre, is that end's
+   cap; the others are wall.
 5. **Labels.** Physical groups in the ``.msh`` file: a surface ``inlet_<vessel>`` per root,
    ``outlet_<vessel>`` per terminal vessel, ``wall``, and the volume ``lumen``.
 
@@ -412,6 +413,7 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
     if not (np.isfinite(size_per_radius) and size_per_radius > 0):
         raise InvalidInputError(f"volume mesh: size_per_radius must be positive, got {size_per_radius!r}")
     import gmsh
+    from scipy.spatial import cKDTree
 
     from .. import _vtk as vtk
 
@@ -425,6 +427,8 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
     mp.SetInputData(capped)
     mp.Update()
     surface_volume = float(mp.GetVolume())
+    n_shells, component = _shells(cpts, ctris)
+    shell_tree = cKDTree(cpts)
 
     with _GMSH_LOCK, tempfile.TemporaryDirectory() as tmpdir:
         if gmsh.isInitialized():
@@ -445,10 +449,11 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
             except Exception as exc:       # gmsh raises a plain Exception with its last error
                 raise MeshQualityError(f"volume mesh: gmsh could not parametrise the capped surface: {exc}") from exc
             surfaces = [tag for _, tag in gmsh.model.getEntities(2)]
-            owner = {}
+            owner, shell = {}, {}
             for tag in surfaces:
                 _, xyz, _ = gmsh.model.mesh.getNodes(2, tag, includeBoundary=True)
                 xyz = xyz.reshape(-1, 3)
+                shell[tag] = int(component[shell_tree.query(xyz[0])[1]])
                 owner[tag] = -1
                 for k, pl in enumerate(planes):
                     d = xyz - pl.center_mm
@@ -456,8 +461,9 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
                             and np.linalg.norm(d, axis=1).max() <= pl.reach_mm):
                         owner[tag] = k
                         break
-            loop = gmsh.model.geo.addSurfaceLoop(surfaces)
-            volume = gmsh.model.geo.addVolume([loop])
+            # one volume per closed shell (one per tree): a second loop in one volume would be a hole
+            volumes = [gmsh.model.geo.addVolume([gmsh.model.geo.addSurfaceLoop(
+                [t for t in surfaces if shell[t] == c])]) for c in range(n_shells)]
             gmsh.model.geo.synchronize()
             for k, pl in enumerate(planes):
                 tags = [t for t in surfaces if owner[t] == k]
@@ -467,7 +473,7 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
                 gmsh.model.setPhysicalName(2, gmsh.model.addPhysicalGroup(2, tags), pl.name)
             gmsh.model.setPhysicalName(2, gmsh.model.addPhysicalGroup(2, [t for t in surfaces if owner[t] < 0]),
                                        "wall")
-            gmsh.model.setPhysicalName(3, gmsh.model.addPhysicalGroup(3, [volume]), "lumen")
+            gmsh.model.setPhysicalName(3, gmsh.model.addPhysicalGroup(3, volumes), "lumen")
             if size_mm is None:            # the size grid, trilinearly interpolated by gmsh
                 field = gmsh.model.mesh.field.add("Structured")
                 gmsh.model.mesh.field.setString(field, "FileName", str(size_file))
@@ -493,9 +499,11 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
             index = np.zeros(int(node_tags.max()) + 1, dtype=np.int64)
             index[node_tags.astype(np.int64)] = np.arange(len(node_tags))
             X = xyz.reshape(-1, 3)
-            types, _, conn = gmsh.model.mesh.getElements(3, volume)
-            tets = np.concatenate([index[c.astype(np.int64)].reshape(-1, 4)
-                                   for t, c in zip(types, conn) if t == 4]) if len(types) else np.zeros((0, 4), int)
+            tets = [np.zeros((0, 4), np.int64)]
+            for vol_tag in volumes:
+                types, _, conn = gmsh.model.mesh.getElements(3, vol_tag)
+                tets += [index[c.astype(np.int64)].reshape(-1, 4) for t, c in zip(types, conn) if t == 4]
+            tets = np.concatenate(tets)
             area_out = np.zeros(len(planes))
             cap_tris = np.zeros(len(planes), dtype=np.int64)
             wall_area = 0.0
@@ -533,6 +541,16 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
              info["tetrahedra"], len(planes), info["min_dihedral_deg"], info["volume_mm3"], surface_volume,
              info["seconds"])
     return info
+
+
+def _shells(points: np.ndarray, tris: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected pieces of a triangle surface: their number and, per point, its piece."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    e = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]]])
+    adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(len(points), len(points)))
+    return connected_components(adj, directed=False)
 
 
 def _write_size_grid(path: Path, network, points: np.ndarray, size_per_radius: float,
