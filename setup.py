@@ -34,7 +34,9 @@ setup(
         "gpu": ["cupy-cuda12x>=13.0"],
         "cluster": ["dask[distributed]>=2023.6", "pandas>=2.0", "pyarrow>=12.0"],
         "gpu-cluster": ["dask-cuda>=23.6"],
-        "meshing": ["kimimaro>=4.0", "edt>=2.3"],
+        # gmsh: the tetrahedral volume mesh (mesh --volume-mesh); its PyPI wheel bundles libgmsh, which
+        # loads libGLU, libXcursor, libXft and libXinerama from the system
+        "meshing": ["kimimaro>=4.0", "edt>=2.3", "gmsh>=4.13"],
         "test": ["pytest>=7.4", "pandas>=2.0", "pyarrow>=12.0", "nbformat>=5.9", "nbclient>=0.8", "ipykernel>=6.25"],
     },
     entry_points={"console_scripts": ["ffrflow=ffrflow.cli:main"]},

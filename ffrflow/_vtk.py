@@ -16,6 +16,7 @@ _WHERE = {
     "vtkActor": "vtkmodules.vtkRenderingCore",
     "vtkCellArray": "vtkmodules.vtkCommonDataModel",
     "vtkCleanPolyData": "vtkmodules.vtkFiltersCore",
+    "vtkClipPolyData": "vtkmodules.vtkFiltersCore",
     "vtkDiscreteFlyingEdges3D": "vtkmodules.vtkFiltersGeneral",
     "vtkFeatureEdges": "vtkmodules.vtkFiltersCore",
     "vtkGenericDataObjectReader": "vtkmodules.vtkIOLegacy",

@@ -141,8 +141,12 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
     lesions : bool
         Detect and grade lesions (%DS ≥ 30 %) on every vessel.
     volume_mesh : bool
-        Also fill the surface with tetrahedra (``volume.msh``, gmsh; needs ``output_dir``). Raises
-        :class:`~ffrflow.errors.BackendUnavailableError` when gmsh is not installed (nothing is written).
+        Also fill the lumen with tetrahedra (``volume.msh``, gmsh; needs ``output_dir``): flat
+        inlet and outlet faces labelled ``inlet_<vessel>`` / ``outlet_<vessel>``, the ``wall`` and
+        the volume ``lumen`` (:func:`ffrflow.meshing.volume.tetrahedral_mesh`); its summary (element
+        count, smallest dihedral angle, volumes, caps) goes into ``mesh.json`` under ``volume``.
+        Raises :class:`~ffrflow.errors.BackendUnavailableError` when gmsh is not installed
+        (nothing is written).
     **options
         Passed to :func:`ffrflow.meshing.mesh` (``spacing_out_mm``, ``surface_voxel_mm``, ...).
 
@@ -170,7 +174,7 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
     if volume_mesh:
         if output_dir is None:
             raise InvalidInputError("volume_mesh: needs an output_dir for volume.msh")
-        from .meshing.surface import volume_mesh_available
+        from .meshing.volume import volume_mesh_available
 
         ok, why = volume_mesh_available()
         if not ok:
@@ -183,11 +187,13 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
         from .meshing import write_mesh_outputs
 
         with output_folder(output_dir) as tmp:
-            write_mesh_outputs(res, tmp)
             if volume_mesh:
-                from .meshing.surface import tetrahedral_mesh
+                from .meshing.volume import tetrahedral_mesh
 
-                tetrahedral_mesh(res.surface, Path(tmp) / "volume.msh")
+                res.volume_info = tetrahedral_mesh(res.surface, res.network, Path(tmp) / "volume.msh")
+                res.volume_info["path"] = "volume.msh"
+                res.network.meta["mesh"] = res.summary()
+            write_mesh_outputs(res, tmp)
     return res.network
 
 

@@ -29,7 +29,10 @@ summarises the run.
 
 Clusters: an embedded :class:`distributed.LocalCluster` (``workers`` processes, one thread each)
 by default; an existing scheduler by address (``scheduler="tcp://host:8786"``); on a GPU node with
-dask-cuda installed, a ``LocalCUDACluster`` (one worker per GPU).
+CuPy and dask-cuda installed, a ``LocalCUDACluster`` (one worker per GPU). Asking for the GPU
+cluster (``gpu=True``, ``ffrflow batch --gpu``) where CuPy, a CUDA device or dask-cuda is missing is
+a :class:`~ffrflow.errors.BackendUnavailableError` naming them, raised before any case runs or
+anything is written: never a CPU run instead.
 
 Privacy: nothing from a DICOM header reaches the outputs (the readers do not keep header tags),
 and the input path is recorded as the manifest wrote it.
@@ -60,7 +63,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ._atomic import atomic_dir, atomic_path, atomic_write_text
-from .errors import FfrflowError, InvalidInputError
+from .errors import BackendUnavailableError, FfrflowError, InvalidInputError
 
 log = logging.getLogger("ffrflow")
 
@@ -455,16 +458,58 @@ def _children_ignore_sigint():
         signal.signal(signal.SIGINT, old)
 
 
-def _gpu_cluster():
-    """A dask-cuda LocalCUDACluster when dask-cuda is installed and a GPU is usable, else None."""
-    try:
-        from dask_cuda import LocalCUDACluster
-    except ImportError:
-        return None
+def gpu_cluster_missing() -> list[str]:
+    """What a dask-cuda GPU cluster needs and this machine lacks: any of CuPy, a CUDA device that
+    CuPy can run a kernel on, and dask-cuda (an empty list when all are there)."""
+    import importlib.util
+
     from .kernels import cuda_available
 
-    if not cuda_available():
-        return None
+    missing = []
+    if importlib.util.find_spec("cupy") is None:
+        missing.append("CuPy")
+    elif not _imports("cupy"):
+        missing.append("a CuPy that imports")
+    elif not cuda_available():
+        missing.append("a CUDA device (disabled by FFRFLOW_DISABLE_CUDA)"
+                       if os.environ.get("FFRFLOW_DISABLE_CUDA", "") not in ("", "0") else "a CUDA device")
+    if importlib.util.find_spec("dask_cuda") is None:
+        missing.append("dask-cuda")
+    return missing
+
+
+def _imports(name: str) -> bool:
+    try:
+        __import__(name)
+    except Exception:  # noqa: BLE001 - a broken install is as missing as an absent one
+        return False
+    return True
+
+
+def require_gpu_cluster(scheduler: str | None = None) -> None:
+    """Check a request for the dask-cuda GPU cluster (``batch --gpu``) before anything runs.
+
+    Raises
+    ------
+    InvalidInputError
+        With ``scheduler``: the workers are that scheduler's, not a cluster this starts.
+    BackendUnavailableError
+        Naming what is missing (see :func:`gpu_cluster_missing`).
+    """
+    if scheduler:
+        raise InvalidInputError("batch --gpu starts its own dask-cuda cluster; with --scheduler the workers "
+                                "are whatever that scheduler has (start them with dask-cuda-worker)")
+    missing = gpu_cluster_missing()
+    if missing:
+        raise BackendUnavailableError(
+            f"batch --gpu needs CuPy, a CUDA device and dask-cuda; missing here: {', '.join(missing)} "
+            f"(on a GPU node: pip install 'ffrflow[gpu,gpu-cluster]'; or run without --gpu)")
+
+
+def _gpu_cluster():
+    """A dask-cuda LocalCUDACluster (one worker per GPU); assumes :func:`gpu_cluster_missing` is empty."""
+    from dask_cuda import LocalCUDACluster
+
     with _children_ignore_sigint():
         return LocalCUDACluster(threads_per_worker=1, dashboard_address=None)
 
@@ -483,18 +528,28 @@ _WORKER_CONFIG = {"distributed.worker.daemon": False,
 def make_client(workers: int | None = None, scheduler: str | None = None, gpu: bool | None = None):
     """A Dask client: on ``scheduler`` when given, else on an embedded cluster; returns (client, cluster, what).
 
+    ``gpu``: True requires a dask-cuda ``LocalCUDACluster`` (:class:`~ffrflow.errors.BackendUnavailableError`
+    naming what is missing otherwise), False a CPU ``LocalCluster``, None the GPU cluster when
+    everything it needs is here, else the CPU one (logged).
+
     The renderer the workers draw pictures with reaches them with the cases (``run_case``'s ``renderer``
     option), so that they do not each probe the OpenGL stack again."""
     import dask
     from distributed import Client, LocalCluster
 
+    if gpu:
+        require_gpu_cluster(scheduler)
     if scheduler:
         client = Client(scheduler, timeout="30s")
         n = len(client.scheduler_info().get("workers", {}))
         return client, None, f"scheduler {scheduler} ({n} workers)"
-    cluster = _gpu_cluster() if gpu in (None, True) else None
-    if cluster is None and gpu:
-        log.warning("--gpu: dask-cuda or a usable GPU is missing; running on a CPU LocalCluster")
+    cluster = None
+    if gpu or gpu is None:
+        missing = gpu_cluster_missing() if gpu is None else []
+        if missing:
+            log.info("batch: no GPU cluster (missing %s); running on a CPU LocalCluster", ", ".join(missing))
+        else:
+            cluster = _gpu_cluster()
     if cluster is not None:
         return Client(cluster), cluster, f"LocalCUDACluster ({len(cluster.workers)} GPU workers)"
     n = int(workers or os.cpu_count() or 1)
@@ -573,7 +628,12 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     progress : bool, optional
         Progress bar (default: when stderr is a terminal; else one JSON log line per case).
     gpu : bool, optional
-        Use dask-cuda (default: when installed and a GPU is usable).
+        True: one worker per GPU through dask-cuda, and a
+        :class:`~ffrflow.errors.BackendUnavailableError` naming what is missing (CuPy, a CUDA device,
+        dask-cuda) before anything runs or is written when that cannot be; False: CPU workers;
+        None (default): the GPU cluster when everything it needs is here, else CPU workers (logged).
+        Ignored with ``client``; with ``scheduler``, True is an
+        :class:`~ffrflow.errors.InvalidInputError`.
     client : distributed.Client, optional
         Use this client (its cluster is left running).
 
@@ -584,13 +644,18 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     Raises
     ------
     InvalidInputError
-        A manifest that cannot be read (the cases' own failures never raise).
+        A manifest that cannot be read (the cases' own failures never raise); ``gpu=True`` with
+        ``scheduler``.
+    BackendUnavailableError
+        ``gpu=True`` where CuPy, a CUDA device or dask-cuda is missing.
     KeyboardInterrupt
         On Ctrl-C, after cancelling the pending cases and closing the cluster; finished cases stay,
         and a rerun resumes.
     """
     from distributed import as_completed
 
+    if gpu and client is None:      # before anything is read, run or written
+        require_gpu_cluster(scheduler)
     specs = read_manifest(manifest)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)

@@ -391,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes of the embedded Dask LocalCluster (default: CPU count)")
     b.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on an existing Dask scheduler, e.g. tcp://host:8786")
-    b.add_argument("--gpu", action="store_true", help="one worker per GPU through dask-cuda")
+    b.add_argument("--gpu", action="store_true",
+                   help="one worker per GPU through dask-cuda (exit 4 if CuPy, a CUDA device or dask-cuda is missing)")
     b.add_argument("--no-pictures", action="store_true", help="skip ffr.png and pullback.png per case")
     b.add_argument("--force", action="store_true", help="rerun finished cases too")
     b.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
@@ -456,31 +457,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_code(exc: BaseException) -> int:
+    """The documented exit code of an exception (1 for anything that is not one of ffrflow's own)."""
+    for cls, code in ((InvalidInputError, EXIT_INPUT), (ConvergenceError, EXIT_CONVERGENCE),
+                      (BackendUnavailableError, EXIT_BACKEND), (MeshQualityError, EXIT_MESH)):
+        if isinstance(exc, cls):
+            return code
+    return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException) -> str:
+    """``error: <message>`` on one line; an exception that is not ffrflow's own is named by its type."""
+    msg = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    if not isinstance(exc, FfrflowError):
+        msg = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+    return f"error: {msg}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``ffrflow`` console script; returns the exit code."""
+    """Entry point of the ``ffrflow`` console script; returns the exit code.
+
+    Every error ends in one ``error: ...`` line on stderr and its exit code (module docstring): an
+    exception that is not ffrflow's own (a bug, a full disk) is an internal error, exit 1, named by
+    its type; ``--debug`` prints the traceback before that line. ``batch --gpu`` without CuPy, a CUDA
+    device or dask-cuda is exit 4 naming what is missing, before any case runs.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.quiet, args.debug)
     try:
         return args.func(args)
-    except InvalidInputError as exc:
-        code, msg = EXIT_INPUT, str(exc)
-    except ConvergenceError as exc:
-        code, msg = EXIT_CONVERGENCE, str(exc)
-    except BackendUnavailableError as exc:
-        code, msg = EXIT_BACKEND, str(exc)
-    except MeshQualityError as exc:
-        code, msg = EXIT_MESH, str(exc)
-    except FfrflowError as exc:
-        code, msg = EXIT_INTERNAL, str(exc)
     except KeyboardInterrupt:
         print("interrupted" + (" (finished cases are kept; rerun the same command to resume)"
                                if args.command == "batch" else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
-    if args.debug:
-        raise
-    print(f"error: {msg}", file=sys.stderr)
-    return code
+    except Exception as exc:  # noqa: BLE001 - the command line's last word on every error
+        if args.debug:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        print(_one_line(exc), file=sys.stderr)
+        return _exit_code(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

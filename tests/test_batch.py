@@ -278,3 +278,54 @@ def test_worker_with_nanny_malloc_setting_is_tuned_once():
     env.pop("MALLOC_TRIM_THRESHOLD_")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]
+
+
+def test_gpu_without_gpu_cluster_is_exit_4_before_anything_runs(manifest, tmp_path, capsys):
+    """``batch --gpu`` where CuPy, a CUDA device or dask-cuda is missing: exit 4 with one line naming
+    exactly what is missing here, no case run and no output folder; never a CPU run instead."""
+    from ffrflow.batch import gpu_cluster_missing
+
+    missing = gpu_cluster_missing()
+    if not missing:
+        pytest.skip("this machine has CuPy, a CUDA device and dask-cuda")
+    out = tmp_path / "out"
+    code = cli.main(["batch", str(manifest), "-o", str(out), "--gpu", "--no-pictures"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_BACKEND
+    assert len(err) == 1 and err[0].startswith("error: batch --gpu needs CuPy, a CUDA device and dask-cuda")
+    assert err[0].split("missing here: ")[1].startswith(", ".join(missing) + " (")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("have,device,missing", [
+    ({"dask_cuda"}, False, ["CuPy"]), ({"cupy"}, False, ["a CUDA device", "dask-cuda"]),
+    ({"cupy", "dask_cuda"}, False, ["a CUDA device"]), (set(), False, ["CuPy", "dask-cuda"]),
+    ({"cupy", "dask_cuda"}, True, [])])
+def test_gpu_names_each_missing_piece(monkeypatch, tmp_path, have, device, missing):
+    """What the error names follows what is missing (CuPy, a CUDA device that CuPy can use, dask-cuda),
+    and the check comes before the manifest is read or anything is written."""
+    import importlib.util
+
+    from ffrflow import batch
+    from ffrflow.errors import BackendUnavailableError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (object() if name in have else None)
+                        if name in ("cupy", "dask_cuda") else real(name, *a))
+    monkeypatch.setattr(batch, "_imports", lambda name: True)
+    monkeypatch.setattr("ffrflow.kernels.cuda_available", lambda: device)
+    monkeypatch.delenv("FFRFLOW_DISABLE_CUDA", raising=False)
+    assert batch.gpu_cluster_missing() == missing
+    if missing:
+        with pytest.raises(BackendUnavailableError, match="missing here: " + ", ".join(missing) + r" \("):
+            batch.run_batch(tmp_path / "never-read.csv", tmp_path / "out", gpu=True)
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_gpu_with_an_external_scheduler_is_refused(manifest, tmp_path, capsys):
+    """``--gpu`` starts its own dask-cuda cluster; with ``--scheduler`` it would be ignored: exit 2,
+    before any connection is tried."""
+    code = cli.main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--gpu", "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_INPUT and len(err) == 1 and "--scheduler" in err[0]
+    assert not (tmp_path / "out").exists()

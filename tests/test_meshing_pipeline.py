@@ -266,13 +266,33 @@ def test_ostium_option_is_validated():
     assert cli._parse_ostia(["1, 2.5 ,-3"]) == [(1.0, 2.5, -3.0)]
 
 
-def test_volume_mesh_option(y_case, tmp_path, capsys):
-    from ffrflow.meshing.surface import volume_mesh_available
+def test_volume_mesh_option(y_case, tmp_path):
+    """``ffrflow mesh --volume-mesh``: volume.msh beside the other outputs, with one labelled face per
+    inlet and outlet of the network written beside it (network.json), the wall, and tetrahedra that
+    are all positively oriented; its summary in mesh.json."""
+    from ffrflow.meshing.volume import read_volume_mesh, signed_volumes
 
     path, _, _ = y_case
     code = cli.main(["mesh", str(path), "-o", str(tmp_path / "v"), "--volume-mesh"])
-    if volume_mesh_available()[0]:
-        assert code == 0 and (tmp_path / "v" / "volume.msh").stat().st_size > 0
-    else:                                    # no gmsh: a clear error before any work, nothing written
-        assert code == cli.EXIT_BACKEND and "gmsh" in capsys.readouterr().err
-        assert not (tmp_path / "v").exists()
+    assert code == 0
+    net = ffrflow.load(tmp_path / "v" / "network.json")
+    m = read_volume_mesh(tmp_path / "v" / "volume.msh")
+    assert set(m["faces"]) == ({f"inlet_{v}" for v in net.roots} | {f"outlet_{v}" for v in net.outlets} | {"wall"})
+    assert len(net.roots) == 1 and len(net.outlets) == 2
+    assert (signed_volumes(m["points"], m["tetrahedra"]) > 0).all()
+    info = json.loads((tmp_path / "v" / "mesh.json").read_text())["volume"]
+    assert info["path"] == "volume.msh" and info["tetrahedra"] == len(m["tetrahedra"])
+    assert info["volume_mm3"] == pytest.approx(info["surface_volume_mm3"], rel=0.02)
+
+
+def test_volume_mesh_option_without_gmsh(y_case, tmp_path, capsys, monkeypatch):
+    """No gmsh: exit 4 with one line naming it, before any work, and nothing written."""
+    from ffrflow.meshing import volume
+
+    monkeypatch.setattr(volume, "volume_mesh_available",
+                        lambda: (False, "no tetrahedral mesher: the volume mesh needs the `gmsh` Python package"))
+    path, _, _ = y_case
+    code = cli.main(["mesh", str(path), "-o", str(tmp_path / "v"), "--volume-mesh"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_BACKEND and len(err) == 1 and err[0].startswith("error: ") and "gmsh" in err[0]
+    assert not (tmp_path / "v").exists()

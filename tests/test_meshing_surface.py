@@ -10,8 +10,7 @@ import vtk
 from ffrflow.errors import MeshQualityError
 from ffrflow.meshing.io import mask_from_array
 from ffrflow.meshing.radius import SurfaceCutter
-from ffrflow.meshing.surface import (mask_to_surface, require_watertight, surface_report,
-                                     tetrahedral_mesh, volume_mesh_available, write_surface)
+from ffrflow.meshing.surface import mask_to_surface, require_watertight, surface_report, write_surface
 from ffrflow.network import VesselNetwork
 from ffrflow.phantoms import _voxelize_array
 
@@ -111,18 +110,6 @@ def test_write_surface_atomic(tmp_path):
     from ffrflow.errors import InvalidInputError
     with pytest.raises(InvalidInputError, match="unknown surface format"):
         write_surface(surf, tmp_path / "s.ply")
-
-
-def test_volume_mesh_optional(tmp_path):
-    ok, why = volume_mesh_available()
-    if not ok:
-        from ffrflow.errors import BackendUnavailableError
-        with pytest.raises(BackendUnavailableError, match="gmsh"):
-            tetrahedral_mesh(None, tmp_path / "v.msh")
-        pytest.skip(why)
-    surf = mask_to_surface(_mask(_tube(1.0, length=8.0)))
-    p = tetrahedral_mesh(surf, tmp_path / "v.msh")
-    assert p.stat().st_size > 0
 
 
 def test_cut_keeps_the_smallest_enclosing_contour():

@@ -10,6 +10,8 @@ Stages (DESIGN §6), each in its own module:
 - :mod:`.centerline` — skeleton → branch graph → smoothed, resampled centerlines → network.
 - :mod:`.radius` — area-equivalent radius from cross-sections of the surface.
 - :mod:`.stenosis` — reference radius fit and lesion grading (``detect_lesions(network)``).
+- :mod:`.volume` — tetrahedra filling the lumen, flat inlet/outlet faces labelled by vessel (gmsh;
+  optional, ``mesh(..., volume_mesh=True)``).
 
 >>> from ffrflow.meshing import mesh, write_mesh_outputs          # doctest: +SKIP
 >>> res = mesh("case.nii.gz")                                      # doctest: +SKIP
@@ -58,6 +60,9 @@ class MeshResult:
         Seconds per stage: ``load``, ``surface``, ``skeleton``, ``graph``, ``radius``, ``lesions``, ``total``.
     lesions_detected : bool
         Whether :func:`ffrflow.meshing.stenosis.detect_lesions` ran on the network.
+    volume_info : dict
+        The tetrahedral mesh's summary (:func:`ffrflow.meshing.volume.tetrahedral_mesh`) when one
+        was made, else empty.
     """
 
     network: Any
@@ -67,13 +72,17 @@ class MeshResult:
     centerline_info: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
     lesions_detected: bool = False
+    volume_info: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-able summary of the run (no geometry)."""
-        return {"image": self.image_info, "surface": self.surface_info, "centerline": self.centerline_info,
-                "vessels": len(self.network.vessels), "roots": self.network.roots,
-                "outlets": len(self.network.outlets), "lesions_detected": self.lesions_detected,
-                "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()}}
+        out = {"image": self.image_info, "surface": self.surface_info, "centerline": self.centerline_info,
+               "vessels": len(self.network.vessels), "roots": self.network.roots,
+               "outlets": len(self.network.outlets), "lesions_detected": self.lesions_detected,
+               "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()}}
+        if self.volume_info:
+            out["volume"] = self.volume_info
+        return out
 
 
 def is_surface_path(path: str | Path) -> bool:
