@@ -43,7 +43,6 @@ import numpy as np
 from .. import units
 from ..errors import ConvergenceError, InvalidInputError
 from ..kernels import get_kernel, resolve_backend
-from ..kernels.reference import _frustum
 from ..network import VesselNetwork
 from .assembly import Discretization, discretize
 from .boundary import outlet_resistances, resting_coronary_flow_ml_min
@@ -343,8 +342,10 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     if np.any(r_out <= 0):
         raise InvalidInputError("params: outlet resistances must stay > 0")
     # a case whose radius offset or severity takes a radius to <= 0 is not solved (status 2)
-    r_min = _min_radius(trees, case_tree, cv_off, cl_off, sev, dr)
-    invalid = ~(r_min > 0.0)
+    invalid = np.zeros(n_cases, dtype=bool)
+    if {"radius_offset_mm", "lesion_severity", "lesion_mld_mm"} & set(params):
+        r_min = _min_radius(trees, case_tree, cv_off, cl_off, sev, dr)
+        invalid = ~(r_min > 0.0)
     if invalid.any():
         c = int(np.flatnonzero(invalid)[0])
         if on_failure == "raise":
@@ -537,8 +538,10 @@ class _NsLaw:
                     k = slice(int(t.les_k0[j]), int(t.les_k1[j]) + 1)
                     r = t.r_node_m[k][None, :] + (1.0 - sev[idx, None]) * t.d_node_m[k][None, :] + dr[self.cv[idx], None]
                     self.r_mld[idx] = r.min(axis=1)
-                    self.r_pois[idx] = _frustum(r[:, :-1], r[:, 1:], t.el_len_m[k][None, 1:],
-                                                self.mu[idx, None]).sum(axis=1)
+                    a, b = r[:, :-1], r[:, 1:]
+                    ab = a * b
+                    self.r_pois[idx] = (8.0 / (3.0 * math.pi)) * self.mu[idx] * np.sum(
+                        t.el_len_m[k][None, 1:] * (a * a + ab + b * b) / (ab * ab * ab), axis=1)
 
     def _coefficients(self, q, r_mld):
         r_x, s = ns_calibrated_coefficients(q, self.ref, r_mld, mu_pa_s=self.mu, rho_kg_m3=self.rho, scale=self.scale,

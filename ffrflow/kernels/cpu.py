@@ -90,6 +90,7 @@ def _tree_newton_case(lo, hi, parent, R, S, R_out, root_p, root_q, pv, tol, max_
             if p >= 0:
                 sI[p] += 1.0 / b[i]
                 sA[p] += a[i] / b[i]
+        dhd = 0.0
         for i in range(lo, hi):
             p = parent[i]
             if p < 0:
@@ -105,12 +106,10 @@ def _tree_newton_case(lo, hi, parent, R, S, R_out, root_p, root_q, pv, tol, max_
             sI[i] = qn         # the full Newton step's flow
             P_up[i] = pu
             P_down[i] = A[i] + B[i] * qn
+            d = qn - Q[i]
+            dhd += (sA[i] + R_out[i]) * d * d
         t = 1.0
         if it > 1:
-            dhd = 0.0
-            for i in range(lo, hi):
-                d = sI[i] - Q[i]
-                dhd += (sA[i] + R_out[i]) * d * d
             if dhd > 0.0:
                 for _ in range(LINE_SEARCH_HALVINGS):
                     rem = 0.0

@@ -64,6 +64,7 @@ FF_HD ff_int ff_tree_newton_case(ff_int lo, ff_int hi, const ff_int* parent, con
             ff_int p = parent[i];
             if (p >= 0) { sI[p] += 1.0 / b[i]; sA[p] += a[i] / b[i]; }
         }
+        double dhd = 0.0;
         for (ff_int i = lo; i < hi; ++i) {
             ff_int p = parent[i];
             double pu, qn;
@@ -72,11 +73,11 @@ FF_HD ff_int ff_tree_newton_case(ff_int lo, ff_int hi, const ff_int* parent, con
                 else { qn = root_q[i]; pu = a[i] + b[i] * qn; }
             } else { pu = P_down[p]; qn = (pu - a[i]) / b[i]; }
             sI[i] = qn; P_up[i] = pu; P_down[i] = A[i] + B[i] * qn;
+            double d = qn - Q[i];
+            dhd += (sA[i] + R_out[i]) * d * d;
         }
         double t = 1.0;
         if (it > 1) {
-            double dhd = 0.0;
-            for (ff_int i = lo; i < hi; ++i) { double d = sI[i] - Q[i]; dhd += (sA[i] + R_out[i]) * d * d; }
             if (dhd > 0.0) {
                 for (ff_int k = 0; k < FF_LINE_SEARCH_HALVINGS; ++k) {
                     double rem = 0.0;
