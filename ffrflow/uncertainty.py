@@ -251,6 +251,7 @@ class UQResult:
         labels = [f"{x['id']} {x['vessel']}" for x in self.lesions] + [f"out {x['vessel']}" for x in self.outlets]
         data = [self.ffr_lesion[:, j] for j in range(self.ffr_lesion.shape[1])] + \
                [self.ffr_outlet[:, j] for j in range(self.ffr_outlet.shape[1])]
+        data = [y[np.isfinite(y)] for y in data]   # failed samples (NaN) are not drawn
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.6))
         if data:
             parts = ax.violinplot(data, vert=False, showmedians=True, quantiles=[[0.05, 0.95]] * len(data))
@@ -259,7 +260,8 @@ class UQResult:
         ax.axvline(CUTOFF, color="crimson", lw=1.5, ls="--", label="FFR 0.80")
         ax.set_yticks(range(1, len(labels) + 1), labels)
         ax.set_xlabel("FFR")
-        ax.set_title(title or f"FFR uncertainty ({self.n_samples} samples, {self.method})")
+        failed = f", {self.n_failed} failed" if self.n_failed else ""
+        ax.set_title(title or f"FFR uncertainty ({self.n_samples} samples{failed}, {self.method})")
         for j, x in enumerate(self.lesions + self.outlets, start=1):
             ax.text(1.005, j, f"P(≤0.80)={x['p_below_cutoff']:.2f}", va="center", fontsize=8,
                     transform=ax.get_yaxis_transform())

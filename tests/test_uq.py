@@ -16,7 +16,7 @@ from ffrflow.cfd.steady import solve_steady
 from ffrflow.errors import InvalidInputError
 from ffrflow.meshing.stenosis import detect_lesions
 from ffrflow.phantoms import demo_case
-from ffrflow.uncertainty import INPUTS, first_order_indices, pci, uq
+from ffrflow.uncertainty import INPUTS, first_order_indices, pci, uq, write_uq
 
 FIXED = {k: {"dist": "fixed"} for k in INPUTS}
 
@@ -202,7 +202,7 @@ def _break_samples(monkeypatch, which):
     monkeypatch.setattr(ens, "solve_steady_batch", broken)
 
 
-def test_failed_samples_are_reported_and_left_out_of_the_statistics(demo, monkeypatch):
+def test_failed_samples_are_reported_and_left_out_of_the_statistics(demo, monkeypatch, tmp_path):
     """Truth: the statistics equal those of the converged samples alone (computed here), the failed
     samples' inputs are the sampled ones."""
     from ffrflow.uncertainty import sample_inputs
@@ -223,6 +223,8 @@ def test_failed_samples_are_reported_and_left_out_of_the_statistics(demo, monkey
     assert list(r.failed_inputs["index"]) == [3, 77]
     np.testing.assert_array_equal(r.failed_inputs["radius_throat_mm"], smp["radius_throat_mm"][[3, 77]])
     assert r.arrays()["failed/kt"].shape == (2,)
+    write_uq(r, tmp_path, "uq")                            # the picture leaves the failed samples out
+    assert (tmp_path / "uq.png").stat().st_size > 10000
 
 
 def test_more_failed_samples_than_allowed_raise(demo, monkeypatch):
