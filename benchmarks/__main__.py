@@ -8,7 +8,7 @@ import sys
 BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile", "ensemble": "benchmarks.ensemble", "uq": "benchmarks.uq",
               "meshing": "benchmarks.meshing", "batch": "benchmarks.batch",
               "validate": "benchmarks.validate", "peers": "benchmarks.peers",
-              "mask_ffr": "benchmarks.mask_ffr"}
+              "mask_ffr": "benchmarks.mask_ffr", "robustness": "benchmarks.robustness"}
 
 
 def main(argv=None):

@@ -82,7 +82,8 @@ def atomic_dir(path: str | os.PathLike):
 OUTPUT_NAMES = frozenset({
     "summary.json", "results.h5", "centerlines.vtp", "network.json", "surface.vtp", "surface.stl",
     "lesions.json", "mesh.json", "ffr.png", "pullback.png", "truth.json", "mask.nii.gz", "error.json",
-    "volume.msh", "surface_centerline.png"})
+    "volume.msh", "surface_centerline.png", "uq.json", "uq.png", "pci.json", "pullback_pci.png", "pci_uq.json",
+    "pci_uq.png"})
 
 
 @contextlib.contextmanager

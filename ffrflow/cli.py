@@ -255,38 +255,75 @@ def format_uq_table(rows: list[dict], key: str = "id") -> str:
 
 
 def _deterministic(args):
+    """The case solved as ``ffrflow run`` does, nothing written yet (the caller writes one folder)."""
     from .api import run
 
-    return run(args.input, output_dir=args.output, backend=args.backend, overrides=_parse_set(args.set),
+    return run(args.input, output_dir=None, backend=args.backend, overrides=_parse_set(args.set),
                label=args.label, ostia=_parse_ostia(args.ostium), units=args.units, contour_groups=args.contour_group)
 
 
+def _write_case(result, tmp) -> None:
+    """The run's outputs (as ``ffrflow run`` writes them) into a folder being built."""
+    from .api import write_outputs
+
+    write_outputs(result, tmp, pictures=True)
+    result.to_json(Path(tmp) / "summary.json")
+
+
+def _failed_line(res) -> str:
+    f = res.failed
+    line = (f"{f['count']} of {res.n_samples} samples failed ({100 * f['fraction']:.2f} %; at most "
+            f"{100 * f['max_fraction']:g} % allowed)")
+    if f["count"]:
+        line += ": " + ", ".join(f"{k} {v}" for k, v in f["by_status"].items()) + \
+            f"; statistics over the {res.n_samples - f['count']} converged samples"
+    return line
+
+
 def cmd_uq(args) -> int:
+    from ._atomic import output_folder
     from .uncertainty import attach_to_outputs, uq, write_uq
 
     result = _deterministic(args)
     dists = json.loads(args.distributions) if args.distributions else None
     res = uq(result.network, n_samples=args.samples, distributions=dists, backend=args.backend, seed=args.seed,
-             method=args.method)
+             method=args.method, max_failed_fraction=args.max_failed_fraction)
+    if args.output:   # the run's outputs and the uncertainty appear together or not at all
+        with output_folder(args.output) as tmp:
+            _write_case(result, tmp)
+            write_uq(res, tmp, "uq")
+            attach_to_outputs(tmp, "uq", res.summary(), res.arrays())
     print(format_uq_table(res.lesions))
     print()
     print(format_uq_table(res.outlets, key=""))
     print(f"\n{res.n_samples} samples ({res.method}) on {res.backend} in {res.timings_s['total']:.2f} s")
+    print(_failed_line(res))
     if args.output:
-        write_uq(res, args.output, "uq")
-        attach_to_outputs(args.output, "uq", res.summary(), {"ffr_lesion": res.ffr_lesion, "ffr_outlet": res.ffr_outlet})
         print(f"outputs in {args.output}/: uq.json, uq.png (summary.json and results.h5 carry them under 'uq')")
     return EXIT_OK
 
 
 def cmd_pci(args) -> int:
+    from ._atomic import output_folder
     from .uncertainty import attach_to_outputs, pci
 
     if not args.all and not args.lesion:
         raise InvalidInputError("pci: name the lesion(s) to stent with --lesion ID (repeatable) or use --all")
     result = _deterministic(args)
-    res = pci(result.network, "all" if args.all else args.lesion, backend=args.backend, n_samples=args.samples,
-              output_dir=args.output)
+    chosen = "all" if args.all else args.lesion
+    if args.output:   # the run's outputs and the PCI outputs appear together or not at all
+        with output_folder(args.output) as tmp:
+            res = pci(result.network, chosen, backend=args.backend, n_samples=args.samples, output_dir=tmp,
+                      max_failed_fraction=args.max_failed_fraction)
+            _write_case(result, tmp)
+            arrays = {"ffr_lesion_pre_post": np.array([[x["ffr_pre"], x["ffr_post"]]
+                                                       for x in res.lesions]).reshape(-1, 2)}
+            if res.uncertainty is not None:
+                arrays.update({f"uq/{k}": v for k, v in res.uncertainty.arrays().items()})
+            attach_to_outputs(tmp, "pci", res.summary(), arrays)
+    else:
+        res = pci(result.network, chosen, backend=args.backend, n_samples=args.samples,
+                  max_failed_fraction=args.max_failed_fraction)
     head = f"{'lesion':<7}{'vessel':<9}{'stented':>8}{'FFR before':>12}{'FFR after':>11}"
     print(head)
     print("-" * len(head))
@@ -296,9 +333,9 @@ def cmd_pci(args) -> int:
     print(f"{'outlet':<10}{'FFR before':>12}{'FFR after':>11}")
     for o in res.outlets:
         print(f"{o['vessel']:<10}{o['ffr_pre']:>12.3f}{o['ffr_post']:>11.3f}")
+    if res.uncertainty is not None:
+        print("\nafter PCI, with uncertainty: " + _failed_line(res.uncertainty))
     if args.output:
-        arrays = {"ffr_lesion_pre_post": np.array([[x["ffr_pre"], x["ffr_post"]] for x in res.lesions]).reshape(-1, 2)}
-        attach_to_outputs(args.output, "pci", res.summary(), arrays)
         print(f"\noutputs in {args.output}/: pci.json, pullback_pci.png"
               + (", pci_uq.json, pci_uq.png" if args.samples else "") + " (and 'pci' in summary.json)")
     return EXIT_OK
@@ -425,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--seed", type=int, default=0)
     u.add_argument("--distributions", default=None, metavar="JSON",
                    help='override input distributions, e.g. \'{"inlet_pressure_mmHg": {"dist": "normal", "sd": 5}}\'')
+    u.add_argument("--max-failed-fraction", type=float, default=0.01, metavar="F",
+                   help="largest fraction of samples whose solve may fail (default 0.01); they are reported and "
+                        "left out of the statistics, more fail with exit code 3")
     geometry(u)
     network_input(u)
     common(u)
@@ -436,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--lesion", action="append", default=[], metavar="ID", help="lesion id to stent (L1, L2, ...)")
     pc.add_argument("--all", action="store_true", help="stent every lesion")
     pc.add_argument("--samples", type=int, default=0, help="also the post-PCI uncertainty with this many samples")
+    pc.add_argument("--max-failed-fraction", type=float, default=0.01, metavar="F",
+                    help="with --samples: largest fraction of samples whose solve may fail (default 0.01)")
     geometry(pc)
     network_input(pc)
     common(pc)

@@ -79,7 +79,7 @@ from .errors import InvalidInputError
 from .network import Lesion, VesselNetwork
 
 __all__ = [
-    "LesionSpec", "Phantom", "left_tree", "right_tree", "coronary_tree", "demo_case", "random_tree",
+    "LesionSpec", "Phantom", "left_tree", "right_tree", "coronary_tree", "demo_case", "random_tree", "narrow",
     "voxelize", "write_mask", "MURRAY_EXPONENT", "HEART_SEMI_AXES_MM", "POINT_SPACING_MM",
 ]
 
@@ -672,7 +672,7 @@ def demo_case() -> Phantom:
 
 
 # ====================================================================== random trees (benchmarks)
-def random_tree(n_vessels: int, seed: int = 0) -> VesselNetwork:
+def random_tree(n_vessels: int, seed: int = 0, distal_radius_mm: float | None = None) -> VesselNetwork:
     """A random binary tree of exactly ``n_vessels`` vessels, for solver benchmarks.
 
     Vessel ``i`` has children ``2i+1`` and ``2i+2`` (the last parent of an even count has one
@@ -680,7 +680,8 @@ def random_tree(n_vessels: int, seed: int = 0) -> VesselNetwork:
     bent 3D courses; the root radius is 2 mm, each vessel tapers by 3 % and radii step down at
     junctions by Murray's law (exponent 7/3, random asymmetry 0.6–1). When that would take a radius
     below 0.3 mm, all radii are mapped by ``r -> r_root (r / r_root)**p`` (p < 1), which keeps the
-    taper and is again an exact Murray law, with exponent ``7/(3p)``.
+    taper and is again an exact Murray law, with exponent ``7/(3p)``; with ``distal_radius_mm`` the
+    same map (any p > 0) makes the smallest radius exactly that value.
 
     Parameters
     ----------
@@ -688,6 +689,9 @@ def random_tree(n_vessels: int, seed: int = 0) -> VesselNetwork:
         Number of vessels (>= 1).
     seed : int
         Seed of the random generator; the same seed gives the same tree.
+    distal_radius_mm : float, optional
+        The smallest (distal) radius of the tree, mm, in (0, 2) (0.1 gives the small distal vessels
+        of robustness tests). Default: Murray's law, floored at 0.3 mm.
 
     Returns
     -------
@@ -702,6 +706,10 @@ def random_tree(n_vessels: int, seed: int = 0) -> VesselNetwork:
     if isinstance(n_vessels, bool) or not isinstance(n_vessels, (int, np.integer)) or n_vessels < 1:
         raise InvalidInputError(f"n_vessels: expected an integer >= 1, got {n_vessels!r}")
     seed = _check_seed(seed)
+    if distal_radius_mm is not None and (
+            isinstance(distal_radius_mm, bool) or not isinstance(distal_radius_mm, (int, float, np.integer, np.floating))
+            or not 0.0 < float(distal_radius_mm) < 2.0):
+        raise InvalidInputError(f"distal_radius_mm: expected a radius in (0, 2) mm, got {distal_radius_mm!r}")
     nv = int(n_vessels)
     rng = np.random.default_rng(seed)
     gamma = MURRAY_EXPONENT
@@ -742,7 +750,9 @@ def random_tree(n_vessels: int, seed: int = 0) -> VesselNetwork:
         p_start[ch] = p_start[par] + length[par, None] * direction[par]
     r1 = r0 * taper
     rmin_now = float(r1.min())
-    if rmin_now < r_min:
+    if distal_radius_mm is not None or rmin_now < r_min:
+        if distal_radius_mm is not None:
+            r_min = float(distal_radius_mm)
         p = math.log(r_min / r_root) / math.log(rmin_now / r_root)
         r0 = r_root * (r0 / r_root) ** p
         r1 = r_root * (r1 / r_root) ** p
@@ -770,7 +780,75 @@ def random_tree(n_vessels: int, seed: int = 0) -> VesselNetwork:
         vessels.append(v)
     return VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": vessels,
                                     "meta": {"generator": "ffrflow.phantoms.random_tree", "seed": seed,
-                                             "n_vessels": nv}})
+                                             "n_vessels": nv, "distal_radius_mm": distal_radius_mm}})
+
+
+def narrow(network: VesselNetwork, lesions: Iterable[LesionSpec]) -> Phantom:
+    """Put lesions into an existing network (e.g. :func:`random_tree`), with their exact truth.
+
+    Each :class:`LesionSpec` narrows its vessel's radius profile (taken as the healthy reference
+    r_ref(s)) with the profile of the module docstring; a centerline point is inserted at the
+    centre (interpolated on the polyline) so that the MLD is exactly (1 − d)·r_ref(c). Lesions must
+    lie at least 2 mm from their vessel's ends and not overlap (several on one vessel are lesions in
+    tandem).
+
+    Parameters
+    ----------
+    network : VesselNetwork
+        The healthy network (it is not modified).
+    lesions : sequence of LesionSpec (or dicts with its fields)
+
+    Returns
+    -------
+    Phantom
+        The narrowed network (without a ``lesions`` block: :meth:`Phantom.network_with_lesions`
+        gives it with the true lesions) and the truth of every lesion.
+    """
+    if isinstance(lesions, (LesionSpec, Mapping, str)):
+        raise InvalidInputError("lesions: expected a list of LesionSpec (or dicts), not a single one")
+    specs = [_as_spec(x) for x in lesions]
+    net = network.copy()
+    by_vessel: dict[str, list[LesionSpec]] = {}
+    for sp in specs:
+        if sp.vessel not in net.vessels:
+            raise InvalidInputError(f"lesion on {sp.vessel!r}: no such vessel; the network has {net.ids}")
+        by_vessel.setdefault(sp.vessel, []).append(sp)
+    truth = []
+    for vid, vs in by_vessel.items():
+        v = net.vessels[vid]
+        vs.sort(key=lambda x: x.center_mm)
+        s0 = v.arclength_mm
+        _check_lesions(vid, vs, float(s0[-1]))
+        marks = np.array([sp.center_mm for sp in vs])
+        s = np.unique(np.concatenate([s0, marks]))
+        pts = np.column_stack([np.interp(s, s0, v.points_mm[:, i]) for i in range(3)])
+        r_ref = np.interp(s, s0, v.radius_mm)
+        rad = r_ref.copy()
+        for sp in vs:
+            ic = int(np.argmin(np.abs(s - sp.center_mm)))
+            r_c = float(r_ref[ic])
+            r_mld = (1.0 - sp.ds_pct / 100.0) * r_c
+            start, end = sp.extent_mm()
+            if float(np.interp(end, s, r_ref)) <= r_mld * (1.0 + 1e-9):
+                raise InvalidInputError(f"lesion on {vid!r} at center_mm={sp.center_mm}: a {sp.ds_pct} % stenosis is "
+                                        f"milder than the vessel's own taper across it; use a larger ds_pct")
+            rad = rad - _bump((s - sp.center_mm) / sp.length_mm, sp.shape) * (r_ref - r_mld)
+            rad[ic] = r_mld
+            truth.append({"vessel": vid, "start_mm": start, "end_mm": end, "center_mm": float(s[ic]),
+                          "position_mm": net.offset_from_ostium_mm(vid) + float(s[ic]), "mld_mm": 2.0 * r_mld,
+                          "reference_diameter_mm": 2.0 * r_c, "reference_radius_mm": r_c,
+                          "diameter_stenosis_pct": 100.0 * (1.0 - r_mld / r_c),
+                          "area_stenosis_pct": 100.0 * (1.0 - (r_mld / r_c) ** 2), "length_mm": float(sp.length_mm),
+                          "mld_xyz_mm": [float(x) for x in pts[ic]], "shape": sp.shape})
+        v.points_mm = pts
+        v.radius_mm = rad
+        v.lesions = None
+    order = {vid: i for i, vid in enumerate(net.ids)}
+    truth.sort(key=lambda t: (order[t["vessel"]], t["center_mm"]))
+    params = {"generator": "ffrflow.phantoms.narrow", "base": dict(network.meta),
+              "lesion_specs": [asdict(x) for x in specs],
+              "lesion_profile": "r(s) = r_ref(s) - g((s-c)/L) * (r_ref(s) - (1-d) r_ref(c))"}
+    return Phantom(net, truth, params)
 
 
 # ====================================================================== voxelisation

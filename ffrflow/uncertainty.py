@@ -6,10 +6,13 @@ Uncertain inputs and their default distributions (every one can be changed or fi
 ============================  ====================================================================
 ``radius_vessel_mm``          Segmentation error of the lumen radius, correlated along each vessel:
                               one offset per vessel, normal, σ = 0.25 × voxel size (0.1 mm at
-                              0.4 mm voxels; the voxel size comes from the meshed image when known).
+                              0.4 mm voxels; the voxel size comes from the meshed image when known),
+                              truncated to ±½ the vessel's smallest radius (below).
 ``radius_throat_mm``          Extra error of each lesion's minimal radius (the throat, where
                               segmentation errors matter most; Yin et al. 2019), normal,
-                              σ = 0.25 × voxel size, applied as a change of the lesion's depth.
+                              σ = 0.25 × voxel size, applied as a change of the lesion's depth,
+                              truncated so that the throat stays between half its radius and its
+                              reference radius (below).
 ``flow_scale``                Resting coronary flow (cardiac output, myocardial mass) multiplier,
                               log-normal, median 1, σ_log = 0.15 (Sturdy et al. 2019).
 ``hyperemia_factor``          Hyperemic/rest microvascular resistance, log-normal, median 0.24,
@@ -26,6 +29,31 @@ A distribution is ``{"dist": "normal", "mean": m, "sd": s}``, ``{"dist": "lognor
 quasi-Monte Carlo points (``method="qmc"``, default) or plain pseudo-random (``method="mc"``), mapped
 through the inverse CDFs; all samples are solved in one call of
 :func:`ffrflow.cfd.ensemble.solve_steady_batch` (GPU when present).
+
+Bounded perturbations
+---------------------
+Every input stays physical by construction: each distribution is *truncated* to the input's
+physical range, i.e. the sample is drawn from the distribution conditioned on the range (the inverse
+CDF of the truncated distribution maps the same uniform point, so the QMC structure is kept), never
+clipped. The ranges (:data:`RADIUS_ERROR_BOUND` = β = 0.5):
+
+- ``flow_scale``, ``hyperemia_factor``, ``blood_viscosity_pa_s``, ``kt``: > 0;
+  ``inlet_pressure_mmHg``: > the venous pressure.
+- ``radius_vessel_mm``: within ±β·m_v, m_v the vessel's smallest reference radius (its lumen with
+  every lesion opened to its reference radius). Healthy radii stay ≥ (1 − β)·m_v > 0. A vessel of
+  2 mm with the default σ = 0.1 mm is not affected (±10 σ); one of 0.1 mm keeps errors within
+  ±0.05 mm.
+- ``radius_throat_mm`` (δ_t, a change of the lesion's depth that moves its minimal radius r_s):
+  given the vessel's offset δ_v, the throat r_s + δ_v + δ_t stays within [(1 − β)·r_s, the reference
+  radius + δ_v]: it closes at most to half its radius and opens at most to its reference (the lesion
+  then disappears, as a stent would leave it, never wider). The lower limit is what keeps a 95 %
+  stenosis with a 0.1 mm throat error from closing or inverting. (A ``fixed`` throat error is
+  moved into that range.)
+
+So a radius is never ≤ 0 and a throat never wider than its reference; a normal error keeps its
+mean and spread wherever the range is several σ wide. Samples whose solve still fails are reported
+(count, fraction, their inputs), left out of the statistics, and make :func:`uq` raise only when
+their fraction exceeds ``max_failed_fraction`` (default :data:`MAX_FAILED_FRACTION`, 1 %).
 
 Reported per lesion and per outlet: median FFR, the 90 % interval (5th–95th percentiles), the
 probability that FFR ≤ 0.80, the mean with its Monte Carlo standard error, and the first-order
@@ -50,7 +78,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import ConvergenceError, InvalidInputError
 from .network import VesselNetwork
 
 log = logging.getLogger("ffrflow")
@@ -58,6 +86,19 @@ log = logging.getLogger("ffrflow")
 CUTOFF = 0.80
 INPUTS = ("radius_vessel_mm", "radius_throat_mm", "flow_scale", "hyperemia_factor", "inlet_pressure_mmHg",
           "blood_viscosity_pa_s", "kt")
+#: β: a radius error moves a vessel's radius by at most β × its smallest reference radius, and
+#: closes a lesion's throat to no less than (1 − β) × its radius (module docstring).
+RADIUS_ERROR_BOUND = 0.5
+#: Largest fraction of failed samples :func:`uq` accepts before it raises (statistics are computed
+#: over the converged samples).
+MAX_FAILED_FRACTION = 0.01
+#: The physical range of every input (module docstring), as shown in the summary.
+BOUNDS = {
+    "radius_vessel_mm": f"within ±{RADIUS_ERROR_BOUND} × the vessel's smallest reference radius",
+    "radius_throat_mm": f"throat between {1 - RADIUS_ERROR_BOUND} × its radius and its reference radius",
+    "flow_scale": "> 0", "hyperemia_factor": "> 0", "inlet_pressure_mmHg": "> venous pressure",
+    "blood_viscosity_pa_s": "> 0", "kt": "> 0",
+}
 
 
 def _prepare_network(source) -> VesselNetwork:
@@ -99,25 +140,54 @@ def _voxel_size(net: VesselNetwork) -> float | None:
     return None
 
 
-def _ppf(u: np.ndarray, spec: Mapping[str, Any], name: str) -> np.ndarray:
+def _ppf(u: np.ndarray, spec: Mapping[str, Any], name: str, lo=-np.inf, hi=np.inf) -> np.ndarray:
+    """Inverse CDF of the distribution ``spec`` truncated to the open range (lo, hi) (arrays broadcast
+    with ``u``): the sample is drawn conditioned on the range, never clipped."""
     from scipy import stats
 
     d = spec.get("dist")
+    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), u.shape)
+    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), u.shape)
+    if d == "lognormal":   # positive already: a lower bound at or below zero does not bind
+        lo = np.where(lo <= 0.0, -np.inf, lo)
+    bounded = bool(np.isfinite(lo).any() or np.isfinite(hi).any())
     try:
-        if d == "normal":
-            sd = float(spec["sd"])
-            return np.full_like(u, float(spec["mean"])) if sd == 0 else stats.norm.ppf(u, float(spec["mean"]), sd)
-        if d == "lognormal":
-            sg = float(spec["sigma_log"])
-            return float(spec["median"]) * np.exp(sg * stats.norm.ppf(u)) if sg > 0 else np.full_like(u, float(spec["median"]))
+        if d == "normal" and float(spec["sd"]) != 0:
+            m, sd = float(spec["mean"]), float(spec["sd"])
+            if not bounded:
+                return stats.norm.ppf(u, m, sd)
+            _check_range(name, hi > lo)
+            return np.clip(stats.truncnorm.ppf(u, (lo - m) / sd, (hi - m) / sd, loc=m, scale=sd), lo, hi)
+        if d == "lognormal" and float(spec["sigma_log"]) > 0:
+            med, sg = float(spec["median"]), float(spec["sigma_log"])
+            if not bounded:
+                return med * np.exp(sg * stats.norm.ppf(u))
+            dist = stats.lognorm(sg, scale=med)
+            f_lo, f_hi = dist.cdf(lo), dist.cdf(hi)
+            _check_range(name, f_hi - f_lo > 1e-12)
+            return np.clip(dist.ppf(f_lo + u * (f_hi - f_lo)), lo, hi)
         if d == "uniform":
-            lo, hi = float(spec["low"]), float(spec["high"])
-            return lo + (hi - lo) * u
-        if d == "fixed":
-            return np.full_like(u, float(spec["value"]))
+            a, b = np.maximum(float(spec["low"]), lo), np.minimum(float(spec["high"]), hi)
+            if np.any(a > b):
+                raise InvalidInputError(f"distributions.{name}: the uniform range [{spec['low']}, {spec['high']}] "
+                                        f"lies outside the physical range ({BOUNDS[name]})")
+            return a + (b - a) * u
+        if d in ("fixed", "normal", "lognormal"):
+            v = float(spec["value"] if d == "fixed" else spec["mean"] if d == "normal" else spec["median"])
+            if np.any(v <= lo) or np.any(v >= hi):
+                raise InvalidInputError(f"distributions.{name}: the fixed value {v} lies outside the physical "
+                                        f"range ({BOUNDS[name]})")
+            return np.full_like(u, v)
     except KeyError as exc:
         raise InvalidInputError(f"distributions.{name}: missing {exc.args[0]!r} for dist {d!r}") from None
     raise InvalidInputError(f"distributions.{name}.dist: expected normal, lognormal, uniform or fixed, got {d!r}")
+
+
+def _check_range(name, ok) -> None:
+    """A truncated distribution needs probability in its range."""
+    if not np.all(ok):
+        raise InvalidInputError(f"distributions.{name}: (almost) no probability inside the physical range "
+                                f"({BOUNDS[name]}); move the distribution into it")
 
 
 def _is_fixed(spec) -> bool:
@@ -127,7 +197,14 @@ def _is_fixed(spec) -> bool:
 
 @dataclass
 class UQResult:
-    """Uncertainty of FFR per lesion and per outlet (see module docstring)."""
+    """Uncertainty of FFR per lesion and per outlet (see module docstring).
+
+    ``ffr_lesion`` (n_samples, n_lesions) and ``ffr_outlet`` (n_samples, n_outlets) hold every
+    sample, NaN for a failed one; ``status`` (n_samples,) the solver's code per sample
+    (:data:`ffrflow.cfd.ensemble.STATUS`, 0 converged); ``failed`` the count, fraction and statuses
+    of the failed samples, and ``failed_inputs`` their index and inputs. The statistics are over the
+    converged samples.
+    """
 
     n_samples: int
     method: str
@@ -141,13 +218,28 @@ class UQResult:
     stented: list = field(default_factory=list)
     backend: str = ""
     timings_s: dict = field(default_factory=dict)
+    status: np.ndarray = field(repr=False, default=None)
+    failed: dict = field(default_factory=dict)
+    failed_inputs: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.failed.get("count", 0))
 
     def summary(self) -> dict:
         """JSON-ready summary (the ``uq`` / ``pci`` block of summary.json)."""
         return {"n_samples": self.n_samples, "method": self.method, "cutoff": CUTOFF,
-                "distributions": self.distributions, "lesions": self.lesions, "outlets": self.outlets,
+                "distributions": self.distributions, "bounds": BOUNDS, "failed": self.failed,
+                "lesions": self.lesions, "outlets": self.outlets,
                 "convergence": self.convergence, "stented": self.stented, "backend": self.backend,
                 "timings_s": self.timings_s}
+
+    def arrays(self) -> dict:
+        """The per-sample arrays for ``results.h5`` (``/uq`` or ``/pci``): FFR per sample, the status
+        per sample and, under ``failed/``, the index and inputs of every failed sample."""
+        out = {"ffr_lesion": self.ffr_lesion, "ffr_outlet": self.ffr_outlet, "status": self.status}
+        out.update({f"failed/{k}": v for k, v in self.failed_inputs.items()})
+        return out
 
     def plot(self, title: str | None = None):
         """Distributions of lesion and outlet FFR with the 0.80 cut-off (matplotlib figure)."""
@@ -159,6 +251,7 @@ class UQResult:
         labels = [f"{x['id']} {x['vessel']}" for x in self.lesions] + [f"out {x['vessel']}" for x in self.outlets]
         data = [self.ffr_lesion[:, j] for j in range(self.ffr_lesion.shape[1])] + \
                [self.ffr_outlet[:, j] for j in range(self.ffr_outlet.shape[1])]
+        data = [y[np.isfinite(y)] for y in data]   # failed samples (NaN) are not drawn
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.6))
         if data:
             parts = ax.violinplot(data, vert=False, showmedians=True, quantiles=[[0.05, 0.95]] * len(data))
@@ -167,7 +260,8 @@ class UQResult:
         ax.axvline(CUTOFF, color="crimson", lw=1.5, ls="--", label="FFR 0.80")
         ax.set_yticks(range(1, len(labels) + 1), labels)
         ax.set_xlabel("FFR")
-        ax.set_title(title or f"FFR uncertainty ({self.n_samples} samples, {self.method})")
+        failed = f", {self.n_failed} failed" if self.n_failed else ""
+        ax.set_title(title or f"FFR uncertainty ({self.n_samples} samples{failed}, {self.method})")
         for j, x in enumerate(self.lesions + self.outlets, start=1):
             ax.text(1.005, j, f"P(≤0.80)={x['p_below_cutoff']:.2f}", va="center", fontsize=8,
                     transform=ax.get_yaxis_transform())
@@ -208,8 +302,35 @@ def first_order_indices(x: np.ndarray, y: np.ndarray, bins: int | None = None, r
 
 
 def sample_inputs(net: VesselNetwork, n: int, distributions: Mapping[str, Any] | None = None, seed: int = 0,
-                  method: str = "qmc", n_lesions: int = 0, n_vessels: int = 0, voxel_mm: float | None = None):
-    """Draw ``n`` samples of every uncertain input. Returns (dists used, dict of arrays)."""
+                  method: str = "qmc", voxel_mm: float | None = None, tree=None):
+    """Draw ``n`` samples of every uncertain input, each inside its physical range (module docstring).
+
+    Parameters
+    ----------
+    net : VesselNetwork
+        The case, with its lesions.
+    n : int
+        Number of samples.
+    distributions : mapping, optional
+        Overrides of :func:`default_distributions`.
+    seed : int
+        Seed of the scrambled Sobol sequence (``qmc``) or of the generator (``mc``).
+    method : {"qmc", "mc"}
+    voxel_mm : float, optional
+        Voxel size (mm) that sets the default radius errors.
+    tree : ffrflow.cfd.ensemble.TreeArrays, optional
+        The network's kernel layout (built when not given): its radii bound the radius errors.
+
+    Returns
+    -------
+    (dict, dict)
+        The distributions used and the samples: one array (n,) per scalar input, (n, n_vessels) for
+        ``radius_vessel_mm`` and (n, n_lesions) for ``radius_throat_mm`` (mm).
+    """
+    from .cfd.ensemble import tree_arrays
+
+    if tree is None:
+        tree = tree_arrays(net)
     dists = default_distributions(net, voxel_mm)
     for k, v in (distributions or {}).items():
         if k not in dists:
@@ -226,7 +347,7 @@ def sample_inputs(net: VesselNetwork, n: int, distributions: Mapping[str, Any] |
         dists[k] = spec
     if method not in ("qmc", "mc"):
         raise InvalidInputError(f"method: expected 'qmc' or 'mc', got {method!r}")
-    dims = {"radius_vessel_mm": n_vessels, "radius_throat_mm": n_lesions}
+    dims = {"radius_vessel_mm": tree.n_vessels, "radius_throat_mm": tree.n_lesions}
     width = {k: dims.get(k, 1) for k in INPUTS}
     total = sum(width.values())
     if method == "qmc":
@@ -245,41 +366,69 @@ def sample_inputs(net: VesselNetwork, n: int, distributions: Mapping[str, Any] |
     else:
         u = np.random.default_rng(seed).random((n, max(total, 1)))
     u = np.clip(u, 1e-12, 1 - 1e-12)
+    b = radius_bounds(tree)
+    pv = net.boundary.venous_pressure_mmHg
     out, col = {}, 0
     for k in INPUTS:
         w = width[k]
         if w == 0:
             out[k] = np.zeros((n, 0))
             continue
-        out[k] = _ppf(u[:, col:col + w], dists[k], k)
+        uk = u[:, col:col + w]
         col += w
-        if w == 1:
-            out[k] = out[k][:, 0]
+        if k == "radius_vessel_mm":
+            out[k] = _ppf(uk, dists[k], k, -b["vessel_mm"], b["vessel_mm"])
+        elif k == "radius_throat_mm":
+            # given the vessel's offset, the throat r_s + δ_v + δ_t stays in [(1 − β) r_s, r_ref + δ_v]
+            dv = out["radius_vessel_mm"][:, b["lesion_vessel"]]
+            deep = b["depth_mm"] > 0
+            lo = np.where(deep, -RADIUS_ERROR_BOUND * b["throat_mm"] - dv, -np.inf)
+            hi = np.where(deep, b["depth_mm"], np.inf)
+            if _is_fixed(dists[k]):   # a fixed error is moved into the range the vessel's offset leaves
+                val = np.clip(_ppf(uk, dists[k], k), lo, hi)
+            else:
+                val = _ppf(uk, dists[k], k, lo, hi)
+            out[k] = np.where(deep, val, 0.0)
+        else:
+            lo = pv if k == "inlet_pressure_mmHg" else 0.0
+            out[k] = _ppf(uk, dists[k], k, lo, np.inf)[:, 0]
     return dists, out
 
 
-def _to_params(tree, base_mld_r_m, samples: dict) -> dict:
-    """Map sampled inputs onto the ensemble kernel's parameters."""
+def radius_bounds(tree) -> dict:
+    """What bounds the radius errors of a kernel layout (mm): ``vessel_mm`` (n_vessels,) the largest
+    vessel offset, β × the vessel's smallest reference radius; per lesion ``throat_mm`` (its minimal
+    radius), ``depth_mm`` (reference − minimal radius) and ``lesion_vessel`` (the vessel's index)."""
+    disc = tree.disc
+    ref_lumen = tree.r_node_m + tree.d_node_m
+    m = np.full(tree.n_vessels, np.inf)
+    np.minimum.at(m, disc.node_vessel, ref_lumen)
+    les_v = np.array([disc.vessel_ids.index(x["vessel"]) for x in disc.lesions], dtype=np.int64)
+    if les_v.size:
+        np.minimum.at(m, les_v, tree.les_ref_m)
+    depth = np.array([tree.d_node_m[tree.les_k0[j]:tree.les_k1[j] + 1].max() for j in range(tree.n_lesions)])
+    return {"vessel_mm": 1e3 * RADIUS_ERROR_BOUND * m, "lesion_vessel": les_v,
+            "throat_mm": 1e3 * (tree.les_ref_m - depth), "depth_mm": 1e3 * depth}
+
+
+def kernel_params(tree, samples: dict) -> dict:
+    """Map sampled inputs onto the ensemble kernel's parameters: the throat error δ_t becomes the
+    lesion severity 1 − δ_t/d (d the lesion's depth), which moves its minimal radius by δ_t."""
     p = {
         "flow_scale": samples["flow_scale"], "hyperemia_factor": samples["hyperemia_factor"],
         "inlet_pressure_mmHg": samples["inlet_pressure_mmHg"], "blood_viscosity_pa_s": samples["blood_viscosity_pa_s"],
         "kt": samples["kt"], "radius_offset_mm": samples["radius_vessel_mm"],
     }
     if tree.n_lesions:
-        # throat error: the lesion depth d changes so that the minimal radius moves by δ
-        dmax = np.array([tree.d_node_m[tree.les_k0[j]:tree.les_k1[j] + 1].max() for j in range(tree.n_lesions)])
+        depth = radius_bounds(tree)["depth_mm"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            sev = np.where(dmax > 0, 1.0 - samples["radius_throat_mm"] * 1e-3 / dmax, 1.0)
-        # keep at least 5 % of the reference radius open, never widen beyond the reference
-        ref = tree.les_ref_m
-        sev = np.clip(sev, 0.0, np.where(dmax > 0, (ref - 0.05 * ref - (ref - dmax)) / dmax + 1.0, 1.0))
-        p["lesion_severity"] = sev
+            p["lesion_severity"] = np.where(depth > 0, 1.0 - samples["radius_throat_mm"] / depth, 1.0)
     return p
 
 
 def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = None, backend: str = "auto",
        seed: int = 0, method: str = "qmc", stent: Sequence[str] | None = None, output_dir=None,
-       voxel_mm: float | None = None) -> UQResult:
+       voxel_mm: float | None = None, max_failed_fraction: float = MAX_FAILED_FRACTION) -> UQResult:
     """Monte Carlo / quasi-Monte Carlo uncertainty of FFR for one case.
 
     Parameters
@@ -294,20 +443,32 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
         Lesion ids (``"L1"``, …) to stent in every sample (virtual PCI with uncertainty).
     output_dir : path, optional
         Write ``uq.json`` and ``uq.png`` there.
+    voxel_mm : float, optional
+        Voxel size (mm) that sets the default radius errors.
+    max_failed_fraction : float
+        Largest fraction (0–1) of samples whose solve may fail; they are reported and left out of
+        the statistics.
 
     Returns
     -------
     UQResult
+
+    Raises
+    ------
+    ConvergenceError
+        When more than ``max_failed_fraction`` of the samples fail (the message gives the count).
     """
-    from .cfd.ensemble import solve_steady_batch, tree_arrays
+    from .cfd.ensemble import STATUS, solve_steady_batch, tree_arrays
 
     if n_samples < 2:
         raise InvalidInputError(f"samples: expected at least 2, got {n_samples}")
+    if not 0.0 <= max_failed_fraction <= 1.0:
+        raise InvalidInputError(f"max_failed_fraction: expected a fraction in [0, 1], got {max_failed_fraction!r}")
     t0 = time.perf_counter()
     net = _prepare_network(source)
     tree = tree_arrays(net)
-    dists, smp = sample_inputs(net, n_samples, distributions, seed, method, tree.n_lesions, tree.n_vessels, voxel_mm)
-    params = _to_params(tree, None, smp)
+    dists, smp = sample_inputs(net, n_samples, distributions, seed, method, voxel_mm, tree)
+    params = kernel_params(tree, smp)
     les_ids = [f"L{j + 1}" for j in range(tree.n_lesions)]
     stented = list(stent or [])
     for sid in stented:
@@ -315,15 +476,34 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
             raise InvalidInputError(f"lesion {sid!r}: no such lesion; this case has {les_ids or 'none'}")
         params["lesion_severity"][:, les_ids.index(sid)] = 0.0
     t1 = time.perf_counter()
-    b = solve_steady_batch(net, params, backend=backend, trees=[tree])
+    b = solve_steady_batch(net, params, backend=backend, trees=[tree], on_failure="mark")
     t2 = time.perf_counter()
+    ok = b.ok
+    n_ok = int(ok.sum())
+    bad = np.flatnonzero(~ok)
+    failed = {"count": int(bad.size), "fraction": bad.size / n_samples, "max_fraction": max_failed_fraction,
+              "by_status": {k: v for k, v in b.status_counts().items() if k != STATUS[0]},
+              "worst_residual": float(np.max(b.residual[bad])) if bad.size else None}
+    failed_inputs = {"index": bad, **{k: v[bad] for k, v in smp.items()}}
+    by = ", ".join(f"{k}: {v}" for k, v in failed["by_status"].items())
+    if bad.size > max_failed_fraction * n_samples or n_ok < 2:
+        c = int(bad[0])
+        first = f"sample {c}: {STATUS[int(b.status[c])]}" + (
+            f", relative residual {b.residual[c]:.2e}" if b.status[c] == 1 else "")
+        raise ConvergenceError(
+            f"uq: {bad.size} of {n_samples} samples failed ({100 * bad.size / n_samples:.2f} %, more than the "
+            f"{100 * max_failed_fraction:g} % allowed by max_failed_fraction; {by}; first {first})",
+            residual=float(b.residual[c]), iterations=int(b.iterations[c]))
+    if bad.size:
+        log.warning("uq: %d of %d samples failed (%s); statistics over the %d others", bad.size, n_samples, by, n_ok)
     inputs_1d = {k: (v if v.ndim == 1 else None) for k, v in smp.items()}
+    smp_ok = {k: v[ok] for k, v in smp.items()}
 
     def contributions(y, lesion_index, vessel_index):
         """First-order index of every input; vector inputs (one radius error per vessel or lesion)
         sum the indices of their independent components on the path to the point."""
         out = {}
-        for k, v in smp.items():
+        for k, v in smp_ok.items():
             if _is_fixed(dists[k]):
                 out[k] = 0.0
             elif v.ndim == 1:
@@ -341,7 +521,7 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
         path = [vids.index(v) for v in path_v]
         up = [i for i, x in enumerate(tree.disc.lesions) if x["vessel"] in path_v and
               (x["vessel"] != les["vessel"] or x["start_mm"] <= les["start_mm"])]
-        y = b.ffr_lesion[:, j]
+        y = b.ffr_lesion[ok, j]
         lesions.append({"id": les_ids[j], "vessel": les["vessel"], "position_mm": les["position_mm"],
                         "stented": les_ids[j] in stented, **_stats(y),
                         "first_order_index": contributions(y, up, path)})
@@ -350,25 +530,28 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
         path_v = net.path_from_root(o)
         path = [vids.index(v) for v in path_v]
         up = [i for i, x in enumerate(tree.disc.lesions) if x["vessel"] in path_v]
-        y = b.ffr_outlet[:, j]
+        y = b.ffr_outlet[ok, j]
         outlets.append({"vessel": o, **_stats(y), "first_order_index": contributions(y, up, path)})
     conv = []
     n = n_samples
     k = max(1, n // 64)
     while k <= n:
-        row = {"n": k}
+        row = {"n": k, "n_converged": int(ok[:k].sum())}
         for j, les in enumerate(lesions):
-            y = b.ffr_lesion[:k, j]
-            row[les["id"]] = {"median": float(np.median(y)), "p05": float(np.percentile(y, 5)),
-                              "p95": float(np.percentile(y, 95)), "p_below_cutoff": float(np.mean(y <= CUTOFF))}
+            y = b.ffr_lesion[:k, j][ok[:k]]
+            if y.size:
+                row[les["id"]] = {"median": float(np.median(y)), "p05": float(np.percentile(y, 5)),
+                                  "p95": float(np.percentile(y, 95)), "p_below_cutoff": float(np.mean(y <= CUTOFF))}
         conv.append(row)
         if k == n:
             break
         k = min(n, 2 * k)
     res = UQResult(n_samples, method, dists, lesions, outlets, conv, samples=inputs_1d, ffr_lesion=b.ffr_lesion,
                    ffr_outlet=b.ffr_outlet, stented=stented, backend=b.backend,
-                   timings_s={"sample": t1 - t0, "solve": t2 - t1, "total": time.perf_counter() - t0})
-    log.info("uq: %d samples on %s in %.2f s (solve %.2f s)", n_samples, b.backend, res.timings_s["total"], t2 - t1)
+                   timings_s={"sample": t1 - t0, "solve": t2 - t1, "total": time.perf_counter() - t0},
+                   status=b.status, failed=failed, failed_inputs=failed_inputs)
+    log.info("uq: %d samples (%d failed) on %s in %.2f s (solve %.2f s)", n_samples, bad.size, b.backend,
+             res.timings_s["total"], t2 - t1)
     if output_dir is not None:
         write_uq(res, output_dir, "uq")
     return res
@@ -444,7 +627,8 @@ class PCIResult:
 
 
 def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_samples: int = 0,
-        distributions: Mapping[str, Any] | None = None, output_dir=None, seed: int = 0) -> PCIResult:
+        distributions: Mapping[str, Any] | None = None, output_dir=None, seed: int = 0,
+        max_failed_fraction: float = MAX_FAILED_FRACTION) -> PCIResult:
     """Virtual stenting of one or more lesions.
 
     Parameters
@@ -454,6 +638,8 @@ def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_s
         The lesions to stent: each one's lumen is restored to its reference radius over its length.
     n_samples : int
         When > 0, also the post-PCI FFR uncertainty (:func:`uq` with the lesions stented).
+    max_failed_fraction : float
+        For the uncertainty: the largest fraction of samples that may fail (see :func:`uq`).
     output_dir : path, optional
         Write ``pci.json`` and ``pullback_pci.png`` (and ``pci_uq.png``) there.
 
@@ -480,7 +666,8 @@ def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_s
     sev = np.ones((2, tree.n_lesions))
     for sid in chosen:
         sev[1, ids.index(sid)] = 0.0
-    b = solve_steady_batch(net, {"lesion_severity": sev}, backend=backend, trees=[tree], per_point=True)
+    b = solve_steady_batch(net, {"lesion_severity": sev}, backend=backend, trees=[tree], per_point=True,
+                           on_failure="raise")
     les = []
     for j, x in enumerate(tree.disc.lesions):
         les.append({"id": ids[j], "vessel": x["vessel"], "position_mm": x["position_mm"], "length_mm": x["length_mm"],
@@ -496,7 +683,8 @@ def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_s
         sl = disc.nodes_of(i)
         vessels[vid] = {"s_mm": disc.s_mm[sl].copy(), "ffr_pre": b.ffr_point[0, sl].copy(),
                         "ffr_post": b.ffr_point[1, sl].copy()}
-    unc = uq(net, n_samples, distributions, backend, seed, stent=chosen) if n_samples > 0 else None
+    unc = (uq(net, n_samples, distributions, backend, seed, stent=chosen, max_failed_fraction=max_failed_fraction)
+           if n_samples > 0 else None)
     res = PCIResult(chosen, les, outs, vessels, unc)
     if output_dir is not None:
         from ._atomic import atomic_path, atomic_write_text

@@ -15,7 +15,7 @@ from cuda_host import CUDA_DIR, call, have_gxx, library
 from ffrflow.kernels import get_kernel
 from ffrflow.meshing.stenosis import detect_lesions
 from ffrflow.phantoms import demo_case
-from test_kernels import _random_forest, _run
+from test_kernels import _hard_forest, _random_forest, _run
 
 CU_FILES = sorted(CUDA_DIR.glob("*.cu"))
 needs_gxx = pytest.mark.skipif(not have_gxx(), reason="g++ not found")
@@ -57,6 +57,40 @@ def test_host_tree_newton_matches_reference(size):
     assert np.max(np.abs(hQ - Q)) / np.max(np.abs(Q)) < 1e-10
     assert np.max(np.abs(hPd - Pd)) / np.max(np.abs(Pd)) < 1e-10
     assert np.array_equal(hit, it)
+
+
+@needs_gxx
+@pytest.mark.parametrize("start", ["zero", "wild"])
+def test_host_tree_newton_line_search_matches_reference(start):
+    """The line-searched Newton (negative linear coefficients, S up to 1e24, wild starts) as C++:
+    same flows and pressures as the reference to 1e-10, same iterations."""
+    lib = library("steady_host")
+    offsets, parent, R, S, R_out = _hard_forest(30, seed=8)
+    n, nc = parent.size, offsets.size - 1
+    rng = np.random.default_rng(1)
+    Q0 = np.zeros(n) if start == "zero" else rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-12, -3, n)
+    root_p = np.full(n, 93.0 * 133.322387415)
+    root_q = np.full(n, np.nan)
+    pv = np.linspace(0.0, 600.0, nc)
+    out = {}
+    for who in ("numpy", "host"):
+        Q, Pu, Pd, w = Q0.copy(), np.zeros(n), np.zeros(n), np.zeros((6, n))
+        it, res = np.zeros(nc, dtype=np.int64), np.zeros(nc)
+        if who == "numpy":
+            get_kernel("tree_newton", "numpy")(offsets, parent, R, S, R_out, root_p, root_q, pv, 1e-12, 100,
+                                               Q, Pu, Pd, w, it, res)
+        else:
+            call(lib, "host_tree_newton", offsets, parent, R, S, R_out, root_p, root_q, pv, 1e-12, 100,
+                 Q, Pu, Pd, w, n, it, res, nc)
+        out[who] = (Q, Pu, Pd, it, res)
+    a, b = out["numpy"], out["host"]
+    assert np.all(a[4] <= 1e-12) and np.all(b[4] <= 1e-12)
+    case_of = np.repeat(np.arange(nc), np.diff(offsets))
+    for x, y in zip(a[:3], b[:3]):
+        scale = np.zeros(nc)
+        np.maximum.at(scale, case_of, np.abs(x))
+        assert np.max(np.abs(x - y) / scale[case_of]) < 1e-10
+    assert np.array_equal(a[3], b[3])
 
 
 @needs_gxx

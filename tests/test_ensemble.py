@@ -98,3 +98,109 @@ def test_bad_params(net):
         solve_steady_batch(net, {"hyperemia_factor": [0.2, 0.3], "inlet_pressure_mmHg": [90, 91, 92]})
     with pytest.raises(InvalidInputError, match="lesion_severity"):
         solve_steady_batch(net, {"lesion_severity": np.ones((2, 5))})
+
+
+# ------------------------------------------------------------------------------------ failed cases
+def test_a_case_with_a_radius_below_zero_is_marked_not_solved(net, backend):
+    """Truth: the other cases equal the same batch without the bad one; the bad case has status 2 and
+    NaN results; on_failure="raise" names it."""
+    from ffrflow.cfd.ensemble import NONPOSITIVE_RADIUS, STATUS
+
+    rng = np.random.default_rng(3)
+    dr = rng.normal(0.0, 0.05, (6, 18))
+    dr[2, 5] = -5.0                                   # a 5 mm smaller radius: below zero
+    sev = np.ones((6, 3))
+    sev[4, 1] = 40.0                                  # a throat deeper than its radius
+    good = [0, 1, 3, 5]
+    b = solve_steady_batch(net, {"radius_offset_mm": dr, "lesion_severity": sev}, backend=backend)
+    ref = solve_steady_batch(net, {"radius_offset_mm": dr[good], "lesion_severity": sev[good]}, backend=backend)
+    assert list(b.status) == [0, 0, NONPOSITIVE_RADIUS, 0, NONPOSITIVE_RADIUS, 0]
+    assert STATUS[NONPOSITIVE_RADIUS] == "radius <= 0" and b.n_failed == 2 and list(b.ok) == [1, 1, 0, 1, 0, 1]
+    assert np.all(np.isnan(b.ffr_lesion[[2, 4]])) and np.all(np.isnan(b.min_ffr[[2, 4]]))
+    np.testing.assert_allclose(b.ffr_lesion[good], ref.ffr_lesion, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.ffr_outlet[good], ref.ffr_outlet, rtol=0, atol=1e-12)
+    with pytest.raises(InvalidInputError, match="case 2"):
+        solve_steady_batch(net, {"radius_offset_mm": dr, "lesion_severity": sev}, backend=backend, on_failure="raise")
+
+
+def test_a_case_that_does_not_converge_is_marked_not_raised(net, backend):
+    """Two Newton iterations cannot solve the lesioned cases: each is marked 1 (not converged) with
+    its residual, nothing raises by default; on_failure="raise" gives the ConvergenceError."""
+    from ffrflow.errors import ConvergenceError
+
+    b = solve_steady_batch(net, {"hyperemia_factor": [0.2, 0.3]}, backend=backend, max_iter=2)
+    assert list(b.status) == [1, 1] and np.all(b.residual > 1e-8) and np.all(np.isnan(b.ffr_lesion))
+    assert b.status_counts() == {"not converged": 2}
+    with pytest.raises(ConvergenceError, match="case 0 did not converge"):
+        solve_steady_batch(net, {"hyperemia_factor": [0.2, 0.3]}, backend=backend, max_iter=2, on_failure="raise")
+    with pytest.raises(InvalidInputError, match="on_failure"):
+        solve_steady_batch(net, {"hyperemia_factor": [0.2, 0.3]}, on_failure="ignore")
+
+
+def _hard_case(law):
+    """The reported failure, rebuilt: a 9-vessel random tree down to 0.09 mm with lesions of 80, 90
+    and 70 % DS (with the ns-calibrated law the old solver stopped `ffrflow uq` on 2 of 4096 samples)."""
+    from ffrflow.config import Model
+    from ffrflow.phantoms import narrow, random_tree
+
+    tree = random_tree(9, seed=3, distal_radius_mm=0.09)
+    vs = [v for v in tree.ids if tree.vessels[v].length_mm >= 9][:3]
+    ph = narrow(tree, [LesionSpec(v, tree.vessels[v].length_mm / 2, 4.0, ds) for v, ds in zip(vs, (80, 90, 70))])
+    n = ph.network_with_lesions()
+    return n.replace_config(model=Model.from_dict({**n.model.to_dict(), "lesion": law}))
+
+
+@pytest.mark.parametrize("law", ["ns-calibrated", "poiseuille-kt"])
+def test_small_vessels_and_tight_lesions_converge_and_match_the_single_solver(law):
+    """Regression of the reported failure: 4096 samples of the default distributions on the small
+    tree, every one converges; truth for the extremes (lowest and highest FFR, most shrunken
+    vessel): the single-case solver on the case's own network (its sampled radii written in, its
+    outlet resistances given explicitly: radius errors leave the microvascular resistances as they
+    are)."""
+    from ffrflow.cfd.ensemble import tree_arrays
+    from ffrflow.kernels import available_backends
+    from ffrflow.uncertainty import kernel_params, sample_inputs
+
+    net = _explicit_outlets(_hard_case(law))
+    tr = tree_arrays(net)
+    _, smp = sample_inputs(net, 4096, tree=tr)
+    p = kernel_params(tr, smp)
+    b = solve_steady_batch(net, p, backend="cpu" if "cpu" in available_backends() else "numpy", trees=[tr])
+    assert b.n_failed == 0 and np.all(b.residual <= 1e-8)
+    for c in (int(np.argmin(b.min_ffr)), int(np.argmax(b.min_ffr)), int(np.argmin(p["radius_offset_mm"].min(axis=1)))):
+        single = _single_with(net, tr, {k: np.asarray(v)[c] for k, v in p.items()})
+        np.testing.assert_allclose(b.ffr_lesion[c], [x["ffr_distal"] for x in single.lesions], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b.ffr_outlet[c], [o["ffr"] for o in sorted(
+            single.outlets, key=lambda o: b.outlet_ids.index(o["vessel"]))], rtol=1e-9)
+
+
+def _explicit_outlets(net):
+    from ffrflow import units
+    from ffrflow.cfd.boundary import outlet_resistances
+
+    r_out, _ = outlet_resistances(net)
+    b = Boundary.from_dict({**net.boundary.to_dict(), "outlets": {
+        o: {"resistance_mmHg_s_per_ml": units.resistance_from_si(r)} for o, r in r_out.items()}})
+    return net.replace_config(boundary=b)
+
+
+def _single_with(net, tr, one):
+    """solve_steady on the case's own network: every node of the discretisation as a centerline point
+    with the kernel's radius r + (1 − severity)·d + offset, lesion references moved by the offset."""
+    from ffrflow.config import Model
+    from ffrflow.network import VesselNetwork
+
+    disc = tr.disc
+    dr = one["radius_offset_mm"]
+    sev = np.where(tr.node_les >= 0, one["lesion_severity"][np.maximum(tr.node_les, 0)], 1.0)
+    rad = 1e3 * (tr.r_node_m + (1.0 - sev) * tr.d_node_m) + dr[disc.node_vessel]
+    d = net.to_dict()
+    for v in d["vessels"]:
+        i = disc.vessel_ids.index(v["id"])
+        sl = disc.nodes_of(i)
+        v["points"], v["radius"] = disc.xyz_mm[sl].tolist(), rad[sl].tolist()
+        for les in v.get("lesions") or []:
+            les["reference_radius_mm"] += float(dr[i])
+    d["boundary"]["inlet_pressure_mmHg"] = float(one["inlet_pressure_mmHg"])
+    d["model"] = {**net.model.to_dict(), "blood_viscosity_pa_s": float(one["blood_viscosity_pa_s"]), "kt": float(one["kt"])}
+    return solve_steady(VesselNetwork.from_dict(d), backend="numpy")

@@ -185,3 +185,118 @@ def test_backend_choice_is_validated():
             resolve_backend("cuda")
     with pytest.raises(InvalidInputError, match="kernel"):
         get_kernel("no_such_kernel", "numpy")
+
+
+# ------------------------------------------------------------------------------------ global convergence
+def _hard_forest(n_cases, seed=0):
+    """Trees of 2-40 vessels whose coefficients span the extremes an uncertainty study reaches: R from
+    1e5 to 1e15 Pa·s/m³, S up to 1e24 Pa·s²/m⁶ (a throat of a few micrometres), and lesion vessels whose
+    linear coefficient is negative (flow-dependent coefficients frozen at a flow: R_x = −S·Q_c)."""
+    rng = np.random.default_rng(seed)
+    offsets, parent, R, S, R_out = _random_forest(n_cases, [2, 9, 40], seed=seed)
+    n = parent.size
+    R = 10.0 ** rng.uniform(5, 15, n)
+    les = rng.random(n) < 0.4
+    S = np.where(les, 10.0 ** rng.uniform(12, 24, n), 0.0)
+    neg = les & (rng.random(n) < 0.5)
+    R = np.where(neg, -S * 10.0 ** rng.uniform(-12, -8, n), R)    # −S·Q_c with Q_c 1e-12..1e-8 m³/s
+    R_out = np.where(R_out > 0, 10.0 ** rng.uniform(9, 12, n), 0.0)
+    return offsets, parent, R, S, R_out
+
+
+def _equations_residual(offsets, parent, R, S, R_out, p_root, pv, Q, Pu, Pd):
+    """Largest residual of every equation of the network, relative to the driving pressure, computed
+    here from scratch: vessel laws (the monotone law), outlet laws, mass and pressure at junctions."""
+    f, _ = reference.vessel_law(R, S, Q)
+    case_of = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+    e = np.abs(Pu - Pd - f)
+    e = np.maximum(e, np.where(R_out > 0, np.abs(Pd - pv[case_of] - R_out * Q), 0.0))
+    kids = np.zeros_like(Q)
+    np.add.at(kids, parent[parent >= 0], Q[parent >= 0])
+    drive = p_root - pv[case_of]
+    e = np.maximum(e, np.where(R_out == 0, np.abs(Q - kids) * np.abs(R + 2 * S * np.abs(Q) + 1e9), 0.0))
+    e = np.maximum(e, np.where(parent >= 0, np.abs(Pu - Pd[np.maximum(parent, 0)]), np.abs(Pu - p_root)))
+    return np.max(e / drive)
+
+
+from ffrflow.kernels import reference  # noqa: E402
+
+
+@pytest.mark.parametrize("start", ["zero", "wild"])
+def test_tree_newton_converges_from_any_start_on_extreme_coefficients(backend, start):
+    """Truth: every equation of the network holds to 1e-10 of the driving pressure (checked from
+    scratch), no vessel carries flow against its pressure drop, and the solution is the same from
+    every start (the energy is strictly convex: one solution)."""
+    offsets, parent, R, S, R_out = _hard_forest(40, seed=4)
+    n, nc = parent.size, offsets.size - 1
+    p_root = np.full(n, 93.0 * 133.322387415)
+    pv = np.linspace(0.0, 600.0, nc)
+    sols = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        Q = np.zeros(n) if start == "zero" else rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-12, -3, n)
+        Pu, Pd = np.zeros(n), np.zeros(n)
+        it, res = np.zeros(nc, dtype=np.int64), np.zeros(nc)
+        get_kernel("tree_newton", backend)(offsets, parent, R, S, R_out, p_root, np.full(n, np.nan), pv, 1e-12, 100,
+                                           Q, Pu, Pd, np.zeros((6, n)), it, res)
+        assert np.all(res <= 1e-12), (res.max(), it.max())
+        assert _equations_residual(offsets, parent, R, S, R_out, 93.0 * 133.322387415, pv, Q, Pu, Pd) < 1e-10
+        assert np.all(Q * (Pu - Pd) >= 0.0)
+        sols.append(Q)
+    case_of = np.repeat(np.arange(nc), np.diff(offsets))
+    scale = np.zeros(nc)
+    np.maximum.at(scale, case_of, np.abs(sols[0]))
+    for Q in sols[1:]:   # flows spanning 1e-25..1e-7 m³/s: compared with the case's largest
+        assert np.max(np.abs(Q - sols[0]) / scale[case_of]) < 1e-9
+
+
+def test_lesion_with_negative_linear_coefficient_takes_the_forward_solution(backend):
+    """A 95 % lesion of a 0.1 mm branch with the ns-calibrated coefficients frozen at a flow (R < 0,
+    S = 2e23; from a sample that stopped `ffrflow uq`): with R Q + S Q|Q| as it stands the network
+    has a second, reverse-flow solution (Q < 0 with the pressure falling along the flow's opposite
+    direction), which the old Newton found or cycled round. Truth: the monotone law's solution,
+    with flow down every pressure drop, unique from every start."""
+    R = np.array([7.82341229e6, 2.03249108e9, 1.66051514e9, -1.03470487e14, 2.00042637e11, 2.31631250e12,
+                  3.46097600e8, 1.21432559e10, 2.02499507e13])
+    S = np.array([0.0, 1.59300065e16, 0.0, 2.03358061e23, 0.0, 4.13289712e19, 0.0, 0.0, 0.0])
+    R_out = np.array([0.0, 0.0, 0.0, 4.37041041e10, 6.58707452e10, 9.12531279e9, 0.0, 2.27915702e9, 8.20776739e10])
+    parent = np.array([-1, 0, 1, 2, 2, 1, 0, 6, 6])
+    offsets = np.array([0, 9])
+    pa = 80.57 * 133.322387415
+    out = []
+    for q0 in (0.0, -1e-9, 1e-6):
+        Q, Pu, Pd = np.full(9, q0), np.zeros(9), np.zeros(9)
+        it, res = np.zeros(1, dtype=np.int64), np.zeros(1)
+        get_kernel("tree_newton", backend)(offsets, parent, R, S, R_out, np.full(9, pa), np.full(9, np.nan),
+                                           np.zeros(1), 1e-12, 100, Q, Pu, Pd, np.zeros((6, 9)), it, res)
+        assert res[0] <= 1e-12
+        assert _equations_residual(offsets, parent, R, S, R_out, pa, np.zeros(1), Q, Pu, Pd) < 1e-10
+        assert np.all(Q > 0) and np.all(Pu > Pd)
+        out.append(Q)
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-9)
+    np.testing.assert_allclose(out[2], out[0], rtol=1e-9)
+    # the plain law admits the reverse-flow branch: a flow below −|R|/S·... with R Q + S Q|Q| > 0
+    q = -1.41225265e-10
+    assert R[3] * q + S[3] * q * abs(q) > 0 > q
+
+
+def test_energy_remainder_is_the_integral_of_the_law():
+    """Truth: F(q + h) − F(q) − f(q) h with F' = f, by Gauss–Legendre quadrature of the law on each
+    side of its kinks (0 and ±Q_z), for laws with R > 0, R < 0 and S = 0, across sign changes."""
+    rng = np.random.default_rng(2)
+    x, w = np.polynomial.legendre.leggauss(20)
+    for _ in range(300):
+        S = 10.0 ** rng.uniform(10, 20) * (rng.random() < 0.8)
+        R = 10.0 ** rng.uniform(6, 10) * rng.choice([-1.0, 1.0]) if S else 10.0 ** rng.uniform(6, 10)
+        q, h = rng.normal(0, 1e-6, 2) * rng.choice([1e-4, 1.0, 1e2], 2)
+        qz = -R / S if (R < 0 and S > 0) else 0.0
+        knots = np.sort(np.clip([q, q + h, 0.0, qz, -qz], min(q, q + h), max(q, q + h)))
+        integral = 0.0
+        for a, b in zip(knots[:-1], knots[1:]):
+            t = 0.5 * (b - a) * x + 0.5 * (a + b)
+            integral += 0.5 * (b - a) * np.sum(w * reference.vessel_law(R, S, t)[0])
+        integral *= np.sign(h)            # the knots run upwards: ∫ from q to q + h
+        expect = integral - reference.vessel_law(R, S, q)[0] * h
+        got = reference.vessel_energy_remainder(R, S, q, h)
+        scale = abs(integral) + abs(reference.vessel_law(R, S, q)[0] * h) + 1e-300
+        assert abs(got - expect) <= 1e-9 * scale, (R, S, q, h, got, expect)

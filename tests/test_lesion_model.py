@@ -205,3 +205,29 @@ def test_ffr_monotonic_in_severity_and_flow():
     assert all(b < a for a, b in zip(sev, sev[1:])), sev
     flo = [ffr(75, q) for q in (0.25, 0.5, 1.0, 2.0, 3.0)]
     assert all(b < a for a, b in zip(flo, flo[1:])), flo
+
+
+def test_development_term_never_turns_a_lesion_into_a_pump():
+    """A 6 µm throat behind a 1 mm band (λ = band/D_s ≈ 80, far beyond the Navier–Stokes table): at
+    low flow the fitted development correction c_dev/Re_s makes the extra drop more negative than the
+    lesion's whole Poiseuille drop. Truth: with the lesion's Poiseuille resistance given, the lesion's
+    total drop R_p Q + ΔP_extra(Q) is ≥ 0 and non-decreasing in Q (the development part is bounded
+    by −R_p and nothing else changes: above the bound the coefficients are the unbounded ones)."""
+    from ffrflow.cfd.lesion import ns_calibrated_coefficients
+
+    r0, rs, mu, rho = 0.12e-3, 6e-6, 0.0035, 1060.0
+    band, r_p = 1e-3, 2.0e14
+    q = np.geomspace(1e-16, 1e-8, 400)
+    free = [ns_calibrated_coefficients(x, r0, rs, band, 0.3, np.inf, 3e-3, mu, rho) for x in q]
+    bound = [ns_calibrated_coefficients(x, r0, rs, band, 0.3, np.inf, 3e-3, mu, rho, poiseuille_r=r_p) for x in q]
+    total_free = np.array([r_p * x + rx[0] * x + s[0] * x * x for x, (rx, s) in zip(q, free)])
+    total = np.array([r_p * x + rx[0] * x + s[0] * x * x for x, (rx, s) in zip(q, bound)])
+    assert total_free.min() < 0                                # the pump the bound prevents
+    assert np.all(total >= 0) and np.all(np.diff(total) >= 0)
+    assert all(b[1][0] == f[1][0] for b, f in zip(bound, free))             # S untouched
+    rx_dev = free[0][0][0]
+    assert bound[0][0][0] == pytest.approx(-r_p, rel=1e-12) and rx_dev < -r_p
+    # a lesion whose development part is within the bound is left exactly as it was
+    a = ns_calibrated_coefficients(1e-6, 1.5e-3, 0.75e-3, 2e-3, 0.3, np.inf, 0.03, mu, rho)
+    b = ns_calibrated_coefficients(1e-6, 1.5e-3, 0.75e-3, 2e-3, 0.3, np.inf, 0.03, mu, rho, poiseuille_r=1e9)
+    assert a[0][0] == b[0][0] and a[1][0] == b[1][0]

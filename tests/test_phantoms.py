@@ -426,3 +426,56 @@ def test_module_imports_without_simpleitk():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "11"
+
+
+@pytest.mark.parametrize("n", [3, 9, 30])
+def test_random_tree_with_a_distal_radius(n):
+    """Truth: the smallest radius is exactly the one asked for, radii still taper and step down at
+    junctions (the map r -> r_root (r/r_root)^p keeps the order), the root keeps 2 mm."""
+    net = P.random_tree(n, seed=n, distal_radius_mm=0.1)
+    assert min(v.radius_mm.min() for v in net.vessels.values()) == pytest.approx(0.1, rel=1e-12)
+    assert net.vessels["V0"].radius_mm[0] == pytest.approx(2.0)
+    for v in net.vessels.values():
+        assert np.all(np.diff(v.radius_mm) <= 0)
+        if v.parent is not None:
+            assert v.radius_mm[0] <= net.vessels[v.parent].radius_mm[-1] + 1e-12
+    with pytest.raises(InvalidInputError, match="distal_radius_mm"):
+        P.random_tree(5, distal_radius_mm=0.0)
+
+
+def test_narrow_puts_exact_lesions_into_a_network():
+    """Truth: the MLD is (1 − DS)·r_ref(c) at the centre, the lesion stays inside its extent, the
+    rest of the vessel keeps its radii; tandem lesions on one vessel; the lesions detected in the
+    narrowed network are where they were put."""
+    from ffrflow.meshing.stenosis import detect_lesions
+
+    base = P.random_tree(9, seed=3, distal_radius_mm=0.1)
+    v3 = base.vessels["V3"]
+    specs = [P.LesionSpec("V1", 4.5, 4.0, 80.0), P.LesionSpec("V3", 4.0, 3.0, 95.0, "gaussian"),
+             P.LesionSpec("V3", 9.5, 3.0, 60.0, "asymmetric")]
+    ph = P.narrow(base, specs)
+    assert [t["vessel"] for t in ph.lesions] == ["V1", "V3", "V3"]
+    for t, sp in zip(ph.lesions, specs):
+        v = ph.network.vessels[t["vessel"]]
+        s = v.arclength_mm
+        k = int(np.argmin(np.abs(s - sp.center_mm)))
+        assert s[k] == pytest.approx(sp.center_mm, abs=1e-9)
+        r_ref = np.interp(sp.center_mm, base.vessels[t["vessel"]].arclength_mm, base.vessels[t["vessel"]].radius_mm)
+        assert v.radius_mm[k] == pytest.approx((1 - sp.ds_pct / 100) * r_ref, rel=1e-12)
+        assert t["diameter_stenosis_pct"] == pytest.approx(sp.ds_pct)
+    s3 = ph.network.vessels["V3"].arclength_mm
+    outside = (s3 < 2.5 - 1e-9) | ((s3 > 5.5 + 1e-9) & (s3 < 8.6 - 1e-9)) | (s3 > 11.6 + 1e-9)
+    np.testing.assert_allclose(ph.network.vessels["V3"].radius_mm[outside],
+                               np.interp(s3[outside], v3.arclength_mm, v3.radius_mm), rtol=1e-12)
+    given = ph.network_with_lesions()
+    assert [len(given.vessels[v].lesions) for v in ("V1", "V3")] == [1, 2]
+    found = detect_lesions(ph.network)       # the detector finds each lesion around its centre
+    for vid, centres in (("V1", [4.5]), ("V3", [4.0, 9.5])):
+        got = sorted(found.vessels[vid].lesions, key=lambda x: x.start_mm)
+        assert len(got) == len(centres)
+        for les, c in zip(got, centres):
+            assert les.start_mm < c < les.end_mm
+    with pytest.raises(InvalidInputError, match="V9"):
+        P.narrow(base, [P.LesionSpec("V9", 4.0, 3.0, 50.0)])
+    with pytest.raises(InvalidInputError, match="overlap"):
+        P.narrow(base, [P.LesionSpec("V3", 4.0, 3.0, 50.0), P.LesionSpec("V3", 5.0, 3.0, 50.0)])

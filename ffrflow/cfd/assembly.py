@@ -48,7 +48,9 @@ class Discretization:
         Per lesion: geometry (:func:`ffrflow.network.lesion_geometry`), ``node_start``, ``node_end``,
         ``s_coefficient`` (Pa·s²/m⁶), ``r_lesion`` (Pa·s/m³ over the lesion), ``r_extra`` (Pa·s/m³
         added at its end), ``model``, ``next_lesion`` (index of the next lesion of the same vessel or
-        None) and, for ``ns-calibrated``, ``shape`` (:func:`ffrflow.cfd.lesion.lesion_shape`, mm).
+        None) and, for ``ns-calibrated``, ``shape`` (:func:`ffrflow.cfd.lesion.lesion_shape`, mm) and
+        ``r_poiseuille`` (Pa·s/m³, the Poiseuille resistance along the lesion, which bounds the law's
+        development term).
     """
 
     vessel_ids: list[str]
@@ -99,7 +101,7 @@ class Discretization:
             q, 1e-3 * np.array([x["reference_radius_mm"] for x in les]), 0.5e-3 * np.array([x["mld_mm"] for x in les]),
             mu_pa_s=mu_pa_s, rho_kg_m3=rho_kg_m3, scale=kt / KT_YOUNG_TSAI,
             next_index=np.array([pos.get(x.get("next_lesion"), -1) for x in les], dtype=np.int64),
-            **shape_arrays([x["shape"] for x in les]))
+            poiseuille_r=np.array([x["r_poiseuille"] for x in les]), **shape_arrays([x["shape"] for x in les]))
         change = 0.0
         for x, qq, rn, sn in zip(les, q, r_x, s):
             dr, ds = self._set_lesion(x, float(rn), float(sn))
@@ -235,9 +237,9 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
             if model.lesion == "ns-calibrated":
                 shape = lesion_shape(s_mm[k0:k1 + 1], rad[k0:k1 + 1], geo["reference_radius_mm"], les.end_mm,
                                      None if nxt is None else v.lesions[nxt].start_mm)
-            r_repl, r_extra, s_coef = lesion_terms(model.lesion, r_ref, r_min, units.mm_to_m(geo["length_mm"]),
-                                                   mu, rho, model.kt, shape)
             r_pois = float(R_cum[k1] - R_cum[k0])
+            r_repl, r_extra, s_coef = lesion_terms(model.lesion, r_ref, r_min, units.mm_to_m(geo["length_mm"]),
+                                                   mu, rho, model.kt, shape, r_pois)
             r_les = r_pois
             if r_repl is not None:
                 r_les = r_repl
@@ -253,7 +255,7 @@ def discretize(net: VesselNetwork, backend: str = "auto") -> Discretization:
                             "r_lesion": r_les, "r_extra": r_extra, "model": model.lesion,
                             "reference_given": les.reference_radius_mm is not None,
                             "next_lesion": None if nxt is None else base + nxt,
-                            **({"shape": shape} if shape is not None else {})})
+                            **({"shape": shape, "r_poiseuille": r_pois} if shape is not None else {})})
     if model.convective:
         # Bernoulli term of the 1D momentum equation on every element outside the lesions:
         # ΔP = (ρα/2)(1/A_k² − 1/A_{k−1}²) Q|Q|, accumulated along the vessel

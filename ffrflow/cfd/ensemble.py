@@ -14,6 +14,13 @@ changed (tested): morphometric outlet resistances follow DESIGN §4, i.e. they s
 (Pa − Pv)·h / Q_rest of the case; explicit outlet resistances are kept (times
 ``outlet_resistance_scale``).
 
+A few bad cases never stop a batch: every case gets a status (:data:`STATUS`; 0 converged, 1 not
+converged, 2 its sampled radius offset or severity makes a radius ≤ 0, not solved) and the results
+of a failed case are NaN (``on_failure="raise"`` raises instead). The tree Newton converges from
+any start (:func:`ffrflow.kernels.reference.tree_newton`) and so do the lesion passes
+(:mod:`ffrflow.cfd.steady`): status 1 means an iteration cap (``max_iter``, ``MAX_LESION_PASSES``)
+was too small for the case.
+
 Examples
 --------
 >>> from ffrflow.phantoms import demo_case
@@ -58,6 +65,9 @@ PARAMS = {
     "lesion_mld_mm": "(N, n_lesions): minimal lumen diameter (replaces lesion_severity)",
 }
 _MODEL_CODE = {"poiseuille-kt": 0, "young-tsai": 1, "ns-calibrated": 2}
+#: Status of each case of a batch (``BatchResult.status``), by code.
+STATUS = {0: "converged", 1: "not converged", 2: "radius <= 0"}
+CONVERGED, NOT_CONVERGED, NONPOSITIVE_RADIUS = 0, 1, 2
 
 
 @dataclass
@@ -140,6 +150,12 @@ class BatchResult:
         Lowest of the lesion and outlet FFRs of each case.
     ffr_point : (N, n_nodes) or None
         FFR at every node (only with ``per_point=True``; single-network batches).
+    iterations, residual : (N,)
+        Newton iterations and the final relative residual of each case.
+    status : (N,) int64
+        Code of each case's outcome, :data:`STATUS`: 0 converged, 1 not converged (residual above
+        the tolerance), 2 an input that makes a radius ≤ 0 (the case is not solved). The results of
+        a case with a non-zero status are NaN.
     """
 
     lesion_ids: list
@@ -158,10 +174,26 @@ class BatchResult:
     backend: str
     ffr_point: np.ndarray | None = None
     timings_s: dict = field(default_factory=dict)
+    status: np.ndarray | None = None
 
     @property
     def n_cases(self) -> int:
         return self.ffr_outlet.shape[0]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """(N,) bool: the cases that converged."""
+        return self.status == CONVERGED
+
+    @property
+    def n_failed(self) -> int:
+        """Number of cases with a non-zero status."""
+        return int(np.count_nonzero(self.status != CONVERGED))
+
+    def status_counts(self) -> dict:
+        """Number of cases per status name (only the statuses that occur)."""
+        codes, counts = np.unique(self.status, return_counts=True)
+        return {STATUS[int(c)]: int(k) for c, k in zip(codes, counts)}
 
 
 def _param(params: Mapping[str, Any], name: str, n: int, default, width: int | None = None) -> np.ndarray:
@@ -185,7 +217,7 @@ def _param(params: Mapping[str, Any], name: str, n: int, default, width: int | N
 
 def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
                        params: Mapping[str, Any] | None = None, backend: str = "auto", tol: float = 1e-8,
-                       max_iter: int = 100, per_point: bool = False, raise_on_failure: bool = True,
+                       max_iter: int = 100, per_point: bool = False, on_failure: str = "mark",
                        trees: Sequence[TreeArrays] | None = None) -> BatchResult:
     """Solve many steady cases in one kernel call.
 
@@ -197,8 +229,17 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     params : mapping, optional
         Sampled parameters, see :data:`PARAMS`; scalars broadcast. Units in the names.
     backend : {"auto", "numpy", "cpu", "cuda"}
+    tol : float
+        Relative residual tolerance of every case (dimensionless, scaled by its driving pressure).
+    max_iter : int
+        Newton iterations allowed per case and lesion pass.
     per_point : bool
         Also return FFR at every node (N × n_nodes; single network only).
+    on_failure : {"mark", "raise"}
+        ``"mark"`` (default): a case that does not converge, or whose sampled radius offset or
+        severity makes a radius ≤ 0, gets its code in ``BatchResult.status`` and NaN results; the
+        other cases are unaffected. ``"raise"``: such a case raises (ConvergenceError or
+        InvalidInputError naming it).
     trees : sequence of TreeArrays, optional
         Pre-built kernel layouts (reuse across calls).
 
@@ -209,11 +250,14 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     Raises
     ------
     InvalidInputError
-        For an unknown parameter or a wrong shape.
+        For an unknown parameter or a wrong shape; with ``on_failure="raise"`` for a case whose
+        radius would be ≤ 0.
     ConvergenceError
-        When a case does not converge (``raise_on_failure``), naming the case.
+        With ``on_failure="raise"``, when a case does not converge, naming the case.
     """
     t0 = time.perf_counter()
+    if on_failure not in ("mark", "raise"):
+        raise InvalidInputError(f"on_failure: expected 'mark' or 'raise', got {on_failure!r}")
     params = dict(params or {})
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
@@ -297,6 +341,20 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
             raise InvalidInputError(f"params: non-finite {name} values")
     if np.any(r_out <= 0):
         raise InvalidInputError("params: outlet resistances must stay > 0")
+    # a case whose radius offset or severity takes a radius to <= 0 is not solved (status 2)
+    invalid = np.zeros(n_cases, dtype=bool)
+    if {"radius_offset_mm", "lesion_severity", "lesion_mld_mm"} & set(params):
+        r_min = _min_radius(trees, case_tree, cv_off, cl_off, sev, dr)
+        invalid = ~(r_min > 0.0)
+    if invalid.any():
+        c = int(np.flatnonzero(invalid)[0])
+        if on_failure == "raise":
+            raise InvalidInputError(f"params: case {c} makes a radius {1e3 * r_min[c]:.3g} mm <= 0 (radius_offset_mm, "
+                                    f"lesion_severity or lesion_mld_mm; {int(invalid.sum())} case(s))")
+        bad_v = invalid[np.repeat(np.arange(n_cases), np.diff(cv_off))]
+        bad_l = invalid[np.repeat(np.arange(n_cases), np.diff(cl_off))]
+        dr[bad_v] = 0.0
+        sev[bad_l] = 1.0
 
     # flat tree arrays
     tv_off = np.concatenate([[0], np.cumsum([t.n_vessels for t in trees])]).astype(np.int64)
@@ -359,8 +417,9 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
             resid[:] = np.maximum(resid, np.where(done, 0.0, rel))
             break
     t_kernel = time.perf_counter() - t1
-    bad = np.flatnonzero(~(resid <= tol))
-    if bad.size and raise_on_failure:
+    status = np.where(invalid, NONPOSITIVE_RADIUS, np.where(resid <= tol, CONVERGED, NOT_CONVERGED)).astype(np.int64)
+    bad = np.flatnonzero(status == NOT_CONVERGED)
+    if bad.size and on_failure == "raise":
         c = int(bad[0])
         raise ConvergenceError(f"batched steady solve: case {c} did not converge (relative residual "
                                f"{resid[c]:.3e} > {tol:.1e} after {iters[c]} iterations; {bad.size} case(s) failed)",
@@ -412,12 +471,24 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
                             for c in range(n_cases)])
     res = BatchResult(les_ids, les_vessels, outlet_ids, vessel_ids, ffr_les, dp, mld, ffr_out, q_out, flow,
                       min_ffr, iters, resid, backend,
-                      timings_s={"pack": t_pack, "kernel": t_kernel, "lesion_passes": passes})
+                      timings_s={"pack": t_pack, "kernel": t_kernel, "lesion_passes": passes}, status=status)
     if per_point:
         res.ffr_point = _per_point(trees[0], mu, model, kt, lesion_coef.reshape(n_cases, -1, 2), rho,
                                    dr.reshape(n_cases, -1),
                                    sev.reshape(n_cases, -1),
                                    Q.reshape(n_cases, -1), P_up.reshape(n_cases, -1), root_of[0])
+    failed = np.flatnonzero(status != CONVERGED)
+    if failed.size:   # a failed case has no result
+        for name in ("ffr_lesion", "delta_p_lesion_mmHg", "mld_mm", "ffr_outlet", "flow_outlet_ml_s", "flow_ml_s",
+                     "min_ffr", "ffr_point"):
+            a = getattr(res, name)
+            if a is None:
+                continue
+            if a.dtype == object:
+                for c in failed:
+                    a[c] = np.full(np.shape(a[c]), np.nan)
+            else:
+                a[failed] = np.nan
     res.timings_s["total"] = time.perf_counter() - t0
     return res
 
@@ -427,7 +498,9 @@ class _NsLaw:
 
     Shape descriptors (:func:`ffrflow.cfd.lesion.lesion_shape`) come from each tree's own profile;
     a case's severity scales the lesion's depth, hence its inlet slope (the band, the throat exit
-    and the distances are unchanged); its radius offset moves the reference and minimal radii.
+    and the distances are unchanged); its radius offset moves the reference and minimal radii. The
+    Poiseuille resistance along each case-lesion (its radii, its viscosity) bounds the law's
+    development term. The passes converge as explained in :mod:`ffrflow.cfd.steady`.
     """
 
     def __init__(self, trees, case_tree, cv_off, cl_off, tl_off, sev, dr, mu, rho, kt, model):
@@ -451,8 +524,10 @@ class _NsLaw:
         self.n_cases = case_tree.size
         self.roots = [np.flatnonzero(t.disc.parent < 0) for t in trees]
         self.cv_off, self.case_tree = cv_off, case_tree
-        # each case's minimal radius (as the kernel computes it: node radii with severity and offset)
+        # each case's minimal radius and Poiseuille resistance along the lesion (as the kernel computes
+        # them: node radii with severity and offset, exact frustum integrals)
         self.r_mld = np.zeros(n_cl)
+        self.r_pois = np.zeros(n_cl)
         order = np.argsort(glob, kind="stable")
         bounds = np.searchsorted(glob[order], np.arange(int(tl_off[-1]) + 1))
         for ti, t in enumerate(trees):
@@ -461,12 +536,16 @@ class _NsLaw:
                 idx = order[bounds[g]:bounds[g + 1]]
                 if idx.size:
                     k = slice(int(t.les_k0[j]), int(t.les_k1[j]) + 1)
-                    r = t.r_node_m[k][None, :] + (1.0 - sev[idx, None]) * t.d_node_m[k][None, :]
-                    self.r_mld[idx] = r.min(axis=1) + dr[self.cv[idx]]
+                    r = t.r_node_m[k][None, :] + (1.0 - sev[idx, None]) * t.d_node_m[k][None, :] + dr[self.cv[idx], None]
+                    self.r_mld[idx] = r.min(axis=1)
+                    a, b = r[:, :-1], r[:, 1:]
+                    ab = a * b
+                    self.r_pois[idx] = (8.0 / (3.0 * math.pi)) * self.mu[idx] * np.sum(
+                        t.el_len_m[k][None, 1:] * (a * a + ab + b * b) / (ab * ab * ab), axis=1)
 
     def _coefficients(self, q, r_mld):
         r_x, s = ns_calibrated_coefficients(q, self.ref, r_mld, mu_pa_s=self.mu, rho_kg_m3=self.rho, scale=self.scale,
-                                            next_index=self.next, **self.shape)
+                                            next_index=self.next, poiseuille_r=self.r_pois, **self.shape)
         return np.where(self.on, r_x, 0.0), np.where(self.on, s, 0.0)
 
     def initial(self, coef):
@@ -489,6 +568,29 @@ class _NsLaw:
             drive = np.array([np.max(np.abs(P_up[self.cv_off[c] + self.roots[self.case_tree[c]]] - pv_pa[c]))
                               for c in range(self.n_cases)])
         return per_case / np.maximum(drive, 1e-12)
+
+
+def _min_radius(trees, case_tree, cv_off, cl_off, sev, dr) -> np.ndarray:
+    """Smallest node radius (m) of every case: healthy nodes r + dr, lesion nodes r + (1 − sev) d + dr."""
+    out = np.full(case_tree.size, np.inf)
+    for t, tr in enumerate(trees):
+        cases = np.flatnonzero(case_tree == t)
+        if not cases.size:
+            continue
+        disc = tr.disc
+        drc = dr[cv_off[cases][:, None] + np.arange(tr.n_vessels)[None, :]]
+        healthy = np.full(tr.n_vessels, np.inf)
+        out_les = tr.node_les < 0
+        np.minimum.at(healthy, disc.node_vessel[out_les], tr.r_node_m[out_les])
+        m = (healthy[None, :] + drc).min(axis=1)
+        for j in range(tr.n_lesions):
+            k = slice(int(tr.les_k0[j]), int(tr.les_k1[j]) + 1)
+            v = int(disc.node_vessel[tr.les_k0[j]])
+            r = (tr.r_node_m[k][None, :] + (1.0 - sev[cl_off[cases] + j][:, None]) * tr.d_node_m[k][None, :]
+                 + drc[:, v:v + 1])
+            m = np.minimum(m, r.min(axis=1))
+        out[cases] = m
+    return out
 
 
 def _ragged(rows):

@@ -160,7 +160,7 @@ def shape_arrays(shapes) -> dict:
 
 def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, inlet_slope, gap_m, wire_m,
                                mu_pa_s, rho_kg_m3, scale=1.0, c: dict = NS_CALIBRATED, next_index=None,
-                               exit_from_start_m=None):
+                               exit_from_start_m=None, poiseuille_r=None):
     """Coefficients ``(R_x, S)`` of the ``ns-calibrated`` law at the flow ``|q|`` (vectorised over lesions).
 
     ΔP_extra = R_x Q + S Q|Q| (Pa; R_x in Pa·s/m³, S in Pa·s²/m⁶) is what each lesion adds to the
@@ -179,6 +179,15 @@ def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, in
     (or with −1) every lesion with a finite ``gap_m`` is treated as the upstream, milder one.
     :func:`shape_arrays` gives the shape arguments from :func:`lesion_shape`. Lesions with
     A_s ≥ A0 add nothing.
+
+    ``poiseuille_r`` (Pa·s/m³, optional) is the Poiseuille resistance along each lesion's real
+    radius. The development term's low-Reynolds part (c_dev < 0) is linear in Q and lowers the drop;
+    with it given, that part never takes the lesion's linear resistance below zero
+    (R_x,dev ≥ −poiseuille_r), so the lesion's drop stays non-negative and non-decreasing in |Q|.
+    On the Navier–Stokes table the part is at most 14 % of the lesion's Poiseuille resistance (the
+    bound is never reached there); it is reached only by extrapolation, a throat of a few
+    micrometres behind a band hundreds of throat diameters long, whose fitted correction would
+    turn the lesion into a pump at low flow.
     """
     q = np.abs(np.atleast_1d(np.asarray(q_m3_s, dtype=np.float64)))
     r0 = np.atleast_1d(np.asarray(ref_radius_m, dtype=np.float64))
@@ -211,7 +220,8 @@ def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, in
     lam = np.maximum(band / d_s - c["lambda_0"], 0.0)
     s = e * (1.0 - sigma) ** 2 * k_mix * phi + e * (1.0 - sigma) * lam * c["k_dev"]
     # E/Re_s = e Q · μ A_s/(ρ D_s): linear in Q
-    r_x = e * (1.0 - sigma) * lam * c["c_dev"] * mu * a_s / (rho * d_s)
+    r_dev = e * (1.0 - sigma) * lam * c["c_dev"] * mu * a_s / (rho * d_s)
+    r_x = r_dev
     # recovery not reached at the wire (last lesion of a run): k_rec ρ σ(1−σ)/A_s² (Q² − Q_c Q) once
     # L_j > x_w, from the lesion's own jet or from the jet of a tighter lesion just upstream that reaches it
     last = ~np.isfinite(gap)
@@ -230,7 +240,10 @@ def ns_calibrated_coefficients(q_m3_s, ref_radius_m, min_radius_m, band_up_m, in
     r_x = r_x - np.where(on, s_rec * q_c, 0.0)
     scale = np.asarray(scale, dtype=np.float64)
     keep = narrowed | on
-    return np.where(keep, scale * r_x, 0.0), np.where(keep, scale * s, 0.0)
+    r_x = scale * r_x
+    if poiseuille_r is not None:   # the low-Re development correction cancels at most the lesion's Poiseuille
+        r_x = r_x + np.maximum(-arr(poiseuille_r) - scale * r_dev, 0.0)
+    return np.where(keep, r_x, 0.0), np.where(keep, scale * s, 0.0)
 
 
 def ns_calibrated_drop(q_m3_s, *args, **kwargs):
@@ -242,11 +255,13 @@ def ns_calibrated_drop(q_m3_s, *args, **kwargs):
 
 
 def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m: float, mu_pa_s: float,
-                 rho_kg_m3: float, kt: float, shape: dict | None = None):
+                 rho_kg_m3: float, kt: float, shape: dict | None = None, poiseuille_r: float | None = None):
     """Coefficients of one lesion (SI): ``(R_lesion or None, R_extra, S)``; see the module docstring.
 
     ``ns-calibrated`` needs ``shape`` (:func:`lesion_shape`, mm) and gives the coefficients of its
-    low-flow limit, the solvers' starting point (they re-evaluate them at the lesion's flow).
+    low-flow limit, the solvers' starting point (they re-evaluate them at the lesion's flow);
+    ``poiseuille_r`` (Pa·s/m³), the Poiseuille resistance along the lesion, bounds its development
+    term (:func:`ns_calibrated_coefficients`).
     """
     a0 = math.pi * ref_radius_m ** 2
     a_s = math.pi * min_radius_m ** 2
@@ -261,6 +276,7 @@ def lesion_terms(model: str, ref_radius_m: float, min_radius_m: float, length_m:
         if shape is None:
             raise ValueError("ns-calibrated: the lesion's shape descriptors are needed (lesion_shape)")
         r_x, s = ns_calibrated_coefficients(0.0, ref_radius_m, min_radius_m, mu_pa_s=mu_pa_s, rho_kg_m3=rho_kg_m3,
-                                            scale=kt / KT_YOUNG_TSAI, **shape_arrays([shape]))
+                                            scale=kt / KT_YOUNG_TSAI, poiseuille_r=poiseuille_r,
+                                            **shape_arrays([shape]))
         return None, float(r_x[0]), float(s[0])
     raise ValueError(f"unknown lesion model {model!r}")

@@ -6,8 +6,32 @@ and S iterated with the solution for the flow-dependent ``ns-calibrated`` law), 
 pressure, the mean aortic pressure Pa at every root (or a prescribed inflow at a single root),
 hyperemic outlet resistances to the venous pressure Pv (explicit or morphometric,
 :mod:`ffrflow.cfd.boundary`). Unknowns are vessel flows and node pressures; the tree Newton of the
-``tree_newton`` kernel solves them to a relative residual < 1e-8 (quadratic convergence; one direct
-solve when there is no lesion).
+``tree_newton`` kernel solves them to a relative residual < 1e-8 (one direct solve when there is no
+lesion). Every vessel law is non-decreasing in the flow, so the network has one solution, and the
+Newton, line-searched on the network's convex energy, reaches it from any start (quadratically
+near it); see :func:`ffrflow.kernels.reference.tree_newton`.
+
+Flow-dependent lesions
+----------------------
+The ``ns-calibrated`` coefficients (R_x, S) of every lesion are evaluated at the lesion's flow and
+iterated with the network: each pass freezes them at the previous pass's flows and solves the
+network (a warm-started tree Newton), until re-evaluating them changes no lesion drop by more than
+:data:`LESION_TOL` × tol × the driving pressure (at most :data:`MAX_LESION_PASSES` passes; a case
+still changing is reported as not converged). Why the passes converge, term by term of the law
+(:mod:`ffrflow.cfd.lesion`), for a lesion whose true drop D(Q) is non-decreasing:
+
+- terms with constant coefficients (mixing with φ = 1; throat development, whose negative
+  low-Reynolds part is bounded by the lesion's Poiseuille resistance so that R + R_x ≥ 0) are exact
+  in one pass;
+- the recovery term switches on above a flow Q_c as s (Q² − Q_c Q), continuously: the pass law is
+  the true law on the side of Q_c the previous flow was on and below it on the other side, so a
+  pass on the wrong side is followed by an exact one: finitely many passes;
+- the tandem factor φ = (x_n/L_j)^m (m = 0.35) of a milder upstream lesion decreases with the flow:
+  frozen at the previous flow, the pass map has slope at most m/2 ≈ 0.18 in magnitude, a
+  contraction (a digit per ~1.4 passes);
+- the tandem switches (a milder lesion inside a tighter lesion's jet loses its mixing loss; the last
+  lesion's recovery then follows the tighter jet, off at the switch) only lower the drop when the
+  flow crosses the switch: a pass on either side moves the flow away from it, so it switches once.
 
 Examples
 --------

@@ -31,6 +31,37 @@ def segment_resistance(r0_m, r1_m, length_m, mu_pa_s, out):
     return out
 
 
+LINE_SEARCH_ALPHA = 1e-4
+LINE_SEARCH_HALVINGS = 60
+
+
+@njit(cache=True)
+def _law(R, S, q):
+    """Monotone vessel law and its slope (reference.vessel_law for one vessel)."""
+    aq = abs(q)
+    if R < 0.0 and R + S * aq <= 0.0:
+        return 0.0, 0.0
+    return R * q + S * q * aq, R + 2.0 * S * aq
+
+
+@njit(cache=True)
+def _remainder(R, S, q, h):
+    """reference.vessel_energy_remainder for one vessel."""
+    b = q + h
+    aq = abs(q)
+    ab = abs(b)
+    flat_a = R < 0.0 and R + S * aq <= 0.0
+    flat_b = R < 0.0 and R + S * ab <= 0.0
+    if q * b >= 0.0 and not flat_a and not flat_b:
+        sgn = 1.0 if q + b >= 0.0 else -1.0
+        return 0.5 * R * h * h + sgn * S * (q * h * h + h * h * h / 3.0)
+    qz = -R / S if (R < 0.0 and S > 0.0) else 0.0
+    ya = qz if flat_a else aq
+    yb = qz if flat_b else ab
+    fa, _ = _law(R, S, q)
+    return (yb - ya) * (0.5 * R * (ya + yb) + S * (ya * ya + ya * yb + yb * yb) / 3.0) - fa * h
+
+
 @njit(cache=True)
 def _tree_newton_case(lo, hi, parent, R, S, R_out, root_p, root_q, pv, tol, max_iter,
                       Q, P_up, P_down, A, B, a, b, sI, sA):
@@ -42,9 +73,8 @@ def _tree_newton_case(lo, hi, parent, R, S, R_out, root_p, root_q, pv, tol, max_
             sA[i] = 0.0
         for i in range(hi - 1, lo - 1, -1):
             q = Q[i]
-            aq = abs(q)
-            r = R[i] + 2.0 * S[i] * aq
-            c = -S[i] * q * aq
+            f, r = _law(R[i], S[i], q)
+            c = f - r * q
             if R_out[i] > 0.0:
                 Bd = R_out[i]
                 Ad = pv
@@ -55,10 +85,12 @@ def _tree_newton_case(lo, hi, parent, R, S, R_out, root_p, root_q, pv, tol, max_
             B[i] = Bd
             a[i] = Ad + c
             b[i] = Bd + r
+            sA[i] = r          # this vessel's slope (its own sums are used)
             p = parent[i]
             if p >= 0:
                 sI[p] += 1.0 / b[i]
                 sA[p] += a[i] / b[i]
+        dhd = 0.0
         for i in range(lo, hi):
             p = parent[i]
             if p < 0:
@@ -71,14 +103,29 @@ def _tree_newton_case(lo, hi, parent, R, S, R_out, root_p, root_q, pv, tol, max_
             else:
                 pu = P_down[p]
                 qn = (pu - a[i]) / b[i]
-            Q[i] = qn
+            sI[i] = qn         # the full Newton step's flow
             P_up[i] = pu
             P_down[i] = A[i] + B[i] * qn
+            d = qn - Q[i]
+            dhd += (sA[i] + R_out[i]) * d * d
+        t = 1.0
+        if it > 1:
+            if dhd > 0.0:
+                for _ in range(LINE_SEARCH_HALVINGS):
+                    rem = 0.0
+                    for i in range(lo, hi):
+                        h = t * (sI[i] - Q[i])
+                        rem += _remainder(R[i], S[i], Q[i], h) + 0.5 * R_out[i] * h * h
+                    if rem <= (1.0 - LINE_SEARCH_ALPHA) * t * dhd:
+                        break
+                    t *= 0.5
+        for i in range(lo, hi):
+            Q[i] = sI[i] if t == 1.0 else Q[i] + t * (sI[i] - Q[i])
         res = 0.0
         drive = 0.0
         for i in range(lo, hi):
-            q = Q[i]
-            e = abs(P_up[i] - P_down[i] - (R[i] * q + S[i] * q * abs(q)))
+            f, _ = _law(R[i], S[i], Q[i])
+            e = abs(P_up[i] - P_down[i] - f)
             if e > res:
                 res = e
             if parent[i] < 0:

@@ -8,8 +8,40 @@ FF_HD double ff_frustum(double r0, double r1, double length, double mu) {
     return 8.0 * mu * length * (r0 * r0 + r0 * r1 + r1 * r1) / (3.0 * FF_PI * r0 * r0 * r0 * r1 * r1 * r1);
 }
 
-// Tree Newton on vessels lo..hi-1 (parents first; parent[] in the same index space, -1 = root).
-// Writes Q, P_up, P_down; returns iterations, sets *rel to the final relative residual.
+#define FF_LINE_SEARCH_ALPHA 1e-4
+#define FF_LINE_SEARCH_HALVINGS 60
+
+// Monotone vessel law f(q) (returned) and its slope *fp (reference.vessel_law for one vessel).
+FF_HD double ff_vessel_law(double R, double S, double q, double* fp) {
+    double aq = ff_abs(q);
+    if (R < 0.0 && R + S * aq <= 0.0) { *fp = 0.0; return 0.0; }
+    *fp = R + 2.0 * S * aq;
+    return R * q + S * q * aq;
+}
+
+// F(q + h) - F(q) - f(q) h without cancellation (reference.vessel_energy_remainder for one vessel).
+FF_HD double ff_vessel_remainder(double R, double S, double q, double h) {
+    double b = q + h;
+    double aq = ff_abs(q), ab = ff_abs(b);
+    bool flat_a = R < 0.0 && R + S * aq <= 0.0;
+    bool flat_b = R < 0.0 && R + S * ab <= 0.0;
+    if (q * b >= 0.0 && !flat_a && !flat_b) {
+        double sgn = q + b >= 0.0 ? 1.0 : -1.0;
+        return 0.5 * R * h * h + sgn * S * (q * h * h + h * h * h / 3.0);
+    }
+    double qz = (R < 0.0 && S > 0.0) ? -R / S : 0.0;
+    double ya = flat_a ? qz : aq;
+    double yb = flat_b ? qz : ab;
+    double fp;
+    double fa = ff_vessel_law(R, S, q, &fp);
+    return (yb - ya) * (0.5 * R * (ya + yb) + S * (ya * ya + ya * yb + yb * yb) / 3.0) - fa * h;
+}
+
+// Globally convergent tree Newton on vessels lo..hi-1 (parents first; parent[] in the same index
+// space, -1 = root): the Newton step of reference.tree_newton with its Armijo line search on the
+// network energy from the second iteration. Writes Q, P_up, P_down; returns iterations, sets *rel to
+// the final relative residual. sI holds the full step's flows and sA each vessel's slope after the
+// upward sweep.
 FF_HD ff_int ff_tree_newton_case(ff_int lo, ff_int hi, const ff_int* parent, const double* R, const double* S,
                                  const double* R_out, const double* root_p, const double* root_q, double pv,
                                  double tol, ff_int max_iter, double* Q, double* P_up, double* P_down,
@@ -20,17 +52,19 @@ FF_HD ff_int ff_tree_newton_case(ff_int lo, ff_int hi, const ff_int* parent, con
         for (ff_int i = lo; i < hi; ++i) { sI[i] = 0.0; sA[i] = 0.0; }
         for (ff_int i = hi - 1; i >= lo; --i) {
             double q = Q[i];
-            double aq = ff_abs(q);
-            double r = R[i] + 2.0 * S[i] * aq;
-            double c = -S[i] * q * aq;
+            double r;
+            double f = ff_vessel_law(R[i], S[i], q, &r);
+            double c = f - r * q;
             double Bd, Ad;
             if (R_out[i] > 0.0) { Bd = R_out[i]; Ad = pv; }
             else { Bd = 1.0 / sI[i]; Ad = sA[i] * Bd; }
             A[i] = Ad; B[i] = Bd;
             a[i] = Ad + c; b[i] = Bd + r;
+            sA[i] = r;
             ff_int p = parent[i];
             if (p >= 0) { sI[p] += 1.0 / b[i]; sA[p] += a[i] / b[i]; }
         }
+        double dhd = 0.0;
         for (ff_int i = lo; i < hi; ++i) {
             ff_int p = parent[i];
             double pu, qn;
@@ -38,12 +72,29 @@ FF_HD ff_int ff_tree_newton_case(ff_int lo, ff_int hi, const ff_int* parent, con
                 if (ff_isnan(root_q[i])) { pu = root_p[i]; qn = (pu - a[i]) / b[i]; }
                 else { qn = root_q[i]; pu = a[i] + b[i] * qn; }
             } else { pu = P_down[p]; qn = (pu - a[i]) / b[i]; }
-            Q[i] = qn; P_up[i] = pu; P_down[i] = A[i] + B[i] * qn;
+            sI[i] = qn; P_up[i] = pu; P_down[i] = A[i] + B[i] * qn;
+            double d = qn - Q[i];
+            dhd += (sA[i] + R_out[i]) * d * d;
         }
+        double t = 1.0;
+        if (it > 1) {
+            if (dhd > 0.0) {
+                for (ff_int k = 0; k < FF_LINE_SEARCH_HALVINGS; ++k) {
+                    double rem = 0.0;
+                    for (ff_int i = lo; i < hi; ++i) {
+                        double h = t * (sI[i] - Q[i]);
+                        rem += ff_vessel_remainder(R[i], S[i], Q[i], h) + 0.5 * R_out[i] * h * h;
+                    }
+                    if (rem <= (1.0 - FF_LINE_SEARCH_ALPHA) * t * dhd) break;
+                    t *= 0.5;
+                }
+            }
+        }
+        for (ff_int i = lo; i < hi; ++i) Q[i] = t == 1.0 ? sI[i] : Q[i] + t * (sI[i] - Q[i]);
         double res = 0.0, drive = 0.0;
         for (ff_int i = lo; i < hi; ++i) {
-            double q = Q[i];
-            double e = ff_abs(P_up[i] - P_down[i] - (R[i] * q + S[i] * q * ff_abs(q)));
+            double fp;
+            double e = ff_abs(P_up[i] - P_down[i] - ff_vessel_law(R[i], S[i], Q[i], &fp));
             if (e > res) res = e;
             if (parent[i] < 0) { double d = ff_abs(P_up[i] - pv); if (d > drive) drive = d; }
         }
