@@ -68,6 +68,8 @@ the same uncertainty machinery.
 
 from __future__ import annotations
 
+import inspect
+
 import json
 import logging
 import math
@@ -254,7 +256,10 @@ class UQResult:
         data = [y[np.isfinite(y)] for y in data]   # failed samples (NaN) are not drawn
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.6))
         if data:
-            parts = ax.violinplot(data, vert=False, showmedians=True, quantiles=[[0.05, 0.95]] * len(data))
+            # matplotlib >= 3.10 names the direction ``orientation`` (``vert`` is deprecated there)
+            horizontal = ({"orientation": "horizontal"} if "orientation" in inspect.signature(ax.violinplot).parameters
+                          else {"vert": False})
+            parts = ax.violinplot(data, showmedians=True, quantiles=[[0.05, 0.95]] * len(data), **horizontal)
             for b in parts["bodies"]:
                 b.set_alpha(0.6)
         ax.axvline(CUTOFF, color="crimson", lw=1.5, ls="--", label="FFR 0.80")

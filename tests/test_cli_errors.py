@@ -71,7 +71,8 @@ def test_a_model_that_cannot_converge_is_exit_3_and_writes_nothing(tmp_path, cap
 def test_a_surface_with_holes_is_exit_5_through_the_console_command(tmp_path):
     """A lumen surface with holes cannot be meshed: ``python -m ffrflow -q mesh holed.stl`` exits 5
     with one line naming the file, and no output folder appears."""
-    vtk = pytest.importorskip("vtk")
+    import vtk
+
     from ffrflow.meshing.surface import tube_surface, write_surface
     from ffrflow.network import VesselNetwork
 
