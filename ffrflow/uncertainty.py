@@ -69,7 +69,6 @@ the same uncertainty machinery.
 from __future__ import annotations
 
 import inspect
-
 import json
 import logging
 import math
