@@ -8,7 +8,8 @@ import sys
 BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile", "ensemble": "benchmarks.ensemble", "uq": "benchmarks.uq",
               "meshing": "benchmarks.meshing", "batch": "benchmarks.batch",
               "validate": "benchmarks.validate", "peers": "benchmarks.peers",
-              "mask_ffr": "benchmarks.mask_ffr", "robustness": "benchmarks.robustness"}
+              "mask_ffr": "benchmarks.mask_ffr", "robustness": "benchmarks.robustness",
+              "demo": "benchmarks.demo"}
 
 
 def main(argv=None):
