@@ -1,4 +1,4 @@
-"""``python -m benchmarks batch``: phantom cases per minute through ``ffrflow batch`` (issue 6).
+"""``python -m benchmarks batch``: phantom cases per minute through ``ffrflow batch``.
 
 End to end from masks: each case is a phantom right coronary tree (seeded variations, one lesion of
 40-75 % DS) voxelised at 0.5 mm; the batch meshes it, solves the steady model and writes every
@@ -11,7 +11,7 @@ Options: ``--cases N`` (default 60), ``--workers 1,2``, ``--sides right`` (``lef
 trees), ``--spacing 0.5``, ``--no-pictures``, ``--inputs mask|network``, ``--repeats N`` (each
 configuration runs N times into fresh folders; the table gives the median rate and the range, the
 file keeps every run).
-Target (issue 6): >= 60 phantom cases per minute on 2 cores with the steady solver, from masks.
+Target: >= 60 phantom cases per minute on 2 cores with the steady solver, from masks.
 """
 
 from __future__ import annotations

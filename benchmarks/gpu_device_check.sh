@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared script for a lent GPU machine (see DEVELOPERS.md, `device`): installs nothing (CuPy,
+# One prepared script for a lent GPU machine (docs/benchmarks.md §On a GPU machine): installs nothing (CuPy,
 # Numba, h5py, scipy, pytest are there), runs the gpu-marked tests, the cuda-parametrised kernel tests
 # and the GPU benchmarks (CPU baseline side by side on the same machine), and writes under $OUT
 # (default ./gpu-out) one log and one tarball of the benchmark result files (the device tool brings

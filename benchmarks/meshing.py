@@ -1,4 +1,4 @@
-"""``python -m benchmarks meshing``: seconds and peak memory to mesh a full phantom tree (issue 3).
+"""``python -m benchmarks meshing``: seconds and peak memory to mesh a full phantom tree.
 
 Masks of 256³, 384³ and 512×512×300 voxels at 0.4 mm hold the demo phantom (left and right
 coronary trees, 18 vessels, three lesions) in their centre; each is written as ``.nii.gz`` and meshed
@@ -10,7 +10,7 @@ smaller than the tree (108 mm), so the tree's centerlines are scaled by 0.957 ab
 (radii unchanged); the JSON says so.
 
 Options: ``--sizes 256,384,512x512x300``, ``--repeats N`` (median of N runs per size, default 1).
-Target (issue 3): 512×512×300 in under 20 s and 4 GB on 2 cores.
+Target: 512×512×300 in under 20 s and 4 GB on 2 cores.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ A backend that is not usable here (no CuPy or no device for ``cuda``) is skipped
 
 The NumPy reference (a sparse LU per Newton iteration in Python) is the oracle, not a production
 backend: it runs fewer copies (``--numpy-copies``) and skips the cases whose single run exceeds
-``--numpy-max-s``. svZeroDSolver's own C++ timings on this machine (from issue 7) are printed for
-comparison: 0.05 s for the one-vessel coronary case (30 cycles), 3.2 s for the 215-vessel VMR model
+``--numpy-max-s``. svZeroDSolver's own C++ timings on this machine (measured once with its own executable) are
+printed for comparison: 0.05 s for the one-vessel coronary case (30 cycles), 3.2 s for the 215-vessel VMR model
 (3 cycles).
 """
 
@@ -185,7 +185,8 @@ def main(argv=None):
         path = save(f"peers-{a.tag}" if a.tag else "peers", {"copies": list(copies), "cuda_copies": list(cuda_copies or copies),
                               "repeats": a.repeats, "backends": a.backends.split(","), "skipped": skipped,
                               "numba_threads": n_threads, "rows": rows,
-                              "note": "svZeroDSolver C++ timings from issue 7 (measured on the 2-core development machine)"})
+                              "note": "svZeroDSolver C++ timings measured once with its executable on the 2-core "
+                                      "development machine"})
         print(f"saved {path}")
 
 

@@ -9,7 +9,7 @@ backend, JIT warm-up excluded, median of repeats:
 - ``solve``: the tree Newton and the node pressures (the kernels);
 - ``total``: ``solve_steady`` end to end.
 
-Numba runs on one thread by default (``--threads``), as the issue's target is stated for one core.
+Numba runs on one thread by default (``--threads``), so that the figure is the cost on one core.
 """
 
 from __future__ import annotations

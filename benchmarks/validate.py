@@ -6,7 +6,7 @@ repository (``tests/data/peers``, or ``$FFRFLOW_PEERS_DIR``; resolved by :mod:`f
 - every svZeroDSolver test case that is not closed-loop, compared with the result that svZeroDSolver's
   own test suite stores (``tests_cases/results/result_*.json``): per quantity (pressure and flow at the
   inlet and outlet of every vessel) the largest error over the last cycle relative to the largest
-  magnitude of that quantity over the last cycle, tolerance 1e-3 (the issue's). svZeroDSolver's own
+  magnitude of that quantity over the last cycle, tolerance 1e-3. svZeroDSolver's own
   criterion is also checked on *every* stored point: ``|a - e| <= 1e-7 (1 + |e|)`` (``RTOL_PRES =
   RTOL_FLOW = 1e-7`` in its ``tests/utils.py``), column ``svzd 1e-7``;
 - the hand-built steady cases against ``handmade_reference/`` (svZeroDSolver and svOneDSolver), 1e-6;

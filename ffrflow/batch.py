@@ -1,4 +1,5 @@
-"""Many cases on Dask: a manifest in, one folder per case and a results table out (DESIGN §8).
+"""Many cases on Dask: a manifest in, one folder per case and a results table out (docs/formats.md
+§Batch outputs).
 
 The manifest is a CSV file (or JSON lines, ``.jsonl``/``.ndjson``) with one case per row:
 
@@ -220,10 +221,10 @@ def tune_malloc() -> bool:
 
     A nanny starts its worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``).
     Setting any threshold switches off glibc's adaptive mmap threshold, so every array above 128 KiB is
-    mapped and unmapped afresh: meshing a case then costs ~0.25-0.5 s more CPU in page faults (1.65 vs
-    1.38 s per phantom case, one process each, side by side). With the variable set, this sets the mmap
-    threshold to 32 MiB (where the adaptive one tops out) and the trim threshold to 64 MiB through
-    ``mallopt``; without it, or off glibc, it does nothing. Returns whether it changed anything; runs once.
+    mapped and unmapped afresh, and meshing, which allocates and frees volume-sized arrays all the time,
+    pays for it in page faults on every case. With the variable set, this sets the mmap threshold to
+    32 MiB (where the adaptive one tops out) and the trim threshold to 64 MiB through ``mallopt``;
+    without it, or off glibc, it does nothing. Returns whether it changed anything; runs once.
     """
     global _MALLOC_TUNED
     if _MALLOC_TUNED is not None:
@@ -516,9 +517,8 @@ def _gpu_cluster():
 
 #: Dask settings for the embedded cluster's workers. ``daemon`` off: a case may start processes.
 #: Distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers so that freed memory goes back
-#: to the OS at once; for meshing, which allocates and frees volume-sized arrays all the time, that made
-#: every case cost 0.45-0.6 s more CPU (1.43 -> 2.04 and 1.83 -> 2.28 s per case, mostly page faults;
-#: one process with and without the variable, side by side), so the workers keep glibc's own adaptive
+#: to the OS at once; for meshing, which allocates and frees volume-sized arrays all the time, that costs
+#: page faults on every case (see :func:`tune_malloc`), so the workers keep glibc's own adaptive
 #: threshold. The statistical profiler (a stack sample every 10 ms) is off: nobody reads it in a batch.
 _WORKER_CONFIG = {"distributed.worker.daemon": False,
                   "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
@@ -764,8 +764,8 @@ def make_phantom_manifest(folder: str | Path, n_cases: int = 20, *, inputs: str 
 
     Case ``k`` is :func:`ffrflow.phantoms.coronary_tree` with seed ``k`` and one lesion of 40–75 %
     DS (position and grade vary with ``k``); every third case carries its own ``inlet_pressure_mmHg``.
-    With ``broken``, the last three rows are the broken cases of issue 6: a missing file, an empty
-    mask and a malformed network (a negative radius).
+    With ``broken``, the last three rows are broken cases that must fail alone: a missing file, an
+    empty mask and a malformed network (a negative radius).
 
     Parameters
     ----------

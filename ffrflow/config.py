@@ -1,4 +1,5 @@
-"""Typed, validated configuration blocks of a case: ``boundary`` and ``model`` (DESIGN §3–4).
+"""Typed, validated configuration blocks of a case: ``boundary`` and ``model`` (docs/formats.md,
+docs/physics.md).
 
 Both blocks appear in the network file (``ffrflow-network/1``) and are written back, with every value
 used, into ``summary.json``.  They live here, beside :mod:`ffrflow.network`, because both the
@@ -219,10 +220,10 @@ class Model:
         Poiseuille along the real radius + jet-mixing, throat-development and unrecovered-pressure
         terms that depend on the severity, the lesion's shape, its flow and the next lesion,
         calibrated on steady Navier–Stokes solutions and within 10 % of them on every case of
-        50–90 % area stenosis, ``benchmarks/data/stenosis_ns``), ``"poiseuille-kt"`` (DESIGN §4:
-        Poiseuille + the Young–Tsai expansion loss with ``kt``; over-predicts the Navier–Stokes
-        drop by up to ~65 %) or ``"young-tsai"`` (full Young–Tsai: its K_v viscous term replaces
-        the Poiseuille integral).
+        50–90 % area stenosis, ``benchmarks/data/stenosis_ns``), ``"poiseuille-kt"``
+        (docs/physics.md §Lesion laws: Poiseuille + the Young–Tsai expansion loss with ``kt``;
+        over-predicts the Navier–Stokes drop by up to ~65 %) or ``"young-tsai"`` (full
+        Young–Tsai: its K_v viscous term replaces the Poiseuille integral).
     max_element_mm : float
         Largest element length of the steady discretisation, mm. Default 1.0.
     stenosis_threshold_pct : float
@@ -248,7 +249,8 @@ class Model:
     convective : bool
         Steady model: add the convective (Bernoulli) term of the 1D momentum equation along every
         vessel outside lesions, ΔP = (ρα/2)(1/A_out² − 1/A_in²) Q|Q| (α from ζ). Off by default
-        (DESIGN §4); with it the steady model is the exact steady state of the rigid 1D model.
+        (docs/physics.md §Steady network); with it the steady model is the exact steady state of
+        the rigid 1D model.
     """
 
     blood_density_kg_m3: float = 1060.0

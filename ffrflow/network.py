@@ -1,4 +1,5 @@
-"""The vessel network: the ``ffrflow-network/1`` format, its validation and its JSON I/O (DESIGN §3).
+"""The vessel network: the ``ffrflow-network/1`` format, its validation and its JSON I/O (docs/formats.md
+§Network format).
 
 The network is the contract between :mod:`ffrflow.meshing` (which produces it from images and
 surfaces) and :mod:`ffrflow.cfd` (which solves on it). It belongs to neither.
@@ -56,7 +57,7 @@ _VESSEL_KEYS = {"id", "parent", "points", "radius", "name", "side", "lesions"}
 _LESION_KEYS = {"start_mm", "end_mm", "reference_radius_mm"}
 _TOP_KEYS = {"format", "units", "vessels", "boundary", "model", "name", "description", "meta"}
 _SIDES = ("left", "right")
-#: Names that imply a side when a root has no ``side`` field (DESIGN §4).
+#: Names that imply a side when a root has no ``side`` field (docs/physics.md §Boundary conditions).
 SIDE_BY_NAME = {"LM": "left", "LMCA": "left", "LAD": "left", "LCX": "left", "LCx": "left",
                 "RCA": "right"}
 
@@ -215,7 +216,8 @@ class VesselNetwork:
         return [self.path_from_root(o) for o in self.outlets]
 
     def side_of_roots(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Side (``"left"``/``"right"``) of every root and how it was decided (DESIGN §4).
+        """Side (``"left"``/``"right"``) of every root and how it was decided (docs/physics.md
+        §Boundary conditions).
 
         Returns
         -------
@@ -269,7 +271,7 @@ class VesselNetwork:
         Raises
         ------
         InvalidInputError
-            For every malformed input of DESIGN §3, naming the field and the vessel.
+            For every malformed input (docs/formats.md §Validation), naming the field and the vessel.
         """
         try:
             return _parse(data, source)
@@ -537,7 +539,7 @@ def interpolate_along(vessel: Vessel, s_mm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lesion_geometry(net: VesselNetwork, vessel_id: str, lesion: Lesion) -> dict:
-    """Grade one lesion on the piecewise-linear radius profile (DESIGN §6–7).
+    """Grade one lesion on the piecewise-linear radius profile (docs/physics.md §Lesion detection).
 
     Returns
     -------

@@ -1,5 +1,5 @@
-"""Pictures a clinician-researcher looks at (DESIGN §7): the 3D artery coloured by FFR, the virtual
-pull-back curve, and the surface with its centerlines.
+"""Pictures a clinician-researcher looks at (docs/formats.md §Outputs of one case): the 3D artery
+coloured by FFR, the virtual pull-back curve, and the surface with its centerlines.
 
 Every function returns a :class:`matplotlib.figure.Figure` built without ``pyplot`` (no display, no
 global state: safe in batch workers and threads) and saves it when given a path.

@@ -57,8 +57,8 @@ def polylines_to_polydata(lines: Sequence[np.ndarray], point_arrays: Mapping[str
 def write_polydata(polydata, path: str | Path) -> Path:
     """Write a ``vtkPolyData`` as ``.vtp`` (XML, binary, zlib level 1) or ``.stl`` atomically.
 
-    zlib level 1 rather than VTK's default: a phantom case's surface writes in 48 instead of 69 ms
-    for a file 2 % larger (LZ4 was faster still but 50 % larger)."""
+    zlib level 1 rather than VTK's default: faster to write for a file barely larger (LZ4 is faster
+    still but writes much larger files)."""
     from . import _vtk as vtk
 
     path = Path(path)

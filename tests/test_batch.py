@@ -1,4 +1,4 @@
-"""``ffrflow batch`` on a real Dask cluster (issue 6): 20 phantom cases with 3 broken ones, error records,
+"""``ffrflow batch`` on a real Dask cluster: 20 phantom cases with 3 broken ones, error records,
 the results table, Ctrl-C and kill then resume, the same manifest through an address-given scheduler,
 and manifest validation."""
 

@@ -157,14 +157,14 @@ def test_calibrated_law_beats_the_design_default(cases):
 
 
 def test_default_model_is_ns_calibrated():
-    """ns-calibrated passes every case of the table (issue 4): it is the default."""
+    """ns-calibrated, the law that passes every case of the Navier–Stokes table, is the default."""
     from ffrflow.config import Model
 
     assert Model().lesion == "ns-calibrated"
 
 
 def test_previous_default_over_predicts_as_reported(cases):
-    """The DESIGN §4 model (Poiseuille + Kt = 1.52) over-predicts the NS drop (the issue's finding)."""
+    """``poiseuille-kt`` (Poiseuille + Kt = 1.52, the previous default) over-predicts the NS drop on the table."""
     errs = np.array([model_drop_pa(c, "poiseuille-kt") / c["dp_pa"] - 1 for c in cases])
     assert errs.mean() > 0.05 and errs.max() > 0.15
 

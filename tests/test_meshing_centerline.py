@@ -1,4 +1,4 @@
-"""Skeleton → branch graph → centerline network on small shapes with known axes (issue 3)."""
+"""Skeleton → branch graph → centerline network on small shapes with known axes."""
 
 from __future__ import annotations
 
@@ -139,8 +139,9 @@ def test_no_tubular_structure(shape):
 def test_ostium_radius_by_voxel_count_is_not_quantised():
     """Truth: straight voxelised tubes of radius 1.95 and 2.25 mm (the demo's RCA and LM ostia) at
     0.4 mm voxels, shifted by sub-voxel offsets and tilted: the slab voxel-count radius that decides
-    which tree is left (DESIGN §4) stays within 0.04 mm of the true radius, so the two never swap;
-    the distance transform at skeleton voxels is quantised to the grid and may."""
+    which tree is left (docs/physics.md §Boundary conditions) stays within 0.04 mm of the true
+    radius, so the two never swap; the distance transform at skeleton voxels is quantised to the
+    grid and may."""
     from ffrflow.meshing.centerline import _slab_radius
 
     rng = np.random.default_rng(5)

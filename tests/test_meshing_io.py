@@ -1,4 +1,4 @@
-"""Reading masks and surfaces: geometry kept, trees kept, specks dropped, bad input named (issue 3)."""
+"""Reading masks and surfaces: geometry kept, trees kept, specks dropped, bad input named."""
 
 from __future__ import annotations
 

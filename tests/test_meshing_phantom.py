@@ -1,4 +1,4 @@
-"""Meshing accuracy on phantoms with known truth, end to end from mask files (issue 3).
+"""Meshing accuracy on phantoms with known truth, end to end from mask files.
 
 Targets at 0.4 mm voxels: centerline within 0.5 voxel of the true axis (median), radius within
 0.1 mm (median) on healthy parts, every true branch found and none invented, MLD of 40–80 % lesions

@@ -1,4 +1,4 @@
-"""Issue 3 wired into the API and the command line: ``ffrflow.mesh``, ``ffrflow mesh``, ``ffrflow run``
+"""Meshing wired into the API and the command line: ``ffrflow.mesh``, ``ffrflow mesh``, ``ffrflow run``
 on masks and surfaces, FFR end to end from a phantom's mask, bad input that leaves nothing behind."""
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def demo_mask_result(tmp_path_factory):
 
 
 def test_ffr_from_the_mask_matches_ffr_from_the_true_network(demo_mask_result):
-    """Issue 3: FFR from the phantom's 0.4 mm voxel mask against FFR from its true network (same solver).
+    """End to end: FFR from the phantom's 0.4 mm voxel mask against FFR from its true network (same solver).
 
     Target 0.02. Measured on the demo: outlets and lesions of the right tree and the 50 % LCx lesion
     0.005–0.026, the 70 % LAD lesion 0.028 (median over all 13 values 0.022). The rest is in the input,

@@ -4,7 +4,8 @@ folder, when it is absent).
 
 They are read as networks (legacy VTK polylines with a ``radii`` array), swept into a tube surface
 and into a voxel mask at 0.4 mm, and meshed back: the tree, its centerlines and its radii must come
-back within the accuracy of issue 3; the lesion table runs on every version.
+back within the meshing targets (centerline within half a 0.4 mm voxel); the lesion table runs on
+every version.
 """
 
 from __future__ import annotations

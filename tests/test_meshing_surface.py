@@ -1,4 +1,4 @@
-"""Mask → watertight smoothed surface in world mm; cross-section radius; atomic writes (issue 3)."""
+"""Mask → watertight smoothed surface in world mm; cross-section radius; atomic writes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The ffrflow-network/1 format: round trip, and every malformed input of DESIGN §3 rejected clearly."""
+"""The ffrflow-network/1 format: round trip, and every malformed input (docs/formats.md §Validation)
+rejected clearly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The notebook API and the pictures (issue 6): tables as DataFrames that still iterate as dicts,
+"""The notebook API and the pictures: tables as DataFrames that still iterate as dicts,
 ``r.plot()``/``r.plot_pullback()``, ``surface.vtp`` with FFR, ``Result.load``, the example notebook
 run top to bottom, and no DICOM identifier in any output."""
 

@@ -1,4 +1,4 @@
-"""End to end on the phantoms: invariants, backends, outputs (DESIGN §7) and the command line."""
+"""End to end on the phantoms: invariants, backends, outputs (docs/formats.md) and the command line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Steady hyperemic solver against analytic truths (DESIGN §4)."""
+"""Steady hyperemic solver against analytic truths (docs/physics.md §Steady network)."""
 
 from __future__ import annotations
 
@@ -153,7 +153,8 @@ def test_flow_driven_inlet(backend):
 
 
 def test_morphometric_resistances_by_hand():
-    """Truth: DESIGN §4 steps 1–5 computed by hand on a three-outlet left tree."""
+    """Truth: the morphometric outlet steps 1–5 (docs/physics.md §Boundary conditions) computed by
+    hand on a three-outlet left tree."""
     v0 = straight("LM", None, [0, 0, 0], [1, 0, 0], 10.0, 2.2)
     e = v0["points"][-1]
     v1 = straight("LAD", "LM", e, [1, 1, 0], 40.0, (1.8, 1.2), n=81)

@@ -1,4 +1,5 @@
-"""Lesion detection and grading against phantoms whose lesions are known exactly (DESIGN §6)."""
+"""Lesion detection and grading against phantoms whose lesions are known exactly (docs/physics.md
+§Lesion detection)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Discretisation of a network for the steady solver (DESIGN §4).
+"""Discretisation of a network for the steady solver (docs/physics.md §Steady network).
 
 Each vessel is cut into elements of at most ``model.max_element_mm`` whose nodes include every input
 centerline point and every lesion start and end (inserted on the piecewise-linear centerline, so the

@@ -1,4 +1,5 @@
-"""Hyperemic outlet boundary conditions: explicit resistances or morphometry (DESIGN §4).
+"""Hyperemic outlet boundary conditions: explicit resistances or morphometry (docs/physics.md
+§Boundary conditions).
 
 Morphometric outlets, in this exact order:
 

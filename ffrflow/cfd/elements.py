@@ -1,4 +1,4 @@
-"""Element laws of the steady model (DESIGN §4), SI units.
+"""Element laws of the steady model (docs/physics.md §Steady network, §Lesion laws), SI units.
 
 Vessel (Poiseuille along the real radius)
     ΔP = R Q with R = (8μ/π) ∫ ds / r(s)⁴, integrated exactly for a radius linear between

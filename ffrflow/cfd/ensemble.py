@@ -10,8 +10,8 @@ Two ways to batch, both packed CSR-style into the flat arrays of the ``ensemble_
 - several networks (a list), one case each (parameters scalar or one value per network).
 
 Every case equals :func:`ffrflow.cfd.steady.solve_steady` on the same network with the same values
-changed (tested): morphometric outlet resistances follow DESIGN §4, i.e. they scale with
-(Pa − Pv)·h / Q_rest of the case; explicit outlet resistances are kept (times
+changed (tested): morphometric outlet resistances follow docs/physics.md §Boundary conditions,
+i.e. they scale with (Pa − Pv)·h / Q_rest of the case; explicit outlet resistances are kept (times
 ``outlet_resistance_scale``).
 
 A few bad cases never stop a batch: every case gets a status (:data:`STATUS`; 0 converged, 1 not

@@ -3,7 +3,7 @@
 Each lesion from ``start_mm`` to ``end_mm`` with reference radius r0 (A0 = π r0²) and minimal radius
 r_s (A_s = π r_s², D_s = 2 r_s, σ = A_s/A0) adds to the vessel law ΔP = R Q + S Q|Q|:
 
-``"poiseuille-kt"`` (DESIGN §4)
+``"poiseuille-kt"``
     viscous: Poiseuille along the real radius, R = (8μ/π)∫ds/r⁴ (exact on the piecewise-linear
     profile); expansion: S = K_t ρ/(2A0²)(A0/A_s − 1)², K_t = 1.52 (Young & Tsai 1973).
 

@@ -885,7 +885,8 @@ def solve_lumped_batch(models: Sequence[LumpedModel], backend: str = "auto", out
 
 
 # ---------------------------------------------------------------------------------------------- networks
-#: Olufsen stiffness E h / r0 = k1 exp(k2 r0) + k3 (CGS: g/(s² cm), 1/cm, g/(s² cm)); REFERENCES §2.2.
+#: Olufsen stiffness E h / r0 = k1 exp(k2 r0) + k3 (CGS: g/(s² cm), 1/cm, g/(s² cm));
+#: docs/physics.md §Pulsatile 1D.
 OLUFSEN_CGS = (2.0e7, -22.53, 8.65e5)
 
 

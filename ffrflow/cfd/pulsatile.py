@@ -1,6 +1,6 @@
-"""Pulsatile 1D blood flow (DESIGN §4): area–flow equations on every vessel, lumped lesions,
-characteristic coupling at junctions, an aortic pressure waveform at the roots and coronary
-lumped-parameter outlets; cycles are run until periodic and FFR comes from cycle means.
+"""Pulsatile 1D blood flow (docs/physics.md §Pulsatile 1D): area–flow equations on every vessel,
+lumped lesions, characteristic coupling at junctions, an aortic pressure waveform at the roots and
+coronary lumped-parameter outlets; cycles are run until periodic and FFR comes from cycle means.
 
 Equations (per 1D piece, SI)::
 

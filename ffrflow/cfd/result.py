@@ -1,6 +1,6 @@
 """The result of a solve: pressure, flow and FFR at every centerline node, per lesion, per outlet.
 
-Outputs (DESIGN §7), all written atomically:
+Outputs (docs/formats.md §Outputs of one case), all written atomically:
 
 - ``summary.json``: version, input (path, SHA-256, ``units``: the length unit the geometry was read
   in and why), solver, backend, model and boundary (every value used), lesions, outlets, roots,
@@ -121,7 +121,8 @@ class Result:
     def lesions(self):
         """The lesion table: a pandas DataFrame when pandas is installed (else a list of dicts) whose
         iteration yields one dict per lesion, so ``for les in r.lesions`` and ``r.lesions[0]["ffr_distal"]``
-        work as on a list (see :mod:`ffrflow._tables`). Keys as in ``summary.json`` (DESIGN §7), mm / mmHg."""
+        work as on a list (see :mod:`ffrflow._tables`). Keys as in ``summary.json`` (docs/formats.md),
+        mm / mmHg."""
         from .._tables import record_table
 
         return record_table(self.lesion_records, LESION_COLUMNS)
@@ -136,7 +137,7 @@ class Result:
 
     @property
     def lesion_records(self) -> list[dict]:
-        """One dict per lesion with the ``summary.json`` keys (DESIGN §7), mm / mmHg."""
+        """One dict per lesion with the ``summary.json`` keys (docs/formats.md), mm / mmHg."""
         out = []
         ffr = self.ffr
         for n, les in enumerate(self.disc.lesions, start=1):
@@ -194,7 +195,7 @@ class Result:
 
     # ------------------------------------------------------------------ outputs
     def summary(self) -> dict[str, Any]:
-        """The ``summary.json`` document (DESIGN §7)."""
+        """The ``summary.json`` document (docs/formats.md §Outputs of one case)."""
         boundary = self.network.boundary.to_dict()
         boundary["derived"] = self.boundary_report
         return {

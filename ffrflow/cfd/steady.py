@@ -1,4 +1,4 @@
-"""Steady hyperemic network solver (DESIGN §4): the default FFR solver.
+"""Steady hyperemic network solver (docs/physics.md §Steady network): the default FFR solver.
 
 Model: Poiseuille resistance along the real radius (exact integral on elements ≤ 1 mm), the
 lesion law of ``model.lesion`` at every lesion (:mod:`ffrflow.cfd.lesion`; R Q + S Q|Q|, with R
@@ -64,7 +64,7 @@ from .result import Result
 
 log = logging.getLogger("ffrflow")
 
-#: Default relative tolerance of the Newton solve (DESIGN §4).
+#: Default relative tolerance of the Newton solve (docs/physics.md §Steady network).
 TOL = 1e-8
 MAX_ITER = 100
 #: Passes of the flow-dependent (``ns-calibrated``) lesion coefficients with the network.

@@ -1,4 +1,5 @@
-"""The hot loops, one algorithm per kernel in three backends with one signature (DESIGN §5).
+"""The hot loops, one algorithm per kernel in three backends with one signature (docs/architecture.md
+§Backends and kernels).
 
 Only this sub-package knows about devices. Code above it asks :func:`get_kernel` for a kernel by
 name and backend and never branches on the backend itself.

@@ -1,8 +1,9 @@
 """NumPy reference kernels: the clear, always-available oracle for every other backend.
 
-Every kernel here has a Numba twin in :mod:`ffrflow.kernels.cpu` (and a CUDA twin where the GPU
-issue adds one) with the *same signature*: inputs first, then output arrays that are written in
-place (and also returned by this module for convenience). All arrays are float64 / int64, SI units.
+Every kernel here has a Numba twin in :mod:`ffrflow.kernels.cpu` and a CUDA twin in
+:mod:`ffrflow.kernels.gpu` with the *same signature*: inputs first, then output arrays that are
+written in place (and also returned by this module for convenience). All arrays are float64 /
+int64, SI units.
 
 Tree layout shared by the tree kernels (CSR-style, batched over cases):
 

@@ -1,4 +1,5 @@
-// Host driver: the per-thread CUDA device functions of steady.cuh compiled as plain C++ (DESIGN §5).
+// Host driver: the per-thread CUDA device functions of steady.cuh compiled as plain C++ (docs/architecture.md
+// §Backends and kernels).
 // Each function loops over work items exactly as one GPU thread per item would.
 #include "steady.cuh"
 

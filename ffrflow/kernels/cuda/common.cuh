@@ -1,6 +1,7 @@
 // Shared definitions for ffrflow's CUDA kernels. Every per-thread function is FF_HD: compiled as
 // __host__ __device__ by nvcc/NVRTC and as plain inline C++ by g++ (the test suite builds the same
-// headers into a host library and checks them against the NumPy reference, DESIGN §5).
+// headers into a host library and checks them against the NumPy reference; docs/architecture.md
+// §Backends and kernels).
 #pragma once
 
 #ifdef __CUDACC__
