@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR  # noqa: F401
+from vtkmodules.vtkCommonCore import VTK_FLOAT, VTK_UNSIGNED_CHAR  # noqa: F401
 
 _WHERE = {
     "vtkActor": "vtkmodules.vtkRenderingCore",
@@ -19,6 +19,7 @@ _WHERE = {
     "vtkClipPolyData": "vtkmodules.vtkFiltersCore",
     "vtkDiscreteFlyingEdges3D": "vtkmodules.vtkFiltersGeneral",
     "vtkFeatureEdges": "vtkmodules.vtkFiltersCore",
+    "vtkFlyingEdges3D": "vtkmodules.vtkFiltersCore",
     "vtkGenericDataObjectReader": "vtkmodules.vtkIOLegacy",
     "vtkIdList": "vtkmodules.vtkCommonCore",
     "vtkImageData": "vtkmodules.vtkCommonDataModel",

@@ -122,20 +122,25 @@ def _no_groups(obj, contour_groups, what: str):
 
 
 def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int | None = None,
-         ostia: Sequence[Sequence[float]] | None = None, lesions: bool = True, volume_mesh: bool = False,
-         **options) -> VesselNetwork:
+         threshold: float | None = None, ostia: Sequence[Sequence[float]] | None = None, lesions: bool = True,
+         volume_mesh: bool = False, **options) -> VesselNetwork:
     """Mask or surface → centerline network with graded lesions (the front half of the pipeline).
 
     Parameters
     ----------
     source : str or Path
         A lumen mask (``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series
-        folder) or a closed lumen surface (``.stl``, ``.vtp``, ``.obj``), world mm (LPS).
+        folder), a lumen probability map (same formats, floating-point values in [0, 1]: the soft
+        output of a segmentation network) or a closed lumen surface (``.stl``, ``.vtp``, ``.obj``),
+        world mm (LPS).
     output_dir : str or Path, optional
         When given, ``network.json``, ``surface.vtp``, ``surface.stl``, ``centerlines.vtp``,
         ``lesions.json`` and ``mesh.json`` are written there, all or nothing.
     label : int, optional
-        Lumen label of a label volume (default: every voxel > 0).
+        Lumen label of a label volume (default: every voxel > 0). Not for a probability map.
+    threshold : float, optional
+        Lumen level of a probability map, in (0, 1) (default 0.5): the lumen is ``p >= threshold``,
+        its wall the iso-surface of ``p`` at that level (sub-voxel). Not with ``label``.
     ostia : sequence of (x, y, z), optional
         Ostium points in world mm, at most one per tree (default: the widest end of each tree).
     lesions : bool
@@ -181,7 +186,7 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
             from .errors import BackendUnavailableError
 
             raise BackendUnavailableError(f"--volume-mesh: {why}")
-    res = _mesh(source, label=label, ostia=ostia, lesions=lesions, **options)
+    res = _mesh(source, label=label, threshold=threshold, ostia=ostia, lesions=lesions, **options)
     if output_dir is not None:
         from ._atomic import output_folder
         from .meshing import write_mesh_outputs
@@ -212,6 +217,18 @@ def _mesh(source, **options):
                  "meshed from a surface in mm (surfaces are read as mm unless they span less than 1 unit)"}
     res.network.meta["units"] = units
     return res
+
+
+def geometry_input_info(meshed) -> dict:
+    """What ``summary.json`` records under ``input`` about a meshed image: ``kind`` (``"mask"`` or
+    ``"probability"``) and, for a probability map, the ``threshold`` used; empty for a surface."""
+    info = meshed.image_info
+    if "surface_input" in info or "kind" not in info:
+        return {}
+    out = {"kind": info["kind"]}
+    if info.get("threshold") is not None:
+        out["threshold"] = float(info["threshold"])
+    return out
 
 
 def is_geometry_input(source) -> bool:
@@ -328,7 +345,7 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
 
 def run(source, output_dir: str | Path | None = None, solver: str = "steady", backend: str = "auto",
         overrides: Mapping[str, Any] | None = None, detect: bool = True, *, label: int | None = None,
-        ostia: Sequence[Sequence[float]] | None = None, mesh_options: Mapping[str, Any] | None = None,
+        threshold: float | None = None, ostia: Sequence[Sequence[float]] | None = None, mesh_options: Mapping[str, Any] | None = None,
         pictures: bool = True, units: str | None = None, contour_groups: Sequence[str] | None = None,
         **solver_options):
     """Load (or mesh), detect lesions, solve and (optionally) write every output of one case.
@@ -336,8 +353,10 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
     Parameters
     ----------
     source : path, dict or VesselNetwork
-        The case: a network (see :func:`load`), or a lumen mask / closed surface, which is meshed
-        first (see :func:`mesh`; ``label``, ``ostia`` and ``mesh_options`` go there).
+        The case: a network (see :func:`load`), or a lumen mask / lumen probability map / closed
+        surface, which is meshed first (see :func:`mesh`; ``label``, ``threshold``, ``ostia`` and
+        ``mesh_options`` go there). ``summary.json`` records under ``input`` the ``kind`` of a meshed
+        image (``"mask"`` or ``"probability"``) and a probability map's ``threshold``.
     output_dir : path, optional
         When given, ``summary.json``, ``results.h5``, ``centerlines.vtp`` and ``network.json`` (the
         network as solved, lesions included) are written there; for a meshed input also
@@ -368,11 +387,15 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
             raise InvalidInputError(f"{source}: --units and --contour-group apply to SimVascular projects and "
                                     f"centerlines; a mask is meshed in world mm from its header, a surface is read as "
                                     f"mm (metres recognised by size)")
-        meshed = _mesh(source, label=label, ostia=ostia, lesions=detect, **dict(mesh_options or {}))
+        meshed = _mesh(source, label=label, threshold=threshold, ostia=ostia, lesions=detect,
+                       **dict(mesh_options or {}))
         net = meshed.network
         log.info("mesh: %d vessels, %d roots, %d outlets from %s (%.2f s)", len(net.vessels), len(net.roots),
                  len(net.outlets), source, meshed.timings_s.get("total", 0.0))
     else:
+        if label is not None or threshold is not None:
+            raise InvalidInputError(f"{source}: --label and --threshold apply to mask and probability-map images; "
+                                    f"this input is a network")
         net = load(source, units=units, contour_groups=contour_groups)
     t_load = time.perf_counter() - t0
     log.info("load: %d vessels, %d roots, %d outlets (%.2f s)", len(net.vessels), len(net.roots),
@@ -385,7 +408,8 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
         result.mesh_info = meshed.summary()
     result.timings_s = {**timings, **result.timings_s}
     if isinstance(source, (str, Path)):
-        result.input_info = {"path": str(source), "sha256": file_sha256(source)}
+        result.input_info = {"path": str(source), "sha256": file_sha256(source),
+                             **(geometry_input_info(meshed) if meshed is not None else {})}
     else:
         result.input_info = {"path": None, "sha256": None}
     if output_dir is None:

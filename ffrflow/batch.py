@@ -8,13 +8,15 @@ column                            meaning
 ================================  =====================================================================
 ``case_id``                       a plain name: letters, digits, ``.``, ``_``, ``-``; at most 128
                                   characters; not ``.``/``..``; unique. It names the case's folder.
-``input``                         the case: a network, a lumen mask or a surface (what ``ffrflow run``
-                                  takes), relative to the manifest's folder (or absolute)
+``input``                         the case: a network, a lumen mask or probability map, or a surface
+                                  (what ``ffrflow run`` takes), relative to the manifest's folder (or
+                                  absolute)
 ``solver`` (optional)             the solver (default ``steady``)
 ``inlet_pressure_mmHg`` / ``pa_mmHg``  mean aortic pressure Pa, mmHg
 ``myocardial_mass_g``             myocardial mass, g (scales the resting coronary flow)
 ``cardiac_output_l_min``          cardiac output, L/min
 ``label``                         lumen label of a label volume
+``threshold``                     lumen level of a probability map (default 0.5)
 ``set.<key>``                     any other override, e.g. ``set.model.kt`` (as ``--set``)
 ================================  =====================================================================
 
@@ -74,7 +76,7 @@ CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 OVERRIDE_COLUMNS = {"inlet_pressure_mmHg": "boundary.inlet_pressure_mmHg", "pa_mmHg": "boundary.inlet_pressure_mmHg",
                     "myocardial_mass_g": "boundary.myocardial_mass_g",
                     "cardiac_output_l_min": "boundary.cardiac_output_l_min"}
-MANIFEST_COLUMNS = {"case_id", "input", "solver", "label", *OVERRIDE_COLUMNS}
+MANIFEST_COLUMNS = {"case_id", "input", "solver", "label", "threshold", *OVERRIDE_COLUMNS}
 RESULT_COLUMNS = ("case_id", "row", "status", "vessel", "lesion", "diameter_stenosis_pct", "delta_p_mmHg",
                   "ffr_distal", "position_mm", "min_ffr", "n_lesions", "seconds", "solver", "stage", "error")
 REJECTED = "_rejected"
@@ -96,6 +98,8 @@ class CaseSpec:
         The input resolved against the manifest's folder.
     solver : str
     label : int or None
+    threshold : float or None
+        Lumen level of a probability map.
     overrides : dict
         ``{"boundary.inlet_pressure_mmHg": 90.0, ...}``.
     problem : str or None
@@ -108,6 +112,7 @@ class CaseSpec:
     path: str
     solver: str = "steady"
     label: int | None = None
+    threshold: float | None = None
     overrides: dict = field(default_factory=dict)
     problem: str | None = None
 
@@ -191,6 +196,8 @@ def read_manifest(path: str | Path) -> list[CaseSpec]:
                 spec.solver = str(row["solver"])
             if row.get("label") not in (None, ""):
                 spec.label = int(float(row["label"]))
+            if row.get("threshold") not in (None, ""):
+                spec.threshold = float(row["threshold"])
             for col, key in OVERRIDE_COLUMNS.items():
                 if row.get(col) not in (None, ""):
                     spec.overrides[key] = float(row[col])
@@ -284,7 +291,7 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
                 raise InvalidInputError(f"{spec.input}: no such file or folder")
             if api.is_geometry_input(spec.path):
                 stage = "mesh"
-                meshed = api._mesh(spec.path, label=spec.label, lesions=True)
+                meshed = api._mesh(spec.path, label=spec.label, threshold=spec.threshold, lesions=True)
                 net = meshed.network
             else:
                 stage = "load"
@@ -299,7 +306,7 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
                 result.mesh_info = meshed.summary()
                 result.timings_s = {**{f"mesh_{k}": v for k, v in meshed.timings_s.items()}, **result.timings_s}
             result.input_info = {"path": spec.input, "sha256": api.file_sha256(spec.path),
-                                 "case_id": spec.case_id}
+                                 "case_id": spec.case_id, **(api.geometry_input_info(meshed) if meshed else {})}
             stage = "write"
             api.write_outputs(result, tmp, pictures=bool(options.get("pictures", True)))
             result.timings_s["total"] = time.perf_counter() - t0

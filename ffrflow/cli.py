@@ -3,17 +3,20 @@
 Commands::
 
     ffrflow run INPUT -o DIR [--solver steady|pulsatile|lumped] [--backend auto|numpy|cpu|cuda] [--set key=value ...]
-                             [--label N] [--ostium x,y,z ...] [--units mm|cm|m] [--contour-group NAME ...]
+                             [--label N | --threshold T] [--ostium x,y,z ...] [--units mm|cm|m]
+                             [--contour-group NAME ...]
     ffrflow export NETWORK --to svzerod|svoned -o FILE [--root ID]
-    ffrflow mesh INPUT -o DIR [--label N] [--ostium x,y,z ...] [--no-lesions] [--volume-mesh]
+    ffrflow mesh INPUT -o DIR [--label N | --threshold T] [--ostium x,y,z ...] [--no-lesions] [--volume-mesh]
     ffrflow batch MANIFEST -o OUTDIR [--workers N | --scheduler tcp://host:8786] [--no-pictures] [--force]
     ffrflow demo [-o DIR]
     ffrflow info
 
 INPUT is a network (``.json``, VTK centerlines with a radius array, svOneDSolver ``.in``,
 svZeroDSolver ``.json``, SimVascular project folder), a lumen mask (``.nii``, ``.nii.gz``,
-``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series folder) or a closed surface (``.stl``,
-``.vtp``, ``.obj``); masks and surfaces are meshed first. SimVascular projects and VTK centerlines
+``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series folder), a lumen probability map (the same
+formats holding floating-point values in [0, 1]; the lumen is ``p >= --threshold``, default 0.5,
+its wall the sub-voxel iso-surface there) or a closed surface (``.stl``, ``.vtp``, ``.obj``);
+masks, probability maps and surfaces are meshed first. SimVascular projects and VTK centerlines
 do not state their length unit: ``--units`` gives it, else it is inferred from the radii and
 reported (log and ``summary.json``). Warnings (renamed SimVascular paths, skipped contour groups,
 radii that do not fit a coronary tree) are logged and listed in ``summary.json``. An output folder
@@ -182,7 +185,8 @@ def cmd_run(args) -> int:
 
     overrides = _parse_set(args.set)
     result = run(args.input, output_dir=args.output, solver=args.solver, backend=args.backend,
-                 overrides=overrides, detect=not args.no_detect, label=args.label, ostia=_parse_ostia(args.ostium),
+                 overrides=overrides, detect=not args.no_detect, label=args.label, threshold=args.threshold,
+                 ostia=_parse_ostia(args.ostium),
                  pictures=not args.no_pictures, units=args.units, contour_groups=args.contour_group)
     _print_result(result, args.output)
     return EXIT_OK
@@ -210,7 +214,8 @@ def cmd_mesh(args) -> int:
     from .api import mesh
     from .meshing.stenosis import lesion_table
 
-    net = mesh(args.input, output_dir=args.output, label=args.label, ostia=_parse_ostia(args.ostium),
+    net = mesh(args.input, output_dir=args.output, label=args.label, threshold=args.threshold,
+               ostia=_parse_ostia(args.ostium),
                lesions=not args.no_lesions, spacing_out_mm=args.spacing, volume_mesh=args.volume_mesh)
     info = net.meta.get("mesh", {})
     print(format_geometry_table(lesion_table(net)) if not args.no_lesions else "(lesion detection off)")
@@ -259,7 +264,8 @@ def _deterministic(args):
     from .api import run
 
     return run(args.input, output_dir=None, backend=args.backend, overrides=_parse_set(args.set),
-               label=args.label, ostia=_parse_ostia(args.ostium), units=args.units, contour_groups=args.contour_group)
+               label=args.label, threshold=args.threshold, ostia=_parse_ostia(args.ostium), units=args.units,
+               contour_groups=args.contour_group)
 
 
 def _write_case(result, tmp) -> None:
@@ -394,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     def geometry(sp):
         sp.add_argument("--label", type=int, default=None, metavar="N",
                         help="lumen label of a label volume (default: every voxel > 0)")
+        sp.add_argument("--threshold", type=float, default=None, metavar="T",
+                        help="lumen level of a probability map (floating-point values in [0, 1]), 0 < T < 1: the "
+                             "lumen is p >= T, its wall the iso-surface of p at T (default 0.5); not with --label")
         sp.add_argument("--ostium", action="append", default=[], metavar="X,Y,Z",
                         help="ostium of one tree in world mm (LPS); repeat for each tree (default: widest end)")
 

@@ -14,6 +14,13 @@ returned objects.
 
 The lumen is ``label > 0`` (or ``== label``); connected components (26-connectivity) are found, specks
 are dropped (and counted), and at most ``max_trees`` trees are kept (left and right coronary trees).
+
+A floating-point volume is told apart by its values (:func:`volume_kind`): only 0 and 1 is a binary
+mask; values in [0, 1] are a lumen probability map (the soft output of nnU-Net, TotalSegmentator,
+MONAI, or exact partial-volume fractions), whose lumen is ``p >= threshold`` (default
+:data:`PROBABILITY_THRESHOLD`) and whose values around the kept trees are kept
+(:attr:`LumenMask.probability`) for the sub-voxel iso-surface; integers >= 0 are a label volume
+stored as floats; anything else (a CT in Hounsfield units, say) is refused.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm", "
 SURFACE_SUFFIXES = (".stl", ".vtp", ".obj", ".vtk")
 #: A surface whose bounding-box diagonal is below this many units is taken to be in metres.
 METRE_DIAGONAL_LIMIT = 1.0
+#: Default lumen level of a probability map (the lumen is ``p >= threshold``).
+PROBABILITY_THRESHOLD = 0.5
+#: Values this far outside [0, 1] (float rounding of a resampled map) still count as a probability.
+PROBABILITY_ROUNDING = 1e-6
 
 
 @dataclass
@@ -60,6 +71,13 @@ class LumenMask:
         Foreground voxels removed as specks or surplus components.
     components : list of dict
         Kept trees: ``{"label", "voxels", "volume_mm3"}``.
+    probability : ndarray of float32, shape (nz + 2, ny + 2, nx + 2), or None
+        For a probability-map input: the lumen probability (0–1) on the crop grown by one voxel on
+        every side (so ``probability[1:-1, 1:-1, 1:-1]`` lies on ``labels``; 0 beyond the image),
+        set to 0 outside the kept trees' 26-neighbourhood and nudged off the threshold so that
+        ``probability >= threshold`` is exactly ``labels > 0``. None for a mask.
+    threshold : float or None
+        The lumen level of a probability map (``labels > 0`` is ``p >= threshold``); None for a mask.
     """
 
     labels: np.ndarray
@@ -71,6 +89,8 @@ class LumenMask:
     source: str = ""
     voxels_dropped: int = 0
     components: list = field(default_factory=list)
+    probability: np.ndarray | None = None
+    threshold: float | None = None
 
     @property
     def n_trees(self) -> int:
@@ -102,7 +122,9 @@ class LumenMask:
                 "crop_size": [int(v) for v in self.labels.shape[::-1]],
                 "trees": len(self.components),
                 "components": [dict(c) for c in self.components],
-                "voxels_dropped": int(self.voxels_dropped)}
+                "voxels_dropped": int(self.voxels_dropped),
+                "kind": "mask" if self.probability is None else "probability",
+                **({} if self.threshold is None else {"threshold": float(self.threshold)})}
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -322,17 +344,62 @@ def _components(mask: np.ndarray):
     return lab, counts
 
 
-def load_image(path: str | Path, label: int | None = None, *, min_component_mm3: float = 5.0,
-               min_component_fraction: float = 0.02, max_trees: int | None = 2,
+def _check_threshold(threshold) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(threshold) or not 0.0 < float(threshold) < 1.0:
+        raise InvalidInputError(f"threshold: expected a lumen probability level between 0 and 1 (exclusive), "
+                                f"got {threshold!r}")
+    return float(threshold)
+
+
+def volume_kind(arr: np.ndarray, source: str = "<array>") -> str:
+    """What a volume's voxel values say it is: ``"label"``, ``"mask"`` or ``"probability"``.
+
+    An integer volume is a label volume (the lumen is > 0, or one label). A floating-point volume
+    holding only 0 and 1 is a binary ``"mask"``; one with values in [0, 1] (to within
+    :data:`PROBABILITY_ROUNDING`) and some strictly between is a lumen ``"probability"`` map; one of
+    integers >= 0 is a label volume stored as floats (``"label"``).
+
+    Raises
+    ------
+    InvalidInputError
+        A floating-point volume with NaN or infinite values, or with values outside [0, 1] that are
+        not all integers >= 0 (a CT in Hounsfield units, a distance map): the message names the
+        source and the range found.
+    """
+    if not np.issubdtype(arr.dtype, np.floating):
+        return "label"
+    bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if bad:
+        raise InvalidInputError(f"{source}: {bad} voxels are NaN or infinite; expected a binary or label mask or a "
+                                f"lumen probability map in [0, 1]")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= -PROBABILITY_ROUNDING and hi <= 1.0 + PROBABILITY_ROUNDING:
+        return "mask" if bool(np.all((arr == 0) | (arr == 1))) else "probability"
+    if lo >= 0 and bool(np.all(arr == np.round(arr))):
+        return "label"
+    raise InvalidInputError(
+        f"{source}: floating-point values from {lo:.6g} to {hi:.6g}; expected a binary or label mask (integers "
+        f">= 0) or a lumen probability map in [0, 1] (a CT image, e.g. in Hounsfield units, must be segmented "
+        f"first)")
+
+
+def load_image(path: str | Path, label: int | None = None, *, threshold: float | None = None,
+               min_component_mm3: float = 5.0, min_component_fraction: float = 0.02, max_trees: int | None = 2,
                max_defect_fraction: float = 2e-3) -> LumenMask:
-    """Read a lumen mask or label volume and keep its coronary trees.
+    """Read a lumen mask, label volume or lumen probability map and keep its coronary trees.
 
     Parameters
     ----------
     path : str or Path
         ``.nii``/``.nii.gz``/``.nrrd``/``.mha``/``.mhd``/DICOM file, or a DICOM series folder.
     label : int, optional
-        Lumen label; default: every voxel > 0 is lumen.
+        Lumen label; default: every voxel > 0 is lumen. Not for a probability map.
+    threshold : float, optional
+        Lumen level of a probability map, in (0, 1): the lumen is ``p >= threshold`` (default
+        :data:`PROBABILITY_THRESHOLD`) and the surface is the iso-surface of ``p`` at that level. A
+        binary mask stored as floats (only 0 and 1) accepts it and is unchanged by it; an integer
+        label volume refuses it.
     min_component_mm3 : float
         Components smaller than this volume (mm³) are specks and dropped.
     min_component_fraction : float
@@ -346,22 +413,32 @@ def load_image(path: str | Path, label: int | None = None, *, min_component_mm3:
     Returns
     -------
     LumenMask
+        With :attr:`~LumenMask.probability` and :attr:`~LumenMask.threshold` for a probability map.
 
     Raises
     ------
     InvalidInputError
         Missing file, non-image file, truncated file, a label that is not present, an empty mask,
-        a mask of noise (only specks, or a component riddled with holes).
+        a mask of noise (only specks, or a component riddled with holes), a floating-point volume
+        that is neither a mask nor a probability map (:func:`volume_kind`), ``label`` or ``threshold``
+        where they do not apply, or both at once.
 
     Examples
     --------
     >>> m = load_image("case.nii.gz")                           # doctest: +SKIP
     >>> m.n_trees, m.voxels_dropped                              # doctest: +SKIP
     (2, 17)
+    >>> load_image("lumen_probability.nii.gz", threshold=0.4).threshold   # doctest: +SKIP
+    0.4
     """
     import SimpleITK as sitk
 
     path = Path(path)
+    if label is not None and threshold is not None:
+        raise InvalidInputError(f"{path}: --label and --threshold exclude each other: --label picks one label of a "
+                                f"label volume, --threshold the lumen level of a probability map")
+    if threshold is not None:
+        threshold = _check_threshold(threshold)
     image = read_image(path)
     origin, spacing, direction, size = image_geometry(image)
     if (spacing <= 0).any() or not np.isfinite(spacing).all():
@@ -369,23 +446,86 @@ def load_image(path: str | Path, label: int | None = None, *, min_component_mm3:
     if abs(np.linalg.det(direction)) < 1e-6:
         raise InvalidInputError(f"{path}: singular direction matrix {direction.tolist()}")
     arr = sitk.GetArrayViewFromImage(image)
-    if label is None:
-        fg = arr > 0
+    kind = volume_kind(arr, str(path))
+    if kind == "probability":
+        if label is not None:
+            raise InvalidInputError(f"{path}: --label {label} picks a label of a label volume, but this is a lumen "
+                                    f"probability map (floating-point values in [0, 1], not only 0 and 1); leave "
+                                    f"--label out (--threshold sets the lumen level, default "
+                                    f"{PROBABILITY_THRESHOLD})")
+        level = PROBABILITY_THRESHOLD if threshold is None else threshold
+        fg = arr >= level
     else:
-        fg = arr == label
+        if threshold is not None:
+            if kind == "label":
+                raise InvalidInputError(f"{path}: --threshold {threshold} applies to a lumen probability map "
+                                        f"(floating-point values in [0, 1]); this is a label volume "
+                                        f"({arr.dtype} values {float(arr.min()):.6g} to {float(arr.max()):.6g})")
+            log.info("%s: a binary mask stored as floats (only 0 and 1): threshold %g selects the same voxels",
+                     path, threshold)
+        fg = arr > 0 if label is None else arr == label
     box = _bbox(fg)
     if box is None:
+        if kind == "probability":
+            raise InvalidInputError(f"{path}: empty mask: no voxel of the probability map reaches the threshold "
+                                    f"{level} (largest value {float(arr.max()):.6g})")
         if label is not None:
             present = np.unique(arr)[:20].tolist()
             raise InvalidInputError(f"{path}: label {label} is not present in the volume (values present: "
                                     f"{present})")
         raise InvalidInputError(f"{path}: empty mask: no voxel is > 0")
     fg = np.ascontiguousarray(fg[box])
-    del arr, image          # the array view must not outlive the image
     offset = np.array([box[2].start, box[1].start, box[0].start], dtype=np.int64)
-    return clean_mask(fg, offset, origin, spacing, direction, size, str(path),
+    mask = clean_mask(fg, offset, origin, spacing, direction, size, str(path),
                       min_component_mm3=min_component_mm3, min_component_fraction=min_component_fraction,
                       max_trees=max_trees, max_defect_fraction=max_defect_fraction)
+    if kind == "probability":
+        mask.probability = probability_crop(arr, mask.labels, mask.offset, level)
+        mask.threshold = level
+        log.info("%s: lumen probability map, lumen at p >= %g", path, level)
+    del arr, image          # the array view must not outlive the image
+    return mask
+
+
+def probability_crop(prob_zyx: np.ndarray, labels: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:
+    """The probability around the kept trees, ready for the iso-surface (see :attr:`LumenMask.probability`).
+
+    Parameters
+    ----------
+    prob_zyx : ndarray, shape (Z, Y, X)
+        The whole probability map (values 0–1).
+    labels : ndarray, shape (nz, ny, nx)
+        The kept trees (> 0) on the crop.
+    offset : (3,) int
+        Voxel index (x, y, z) of ``labels[0, 0, 0]`` in ``prob_zyx``.
+    threshold : float
+        Lumen level.
+
+    Returns
+    -------
+    ndarray of float32, shape (nz + 2, ny + 2, nx + 2)
+        ``prob_zyx`` on the crop grown by one voxel (0 beyond the image), 0 outside the 26-neighbourhood
+        of the kept trees (dropped specks and surplus components vanish from the surface), and every
+        value moved to the side of ``threshold`` that ``labels`` puts it on (by at most one float32 step),
+        so that the iso-surface encloses exactly the kept voxels' centres.
+    """
+    from scipy.ndimage import binary_dilation
+
+    shape = np.asarray(labels.shape)
+    lo = np.asarray(offset, dtype=np.int64)[::-1] - 1          # z, y, x
+    hi = lo + shape + 2
+    full = np.asarray(prob_zyx.shape)
+    src_lo, src_hi = np.maximum(lo, 0), np.minimum(hi, full)
+    out = np.zeros(tuple(shape + 2), dtype=np.float32)
+    dst = tuple(slice(int(a - b), int(c - b)) for a, b, c in zip(src_lo, lo, src_hi))
+    out[dst] = prob_zyx[tuple(slice(int(a), int(c)) for a, c in zip(src_lo, src_hi))]
+    inside = np.pad(labels > 0, 1)
+    out[~binary_dilation(inside, structure=np.ones((3, 3, 3), dtype=bool))] = 0.0
+    level = np.float32(threshold)
+    up, down = np.nextafter(level, np.float32(2)), np.nextafter(level, np.float32(-1))
+    out[inside] = np.maximum(out[inside], up)
+    out[~inside] = np.minimum(out[~inside], down)
+    return out
 
 
 def clean_mask(fg: np.ndarray, offset: np.ndarray, origin: np.ndarray, spacing: np.ndarray, direction: np.ndarray,

@@ -2,7 +2,7 @@
 
 Pipeline (DESIGN §6): the mask, already cropped to its bounding box, is padded with background,
 contoured by VTK's discrete flying edges (the iso-surface halfway between lumen and background voxel
-centres), smoothed by a windowed-sinc low-pass filter (Taubin-style, which keeps the enclosed volume
+centres; for a lumen probability map, the iso-surface of the probability at its threshold), smoothed by a windowed-sinc low-pass filter (Taubin-style, which keeps the enclosed volume
 where Laplacian smoothing shrinks thin vessels), and mapped from index to world coordinates with the
 image geometry:
 
@@ -36,16 +36,24 @@ log = logging.getLogger("ffrflow.meshing")
 #: Default windowed-sinc smoothing: iterations and pass band (normalised coordinates).
 SMOOTH_ITERATIONS = 20
 SMOOTH_PASS_BAND = 0.1
+#: Default smoothing iterations of a probability map's iso-surface (no staircase to remove).
+PROBABILITY_SMOOTH_ITERATIONS = 0
 
 
 def mask_to_surface(mask: LumenMask, *, iterations: int = SMOOTH_ITERATIONS, pass_band: float = SMOOTH_PASS_BAND,
                     pad: int = 2, normals: bool = True):
     """Contour and smooth a lumen mask into a closed triangle surface in world mm.
 
+    A binary mask is contoured halfway between lumen and background voxel centres (discrete flying
+    edges); a probability map (``mask.probability``) at its threshold, with the crossing on each
+    voxel edge placed by linear interpolation of the probability (flying edges, the marching-cubes
+    iso-surface), which puts the wall between voxel centres to sub-voxel accuracy.
+
     Parameters
     ----------
     mask : LumenMask
-        The cropped lumen mask with its image geometry (:func:`ffrflow.meshing.io.load_image`).
+        The cropped lumen mask with its image geometry (:func:`ffrflow.meshing.io.load_image`); with
+        ``probability`` and ``threshold`` for a probability map.
     iterations : int
         Windowed-sinc iterations (0: no smoothing, the raw voxel-faceted surface).
     pass_band : float
@@ -68,17 +76,22 @@ def mask_to_surface(mask: LumenMask, *, iterations: int = SMOOTH_ITERATIONS, pas
     from .. import _vtk as vtk
     from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
-    binary = np.pad((mask.labels > 0).astype(np.uint8), pad)
-    nz, ny, nx = binary.shape
+    if mask.probability is None:
+        field = np.pad((mask.labels > 0).astype(np.uint8), pad)
+        vtk_type, fe, level = vtk.VTK_UNSIGNED_CHAR, vtk.vtkDiscreteFlyingEdges3D(), 1.0
+    else:                       # already grown by one voxel; the level set of p at the threshold
+        if pad < 1:
+            raise ValueError("pad: at least 1 voxel for a probability map")
+        field = np.pad(mask.probability.astype(np.float32, copy=False), pad - 1)
+        vtk_type, fe, level = vtk.VTK_FLOAT, vtk.vtkFlyingEdges3D(), float(mask.threshold)
+    nz, ny, nx = field.shape
     img = vtk.vtkImageData()
     img.SetDimensions(nx, ny, nz)
     img.SetSpacing(*[float(s) for s in mask.spacing_mm])
     img.SetOrigin(0.0, 0.0, 0.0)
-    img.GetPointData().SetScalars(numpy_to_vtk(binary.ravel(order="C"), deep=True,
-                                               array_type=vtk.VTK_UNSIGNED_CHAR))
-    fe = vtk.vtkDiscreteFlyingEdges3D()
+    img.GetPointData().SetScalars(numpy_to_vtk(field.ravel(order="C"), deep=True, array_type=vtk_type))
     fe.SetInputData(img)
-    fe.SetValue(0, 1)
+    fe.SetValue(0, level)
     fe.ComputeGradientsOff()
     fe.ComputeNormalsOff()
     fe.ComputeScalarsOff()
