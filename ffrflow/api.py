@@ -252,7 +252,7 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
     ----------
     network : VesselNetwork or LumpedModel
     solver : {"steady", "pulsatile", "lumped"}
-        The steady hyperemic model of DESIGN §4, the pulsatile 1D model, or the lumped (0D,
+        The steady hyperemic model (docs/physics.md §Steady network), the pulsatile 1D model, or the lumped (0D,
         svZeroDSolver-compatible) model. A :class:`~ffrflow.cfd.lumped.LumpedModel` (an svZeroDSolver
         file) is always solved by the lumped solver and gives a :class:`~ffrflow.cfd.lumped.LumpedResult`.
     backend : {"auto", "numpy", "cpu", "cuda"}
@@ -432,7 +432,7 @@ def write_outputs(result, output_dir: str | Path, pictures: bool = False) -> dic
     ``network.json`` and :meth:`Result.save` (``summary.json``, ``results.h5``, ``centerlines.vtp``);
     for a meshed case also ``surface.vtp`` (with FFR), ``surface.stl``, ``lesions.json`` and
     ``mesh.json``; with ``pictures`` also ``ffr.png``, ``pullback.png`` and, for a network input,
-    ``surface.vtp`` on a tube swept from the centerline radii (DESIGN §7). A picture that cannot be
+    ``surface.vtp`` on a tube swept from the centerline radii (docs/formats.md §Outputs of one case). A picture that cannot be
     drawn is logged and noted in the result, not fatal.
     """
     import json
