@@ -910,6 +910,7 @@ def _voxelize_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0, direc
     a = p0 - o_loc
     e = p1 - p0
     ee = np.einsum("ij,ij->i", e, e)
+    ahead, behind = _slab_neighbours(network, ee, rmax)
     # split long segments into pieces so that no bounding box is much larger than needed
     seg_len = np.sqrt(ee)
     piece = np.maximum(2.0, 2.0 * rmax)
@@ -939,18 +940,75 @@ def _voxelize_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0, direc
         gj = blo[item, 1] + rest % dy
         gk = blo[item, 2] + rest // dy
         s = seg[item]
-        wx, wy, wz = gi * sp[0] - a[s, 0], gj * sp[1] - a[s, 1], gk * sp[2] - a[s, 2]
+        px, py, pz = gi * sp[0], gj * sp[1], gk * sp[2]
+        wx, wy, wz = px - a[s, 0], py - a[s, 1], pz - a[s, 2]
         ex, ey, ez = e[s, 0], e[s, 1], e[s, 2]
-        t = np.clip((wx * ex + wy * ey + wz * ez) / ee[s], 0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_raw = (wx * ex + wy * ey + wz * ez) / ee[s]
+        t = np.clip(t_raw, 0.0, 1.0)
         wx -= t * ex
         wy -= t * ey
         wz -= t * ez
         rr = r0[s] + t * (r1[s] - r0[s])
         inside = wx * wx + wy * wy + wz * wz <= rr * rr
+        inside &= ~_in_neighbour_slab(s, t_raw, inside, px, py, pz, a, e, ee, ahead, behind)
         mask[((gk[inside] * ny) + gj[inside]) * nx + gi[inside]] = 1
         i0 = i1
     origin = dmat @ o_loc
     return mask.reshape(nz, ny, nx), origin, sp, dmat
+
+
+def _slab_neighbours(network: VesselNetwork, ee: np.ndarray, rmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every segment (in the order of :func:`_voxelize_array`), the following and preceding segments
+    of the same vessel within reach of its end spheres: ``(ahead, behind)``, (n_segments, K) int arrays
+    (-1 = none). Segment ``s + k`` is listed while the segments between lie within ``rmax[s]`` of its end."""
+    n = len(ee)
+    vessel = np.concatenate([np.full(len(v.points_mm) - 1, k) for k, v in enumerate(network.vessels.values())])
+    seg_len = np.sqrt(ee)
+    cols_a, cols_b = [], []
+    reach_a = np.zeros(n)
+    reach_b = np.zeros(n)
+    idx = np.arange(n)
+    for k in range(1, 64):
+        nxt, prv = idx + k, idx - k
+        ok_a = (nxt < n) & (reach_a < rmax)
+        ok_a[ok_a] &= vessel[nxt[ok_a]] == vessel[ok_a]
+        ok_b = (prv >= 0) & (reach_b < rmax)
+        ok_b[ok_b] &= vessel[prv[ok_b]] == vessel[ok_b]
+        if not ok_a.any() and not ok_b.any():
+            break
+        cols_a.append(np.where(ok_a, nxt, -1))
+        cols_b.append(np.where(ok_b, prv, -1))
+        reach_a[ok_a] += seg_len[nxt[ok_a]]
+        reach_b[ok_b] += seg_len[prv[ok_b]]
+    empty = np.full((n, 0), -1, dtype=np.int64)
+    return (np.stack(cols_a, axis=1) if cols_a else empty), (np.stack(cols_b, axis=1) if cols_b else empty)
+
+
+def _in_neighbour_slab(s, t_raw, inside, px, py, pz, a, e, ee, ahead, behind) -> np.ndarray:
+    """Which grid points inside an end sphere of their segment ``s`` (``t_raw`` outside [0, 1]) lie in the
+    slab (0 <= t <= 1) of a neighbouring segment of the same vessel on that side.
+
+    Such a point's nearest axis point is on the neighbour, so the lumen there is the neighbour's cone:
+    the sphere must not count, or a steep radius change (a short lesion) is filled by the spheres of the
+    wider points around it and the mask's lumen is wider than the network's radius r(s).
+    """
+    out = np.zeros(len(s), dtype=bool)
+    for side, table in ((t_raw > 1.0, ahead), (t_raw < 0.0, behind)):
+        cand = np.flatnonzero(inside & side)
+        for k in range(table.shape[1]):
+            if not cand.size:
+                break
+            nb = table[s[cand], k]
+            has = nb >= 0
+            cand, nb = cand[has], nb[has]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tn = ((px[cand] - a[nb, 0]) * e[nb, 0] + (py[cand] - a[nb, 1]) * e[nb, 1]
+                      + (pz[cand] - a[nb, 2]) * e[nb, 2]) / ee[nb]
+            hit = (tn >= 0.0) & (tn <= 1.0)
+            out[cand[hit]] = True
+            cand = cand[~hit]
+    return out
 
 
 def voxelize(network: VesselNetwork, spacing_mm: float | Sequence[float] = 0.4, margin_mm: float = 3.0,
@@ -961,7 +1019,12 @@ def voxelize(network: VesselNetwork, spacing_mm: float | Sequence[float] = 0.4, 
     The lumen is the union, over all consecutive centerline points of all vessels, of the swept
     tubes: a point ``x`` is inside the segment ``p0 -> p1`` (radii ``r0``, ``r1``) when, with
     ``t = clip((x - p0)·(p1 - p0) / |p1 - p0|^2, 0, 1)``, ``|x - p0 - t (p1 - p0)| <= r0 + t (r1 - r0)``
-    (spheres at the joints and ends). A voxel is 1 when its centre is inside.
+    (spheres at the joints and ends). A point in a joint's sphere that lies in the slab
+    ``0 <= t <= 1`` of a neighbouring segment of the same vessel belongs to that segment's cone alone,
+    so the cross-section normal to the centerline has the network's radius r(s) even where the radius
+    changes fast (a short lesion; spheres of the wider points around it would otherwise fill it); the
+    spheres still close the outer side of bends, the vessel ends and the junctions. A voxel is 1 when
+    its centre is inside.
 
     Parameters
     ----------
