@@ -17,7 +17,8 @@ network is the truth. For each case:
 
 Trees (:data:`TREES`): ``demo`` (both trees, 50/60/70 % DS), ``tandem_ostial`` (both trees, seed 3: a
 tandem pair 55 % + 70 % in the mid LAD, a 60 % ostial LCx lesion starting 2 mm after the left main
-bifurcation, 80 % in OM1, 45 % in the proximal RCA), ``random7`` (a random 7-vessel tree: a 65 %
+bifurcation, 45 % in OM1, 80 % in the proximal RCA: an MLD of 0.76 mm; the same 80 % in OM1, an MLD of
+0.37 mm, one voxel, disconnects the binary mask at 0.35–0.45 mm voxels and its distal tree is lost), ``random7`` (a random 7-vessel tree: a 65 %
 lesion 2 mm after the first bifurcation, 50 % and 75 % on two sibling branches).
 
 Grids: voxel sets (:data:`VOXEL_SETS`) 0.4 mm isotropic, 0.35 × 0.35 × 0.6 and 0.45 × 0.45 × 0.625 mm
@@ -72,8 +73,8 @@ def _tree(name: str):
             LesionSpec("LAD_m", center_mm=8.0, length_mm=6.0, ds_pct=55.0),
             LesionSpec("LAD_m", center_mm=19.0, length_mm=8.0, ds_pct=70.0),
             LesionSpec("LCX_p", center_mm=3.5, length_mm=3.0, ds_pct=60.0),
-            LesionSpec("OM1", center_mm=15.0, length_mm=8.0, ds_pct=80.0, shape="asymmetric"),
-            LesionSpec("RCA_p", center_mm=15.0, length_mm=10.0, ds_pct=45.0, shape="gaussian")], seed=3)
+            LesionSpec("OM1", center_mm=15.0, length_mm=8.0, ds_pct=45.0, shape="asymmetric"),
+            LesionSpec("RCA_p", center_mm=15.0, length_mm=10.0, ds_pct=80.0, shape="gaussian")], seed=3)
     if name == "random7":
         return phantoms.narrow(phantoms.random_tree(7, seed=0), [
             LesionSpec("V1", center_mm=3.6, length_mm=3.2, ds_pct=65.0),

@@ -19,6 +19,7 @@ _WHERE = {
     "vtkClipPolyData": "vtkmodules.vtkFiltersCore",
     "vtkDiscreteFlyingEdges3D": "vtkmodules.vtkFiltersGeneral",
     "vtkFeatureEdges": "vtkmodules.vtkFiltersCore",
+    "vtkFlyingEdges3D": "vtkmodules.vtkFiltersCore",
     "vtkGenericDataObjectReader": "vtkmodules.vtkIOLegacy",
     "vtkIdList": "vtkmodules.vtkCommonCore",
     "vtkImageData": "vtkmodules.vtkCommonDataModel",
