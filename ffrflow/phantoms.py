@@ -920,8 +920,9 @@ def _segment_grid(network: VesselNetwork, spacing_mm, margin_mm, direction, orig
     a = p0 - o_loc
     e = p1 - p0
     ee = np.einsum("ij,ij->i", e, e)
+    ahead, behind = _slab_neighbours(network, ee, rmax)
     return {"sp": sp, "dmat": dmat, "o_loc": o_loc, "size": size, "a": a, "e": e, "ee": ee, "r0": r0, "r1": r1,
-            "rmax": rmax}
+            "rmax": rmax, "ahead": ahead, "behind": behind}
 
 
 def _piece_voxels(g: dict, reach_mm: np.ndarray, chunk_voxels: int):
@@ -965,18 +966,29 @@ def _piece_voxels(g: dict, reach_mm: np.ndarray, chunk_voxels: int):
 
 
 def _axis_offset(g: dict, s, px, py, pz):
-    """Offset (mm) of grid points from their nearest point on the axis of segment ``s``, and the tube
-    radius there (mm): ``(wx, wy, wz, rr)``; a point is inside the segment's tube when
-    ``wx² + wy² + wz² <= rr²``."""
+    """Offset (mm) of grid points from their nearest point on the axis of segment ``s``, the tube radius
+    there (mm) and the unclipped axial coordinate: ``(wx, wy, wz, rr, t_raw)``; a point is inside the
+    segment's capsule when ``wx² + wy² + wz² <= rr²``, in its slab when ``0 <= t_raw <= 1``."""
     a, e, ee, r0, r1 = g["a"], g["e"], g["ee"], g["r0"], g["r1"]
     wx, wy, wz = px - a[s, 0], py - a[s, 1], pz - a[s, 2]
     ex, ey, ez = e[s, 0], e[s, 1], e[s, 2]
-    t = np.clip((wx * ex + wy * ey + wz * ez) / ee[s], 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_raw = (wx * ex + wy * ey + wz * ez) / ee[s]
+    t = np.clip(t_raw, 0.0, 1.0)
     wx -= t * ex
     wy -= t * ey
     wz -= t * ez
     rr = r0[s] + t * (r1[s] - r0[s])
-    return wx, wy, wz, rr
+    return wx, wy, wz, rr, t_raw
+
+
+def _lumen_inside(g: dict, s, px, py, pz) -> np.ndarray:
+    """Which points (mm, grid frame) are in the lumen of segment ``s`` (flat arrays of one length): inside
+    its capsule and not in a joint sphere's part that belongs to a neighbour (:func:`_in_neighbour_slab`)."""
+    wx, wy, wz, rr, t_raw = _axis_offset(g, s, px, py, pz)
+    inside = wx * wx + wy * wy + wz * wz <= rr * rr
+    inside &= ~_in_neighbour_slab(s, t_raw, inside, px, py, pz, g["a"], g["e"], g["ee"], g["ahead"], g["behind"])
+    return inside
 
 
 def _voxelize_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0, direction=None, origin_mm=None,
@@ -987,8 +999,7 @@ def _voxelize_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0, direc
     nx, ny, nz = (int(x) for x in size)
     mask = np.zeros(int(np.prod(size)), dtype=np.uint8)
     for s, gi, gj, gk in _piece_voxels(g, np.zeros(len(g["a"])), chunk_voxels):
-        wx, wy, wz, rr = _axis_offset(g, s, gi * sp[0], gj * sp[1], gk * sp[2])
-        inside = wx * wx + wy * wy + wz * wz <= rr * rr
+        inside = _lumen_inside(g, s, gi * sp[0], gj * sp[1], gk * sp[2])
         mask[((gk[inside] * ny) + gj[inside]) * nx + gi[inside]] = 1
     origin = g["dmat"] @ g["o_loc"]
     return mask.reshape(nz, ny, nx), origin, sp, g["dmat"]
@@ -1007,10 +1018,15 @@ def _partial_volume_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0,
     Two passes over the segments' bounding boxes. The first classifies voxels by the tube depth
     ``d = r(t) - |w|`` of their centre (mm, > 0 inside the segment's tube): ``d`` changes by at most
     ``λ = sqrt(1 + (dr/ds)²)`` per mm (``dr/ds`` the segment's taper), so a voxel whose centre is deeper
-    than ``λ ρ`` inside some tube (``ρ`` the voxel's half diagonal) lies wholly inside, and one whose
-    centre is farther than ``λ ρ`` outside every tube lies wholly outside. Only the voxels in between
-    (the boundary band) are supersampled, in the second pass, against the segments that come within
-    ``λ ρ`` of their centre; their sub-samples are OR-ed over segments (the lumen is a union).
+    than ``λ ρ`` inside some tube (``ρ`` the voxel's half diagonal) would lie wholly inside its capsule,
+    and one whose centre is farther than ``λ ρ`` outside every tube lies wholly outside. The lumen is
+    the capsules less the joint spheres' parts that belong to a neighbouring segment's cone (see
+    :func:`voxelize`), so a voxel counts as wholly inside only when its centre lies in its segment's
+    slab (``0 <= t <= 1``) at a depth of at least ``3 λ' ρ`` (``λ'`` over the segment and its
+    neighbours: a sub-sample that crosses into a neighbour's slab stays inside that neighbour's cone).
+    Only the voxels in between (the boundary band) are supersampled, in the second pass, against the
+    segments that come within ``λ ρ`` of their centre, with the same rule as the binary mask; their
+    sub-samples are OR-ed over segments (the lumen is a union).
     Memory: the float32 image, two bytes per voxel for the classification, N³ booleans per boundary
     voxel and a work buffer of ``chunk_samples`` sub-samples.
     """
@@ -1026,14 +1042,20 @@ def _partial_volume_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0,
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = np.where(g["ee"] > 0, np.abs(g["r1"] - g["r0"]) / np.sqrt(g["ee"]), 0.0)
     band = half_diag * np.sqrt(1.0 + slope * slope) * (1.0 + 1e-9) + 1e-12   # λ ρ per segment, mm
+    slope_nb = slope.copy()
+    for table in (g["ahead"], g["behind"]):
+        for k in range(table.shape[1]):
+            has = table[:, k] >= 0
+            slope_nb[has] = np.maximum(slope_nb[has], slope[table[has, k]])
+    deep = 3.0 * half_diag * np.sqrt(1.0 + slope_nb * slope_nb) * (1.0 + 1e-9) + 1e-12   # 3 λ' ρ, mm
     touched = np.zeros(nvox, dtype=bool)
     inner = np.zeros(nvox, dtype=bool)
     for s, gi, gj, gk in _piece_voxels(g, band, chunk_voxels):
-        wx, wy, wz, rr = _axis_offset(g, s, gi * sp[0], gj * sp[1], gk * sp[2])
+        wx, wy, wz, rr, t_raw = _axis_offset(g, s, gi * sp[0], gj * sp[1], gk * sp[2])
         d = rr - np.sqrt(wx * wx + wy * wy + wz * wz)
         lin = (gk * ny + gj) * nx + gi
         touched[lin[d > -band[s]]] = True
-        inner[lin[d >= band[s]]] = True
+        inner[lin[(d >= deep[s]) & (t_raw >= 0.0) & (t_raw <= 1.0)]] = True
     frac = np.zeros(nvox, dtype=np.float32)
     frac[inner] = 1.0
     boundary = np.flatnonzero(touched & ~inner)
@@ -1047,16 +1069,16 @@ def _partial_volume_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0,
             lin = (gk * ny + gj) * nx + gi
             keep = ~inner[lin]
             s, gi, gj, gk, lin = s[keep], gi[keep], gj[keep], gk[keep], lin[keep]
-            wx, wy, wz, rr = _axis_offset(g, s, gi * sp[0], gj * sp[1], gk * sp[2])
+            wx, wy, wz, rr, _ = _axis_offset(g, s, gi * sp[0], gj * sp[1], gk * sp[2])
             near = rr - np.sqrt(wx * wx + wy * wy + wz * wz) > -band[s]
             s, gi, gj, gk = s[near], gi[near], gj[near], gk[near]
             row = np.searchsorted(boundary, lin[near])
             for j0 in range(0, len(s), step):
                 sl = slice(j0, j0 + step)
-                ss = s[sl][:, None]
-                wx, wy, wz, rr = _axis_offset(g, ss, gi[sl, None] * sp[0] + ox, gj[sl, None] * sp[1] + oy,
-                                              gk[sl, None] * sp[2] + oz)
-                inside = wx * wx + wy * wy + wz * wz <= rr * rr
+                shape = (len(s[sl]), n ** 3)
+                inside = _lumen_inside(g, np.broadcast_to(s[sl][:, None], shape).ravel(),
+                                       (gi[sl, None] * sp[0] + ox).ravel(), (gj[sl, None] * sp[1] + oy).ravel(),
+                                       (gk[sl, None] * sp[2] + oz).ravel()).reshape(shape)
                 rows = row[sl]
                 order = np.argsort(rows, kind="stable")
                 rows, inside = rows[order], inside[order]
@@ -1065,6 +1087,59 @@ def _partial_volume_array(network: VesselNetwork, spacing_mm=0.4, margin_mm=3.0,
         frac[boundary] = hits.sum(axis=1, dtype=np.int64) / float(n ** 3)
     origin = g["dmat"] @ g["o_loc"]
     return frac.reshape(nz, ny, nx), origin, sp, g["dmat"]
+
+
+def _slab_neighbours(network: VesselNetwork, ee: np.ndarray, rmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every segment (in the order of :func:`_voxelize_array`), the following and preceding segments
+    of the same vessel within reach of its end spheres: ``(ahead, behind)``, (n_segments, K) int arrays
+    (-1 = none). Segment ``s + k`` is listed while the segments between lie within ``rmax[s]`` of its end."""
+    n = len(ee)
+    vessel = np.concatenate([np.full(len(v.points_mm) - 1, k) for k, v in enumerate(network.vessels.values())])
+    seg_len = np.sqrt(ee)
+    cols_a, cols_b = [], []
+    reach_a = np.zeros(n)
+    reach_b = np.zeros(n)
+    idx = np.arange(n)
+    for k in range(1, 64):
+        nxt, prv = idx + k, idx - k
+        ok_a = (nxt < n) & (reach_a < rmax)
+        ok_a[ok_a] &= vessel[nxt[ok_a]] == vessel[ok_a]
+        ok_b = (prv >= 0) & (reach_b < rmax)
+        ok_b[ok_b] &= vessel[prv[ok_b]] == vessel[ok_b]
+        if not ok_a.any() and not ok_b.any():
+            break
+        cols_a.append(np.where(ok_a, nxt, -1))
+        cols_b.append(np.where(ok_b, prv, -1))
+        reach_a[ok_a] += seg_len[nxt[ok_a]]
+        reach_b[ok_b] += seg_len[prv[ok_b]]
+    empty = np.full((n, 0), -1, dtype=np.int64)
+    return (np.stack(cols_a, axis=1) if cols_a else empty), (np.stack(cols_b, axis=1) if cols_b else empty)
+
+
+def _in_neighbour_slab(s, t_raw, inside, px, py, pz, a, e, ee, ahead, behind) -> np.ndarray:
+    """Which grid points inside an end sphere of their segment ``s`` (``t_raw`` outside [0, 1]) lie in the
+    slab (0 <= t <= 1) of a neighbouring segment of the same vessel on that side.
+
+    Such a point's nearest axis point is on the neighbour, so the lumen there is the neighbour's cone:
+    the sphere must not count, or a steep radius change (a short lesion) is filled by the spheres of the
+    wider points around it and the mask's lumen is wider than the network's radius r(s).
+    """
+    out = np.zeros(len(s), dtype=bool)
+    for side, table in ((t_raw > 1.0, ahead), (t_raw < 0.0, behind)):
+        cand = np.flatnonzero(inside & side)
+        for k in range(table.shape[1]):
+            if not cand.size:
+                break
+            nb = table[s[cand], k]
+            has = nb >= 0
+            cand, nb = cand[has], nb[has]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tn = ((px[cand] - a[nb, 0]) * e[nb, 0] + (py[cand] - a[nb, 1]) * e[nb, 1]
+                      + (pz[cand] - a[nb, 2]) * e[nb, 2]) / ee[nb]
+            hit = (tn >= 0.0) & (tn <= 1.0)
+            out[cand[hit]] = True
+            cand = cand[~hit]
+    return out
 
 
 def voxelize(network: VesselNetwork, spacing_mm: float | Sequence[float] = 0.4, margin_mm: float = 3.0,
@@ -1076,7 +1151,12 @@ def voxelize(network: VesselNetwork, spacing_mm: float | Sequence[float] = 0.4, 
     The lumen is the union, over all consecutive centerline points of all vessels, of the swept
     tubes: a point ``x`` is inside the segment ``p0 -> p1`` (radii ``r0``, ``r1``) when, with
     ``t = clip((x - p0)·(p1 - p0) / |p1 - p0|^2, 0, 1)``, ``|x - p0 - t (p1 - p0)| <= r0 + t (r1 - r0)``
-    (spheres at the joints and ends). A binary voxel is 1 when its centre is inside.
+    (spheres at the joints and ends). A point in a joint's sphere that lies in the slab
+    ``0 <= t <= 1`` of a neighbouring segment of the same vessel belongs to that segment's cone alone,
+    so the cross-section normal to the centerline has the network's radius r(s) even where the radius
+    changes fast (a short lesion; spheres of the wider points around it would otherwise fill it); the
+    spheres still close the outer side of bends, the vessel ends and the junctions. A binary voxel is 1
+    when its centre is inside.
 
     Parameters
     ----------

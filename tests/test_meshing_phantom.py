@@ -23,6 +23,7 @@ from ffrflow import phantoms
 from ffrflow.errors import InvalidInputError, MeshQualityError
 from ffrflow.meshing import mesh, write_mesh_outputs
 from ffrflow.meshing.compare import compare_networks
+from ffrflow.meshing.stenosis import lesion_table
 from ffrflow.meshing.surface import write_surface
 from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork
 from ffrflow.phantoms import LesionSpec
@@ -118,9 +119,12 @@ def test_demo_lesion_mld_from_cross_sections(demo):
 def test_demo_network_contract(demo):
     ph, res = demo
     net = VesselNetwork.from_dict(res.network.to_dict(), source="meshed")      # validates
-    for v in net.vessels.values():
+    refined = set(res.centerline_info["lesion_refinement"]["vessels"])
+    assert {les["vessel"] for les in lesion_table(res.network)} <= refined
+    for vid, v in net.vessels.items():
         seg = np.linalg.norm(np.diff(v.points_mm, axis=0), axis=1)
-        assert seg.min() > 0.25 and seg.max() < 0.75
+        # 0.5 mm output spacing; every 0.1 mm inside narrowings (and 1 mm beyond) of the refined vessels
+        assert seg.min() > (0.025 if vid in refined else 0.25) and seg.max() < 0.75
         assert np.all(v.radius_mm > 0)
         if v.parent is not None:
             assert np.linalg.norm(v.points_mm[0] - net.vessels[v.parent].points_mm[-1]) <= TOUCH_TOLERANCE_MM
@@ -214,6 +218,7 @@ def test_lesion_detection_hook(demo, monkeypatch, tmp_path):
 
     fake = types.ModuleType("ffrflow.meshing.stenosis")
     fake.detect_lesions = fake_detect
+    fake.detect_vessel_lesions = lambda s, r, **kw: ([], None)     # no narrowing to sample finely
     monkeypatch.setitem(sys.modules, "ffrflow.meshing.stenosis", fake)
     net = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": [
         {"id": "A", "parent": None, "points": [[0, 0, 0], [0, 0, 20]], "radius": [1.5, 1.5]}]})

@@ -151,7 +151,9 @@ def test_ffr_from_the_mask_matches_ffr_from_the_true_network(demo_mask_result):
     assert max(errors.values()) < 0.03, errors
     assert float(np.median(list(errors.values()))) < 0.025, errors
     assert abs(meshed.min_ffr - true.min_ffr) < 0.03
-    assert meshed.mesh_info["centerline"]["radius"]["contour_area_correction_mm2"] == pytest.approx(0.19 * 0.16)
+    corr = meshed.mesh_info["centerline"]["radius"]["lumen_correction"]
+    assert corr["grid_mm"] == pytest.approx(VOXEL_MM) and corr["sigma_mm"] == pytest.approx(0.2)
+    assert corr["chord_area_mm2"] == pytest.approx(np.pi * 0.10 * VOXEL_MM ** 2)
 
 
 def test_left_and_right_trees_keep_their_sides_under_a_sub_voxel_shift(tmp_path):

@@ -133,16 +133,17 @@ def mesh_mask(mask, *, ostia: Sequence[Sequence[float]] | None = None, spacing_o
               options=None, timings: dict | None = None) -> MeshResult:
     """Mesh an already loaded :class:`~ffrflow.meshing.io.LumenMask` (see :func:`mesh`).
 
-    A binary mask's surface is contoured between voxel centres, smoothed, and its cross-section radii
-    corrected for the area the contour cuts off (:func:`correct_contour_bias`). A probability map's
+    A binary mask's surface is the level 0.5 of its Gaussian-smoothed indicator on an isotropic grid
+    (:func:`~ffrflow.meshing.surface.lumen_field`), and its cross-section radii are corrected for what the
+    blur and the facets do to a lumen (:func:`correct_lumen_bias`). A probability map's
     surface is the iso-surface of the probability at its threshold, not smoothed by default
     (:data:`~ffrflow.meshing.surface.PROBABILITY_SMOOTH_ITERATIONS`), and its radii are corrected for
     the smaller area its flat facets cut off (:func:`correct_iso_surface_bias`). Either way the
     surface is then inflated to match the corrected radii (:func:`inflate_surface`).
     """
     from .centerline import CenterlineOptions, extract_centerlines
-    from .surface import (PROBABILITY_SMOOTH_ITERATIONS, SMOOTH_ITERATIONS, SMOOTH_PASS_BAND, mask_to_surface,
-                          require_watertight)
+    from .surface import (PROBABILITY_SMOOTH_ITERATIONS, SMOOTH_ITERATIONS, SMOOTH_PASS_BAND, lumen_model,
+                          mask_to_surface, require_watertight)
 
     timings = {} if timings is None else timings
     opts = dataclasses.replace(options or CenterlineOptions(), spacing_out_mm=float(spacing_out_mm))
@@ -155,15 +156,87 @@ def mesh_mask(mask, *, ostia: Sequence[Sequence[float]] | None = None, spacing_o
     surf_info = require_watertight(surf, f"{mask.source}: surface")
     timings["surface"] = time.perf_counter() - t0
     net, cinfo = extract_centerlines(mask, surf, ostia=ostia, opts=opts, timings=timings)
+    if opts.lesion_spacing_mm:
+        t0 = time.perf_counter()
+        net, cinfo["lesion_refinement"] = refine_lesion_sampling(net, surf, opts.lesion_spacing_mm,
+                                                                 opts.lesion_shoulder_mm)
+        timings["radius"] = timings.get("radius", 0.0) + time.perf_counter() - t0
     r_measured = {vid: v.radius_mm.copy() for vid, v in net.vessels.items()}
     if soft:
         cinfo["radius"]["contour_area_correction_mm2"] = correct_iso_surface_bias(net, mask.spacing_mm,
                                                                                   mask.direction)
     else:
-        cinfo["radius"]["contour_area_correction_mm2"] = correct_contour_bias(net, mask.spacing_mm)
+        cinfo["radius"]["lumen_correction"] = correct_lumen_bias(net, lumen_model(mask.spacing_mm))
     surf = inflate_surface(surf, net, r_measured)
     net, detected = _detect(net, lesions, timings)
     return MeshResult(net, surf, mask.info(), surf_info, cinfo, timings, detected)
+
+
+#: Diameter reduction (%) from which a narrowing is sampled finely (below the default detection
+#: threshold of 30 %, so that a lesion near it is sampled finely too).
+REFINE_THRESHOLD_PCT = 20.0
+
+
+def refine_lesion_sampling(network, surface, spacing_mm: float = 0.1, shoulder_mm: float = 1.0):
+    """Sample the centerline every ``spacing_mm`` inside every narrowing and its shoulders.
+
+    The throat of a lesion is a point: at the output spacing (0.5 mm) it falls between samples, and the
+    piecewise-linear radius profile reads the minimal lumen diameter too large (an FFR 0.005–0.015
+    too high behind a 70 % lesion). Narrowings are found on the measured profile
+    (:func:`ffrflow.meshing.stenosis.detect_vessel_lesions` at :data:`REFINE_THRESHOLD_PCT`); points are
+    added along the centerline polyline every ``spacing_mm`` from ``shoulder_mm`` before each narrowing
+    to ``shoulder_mm`` after it, and the radius of the refined vessels is measured again on cross-sections
+    of ``surface`` (:func:`ffrflow.meshing.radius.section_radii`).
+
+    Parameters
+    ----------
+    network : VesselNetwork
+        Centerlines (mm) with measured radii (mm).
+    surface : vtkPolyData or SurfaceCutter
+        The lumen surface the radii were measured on, world mm.
+    spacing_mm, shoulder_mm : float
+        Point spacing inside narrowings and how far beyond them it extends, mm.
+
+    Returns
+    -------
+    network : VesselNetwork
+        A copy with the refined vessels.
+    info : dict
+        ``vessels`` refined, ``points_added``, ``spacing_mm``.
+    """
+    from .radius import SurfaceCutter, section_radii
+    from .stenosis import detect_vessel_lesions
+
+    out = network.copy()
+    new_pts, guess = {}, {}
+    for vid, v in out.vessels.items():
+        s = v.arclength_mm
+        found, _ = detect_vessel_lesions(s, v.radius_mm, threshold_pct=REFINE_THRESHOLD_PCT)
+        if not found:
+            continue
+        keep = np.ones(len(s), dtype=bool)
+        extra = []
+        for les in found:
+            a, b = max(les.start_mm - shoulder_mm, 0.0), min(les.end_mm + shoulder_mm, float(s[-1]))
+            n = max(int(np.ceil((b - a) / spacing_mm - 1e-9)), 1)
+            extra.append(np.linspace(a, b, n + 1))
+            keep &= (s < a) | (s > b)
+        s_new = np.unique(np.concatenate([s[keep]] + extra))
+        s_new = s_new[np.concatenate([[True], np.diff(s_new) > 0.25 * spacing_mm])]
+        s_new[0], s_new[-1] = s[0], s[-1]
+        new_pts[vid] = np.column_stack([np.interp(s_new, s, v.points_mm[:, k]) for k in range(3)])
+        guess[vid] = np.interp(s_new, s, v.radius_mm)
+    if not new_pts:
+        return out, {"vessels": [], "points_added": 0, "spacing_mm": float(spacing_mm)}
+    cutter = surface if isinstance(surface, SurfaceCutter) else SurfaceCutter(surface)
+    radii, _, _ = section_radii(cutter, new_pts, guess)
+    added = 0
+    for vid, pts in new_pts.items():
+        v = out.vessels[vid]
+        added += len(pts) - len(v.points_mm)
+        v.points_mm = pts
+        v.radius_mm = np.maximum(np.asarray(radii[vid], dtype=np.float64), 0.05)
+    return out, {"vessels": sorted(new_pts), "points_added": int(added), "spacing_mm": float(spacing_mm)}
 
 
 def inflate_surface(surface, network, r_measured: dict):
@@ -171,7 +244,7 @@ def inflate_surface(surface, network, r_measured: dict):
 
     The vertex's vessel point is the nearest centerline node by distance to that node's wall
     (:func:`ffrflow.vtkio.nearest_centerline_node`); the shift is the corrected minus the measured
-    radius there (mm, see :func:`correct_contour_bias`), so that cross-sections of the written surface
+    radius there (mm, see :func:`correct_lumen_bias`), so that cross-sections of the written surface
     give the corrected radii and a user who meshes ``surface.stl`` again gets the same network.
     """
     from .. import _vtk as vtk
@@ -197,38 +270,67 @@ def inflate_surface(surface, network, r_measured: dict):
     return out
 
 
-#: Contouring a binary mask loses about π·c·h² of every cross-section's area (h = geometric mean
-#: spacing): c measured on phantoms at 0.3, 0.4 and 0.35 × 0.35 × 0.6 mm voxels.
-CONTOUR_AREA_BIAS = 0.19
+#: Area cut off every cross-section by the triangles of the contoured surface, as ``π c h²`` (h = spacing
+#: of the isotropic grid it is contoured on): c measured on straight tubes of radius 0.5–2 mm in every
+#: orientation at 0.4 mm and 0.35 × 0.35 × 0.6 mm voxels.
+CHORD_AREA_COEFFICIENT = 0.10
 
 
-def correct_contour_bias(network, spacing_mm, c: float = CONTOUR_AREA_BIAS) -> float:
-    """Undo the area the contoured mask surface loses: r ← √(r² + c h²), in place. Returns c h² (mm²).
+def _second_derivative(s_mm: np.ndarray, r_mm: np.ndarray, smooth_mm: float = 0.3, step_mm: float = 0.05) -> np.ndarray:
+    """d²r/ds² (1/mm) of a radius profile sampled at arclengths ``s_mm`` (possibly unevenly), from the
+    profile resampled every ``step_mm`` and smoothed by a Gaussian of ``smooth_mm`` (mm)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    if len(s_mm) < 3 or s_mm[-1] - s_mm[0] < 4 * step_mm:
+        return np.zeros(len(s_mm))
+    su = np.arange(s_mm[0], s_mm[-1] + 0.5 * step_mm, step_mm)
+    ru = gaussian_filter1d(np.interp(su, s_mm, r_mm), smooth_mm / step_mm, mode="nearest")
+    d2 = np.gradient(np.gradient(ru, step_mm), step_mm)
+    return np.interp(s_mm, su, d2)
+
+
+def correct_lumen_bias(network, model: dict, c: float = CHORD_AREA_COEFFICIENT) -> dict:
+    """Undo what contouring the smoothed mask does to the radius (in place, every vessel): returns the
+    parameters used (mm).
 
     Parameters
     ----------
     network : VesselNetwork
-        Radii (mm) measured on cross-sections of a surface contoured from a mask; changed in place.
-    spacing_mm : (3,) array
-        Voxel spacing of that mask, mm.
+        Radii (mm) measured on cross-sections of a surface contoured from a mask by
+        :func:`ffrflow.meshing.surface.mask_to_surface`; changed in place.
+    model : dict
+        :func:`ffrflow.meshing.surface.lumen_model` of that mask: ``grid_mm`` (h) and ``sigma_mm`` (σ).
     c : float
-        Bias coefficient (:data:`CONTOUR_AREA_BIAS`).
+        Chord area coefficient (:data:`CHORD_AREA_COEFFICIENT`).
 
     Notes
     -----
-    A voxel belongs to the lumen when its centre is inside; the iso-surface halfway between lumen and
-    background voxel centres cuts the corners of the voxelised cross-section, so its area is smaller
-    than the lumen's by about ``π·c·h²`` per cross-section whatever the radius (c ≈ 0.19 measured on the
-    phantoms at 0.3 and 0.4 mm and at 0.35 × 0.35 × 0.6 mm voxels, with and without smoothing): the
-    radius reads ``0.09 h²/r`` low, 0.02 mm at r = 0.7 mm and 0.4 mm voxels, 0.03 mm at a throat of
-    0.5 mm, which is 0.03–0.04 in FFR behind a 70 % stenosis. The correction is applied to radii
-    measured on a surface contoured from a mask, never to a user-given surface.
+    Three steps, each the inverse of one effect (σ, h in mm; r, s in mm):
+
+    1. chords: the triangles cut a constant area off every cross-section, r ← √(r² + c h²);
+    2. along the axis: the Gaussian blurs the radius profile, r_b ≈ r + σ² r''/2 (it fills a throat
+       and trims a shoulder), so r ← r − σ² r''/2 with r'' from the measured profile
+       (:func:`_second_derivative`);
+    3. in the plane: the level 0.5 of a disc of radius R blurred by σ is the median of a noncentral χ²
+       with 2 degrees of freedom, ``ρ² = σ² · median⁻¹``: R = σ √(F⁻¹(½; 2, ρ²/σ²)) (``scipy.stats.ncx2``),
+       about √(ρ² + σ²) for ρ ≫ σ.
+
+    The grid is isotropic and σ the same in every direction, so the correction does not depend on the
+    voxel shape or the vessel's orientation to the slices. It is applied to radii measured on a surface
+    contoured from a mask, never to a user-given surface.
     """
-    h2 = float(np.prod(np.asarray(spacing_mm, dtype=np.float64)) ** (2.0 / 3.0))
-    da = float(c) * h2
+    from scipy.stats import ncx2
+
+    h = float(model["grid_mm"])
+    sigma = float(model["sigma_mm"])
+    chord = float(c) * h * h
     for v in network.vessels.values():
-        v.radius_mm = np.sqrt(v.radius_mm ** 2 + da)
-    return da
+        r = np.sqrt(v.radius_mm ** 2 + chord)
+        if sigma > 0:
+            r = np.maximum(r - 0.5 * sigma ** 2 * _second_derivative(v.arclength_mm, r), 0.0)
+            r = sigma * np.sqrt(ncx2.ppf(0.5, 2, (r / sigma) ** 2))
+        v.radius_mm = r
+    return {"grid_mm": h, "sigma_mm": sigma, "chord_area_mm2": float(np.pi * chord), "chord_coefficient": float(c)}
 
 
 #: The iso-surface of an exact partial-volume probability map at 0.5 encloses about ``π·c·h_n²`` less

@@ -61,6 +61,11 @@ class CenterlineOptions:
         Snap each junction to the least-squares intersection of its branch axes.
     recentre : bool
         Move centerline points to the centroids of their surface cross-sections (sub-voxel axis).
+    lesion_spacing_mm : float or None
+        Point spacing inside narrowings and their shoulders (:func:`ffrflow.meshing.refine_lesion_sampling`);
+        None: the output spacing everywhere.
+    lesion_shoulder_mm : float
+        How far beyond a narrowing the fine spacing extends.
     """
 
     spacing_out_mm: float = 0.5
@@ -72,6 +77,8 @@ class CenterlineOptions:
     trim_ends: bool = True
     junction_snap: bool = True
     recentre: bool = True
+    lesion_spacing_mm: float | None = 0.1
+    lesion_shoulder_mm: float = 1.0
 
 
 @dataclass

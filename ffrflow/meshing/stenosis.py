@@ -48,7 +48,8 @@ def reference_radius(s_mm: np.ndarray, r_mm: np.ndarray, max_iter: int = 30) -> 
 
     Parameters
     ----------
-    s_mm : (n,) arclength, mm
+    s_mm : (n,) arclength, mm (increasing; uneven sampling is fit on an even resampling at its coarsest
+        step, so that the fit weighs every millimetre of vessel the same)
     r_mm : (n,) lumen radius, mm
 
     Returns
@@ -57,6 +58,14 @@ def reference_radius(s_mm: np.ndarray, r_mm: np.ndarray, max_iter: int = 30) -> 
         Reference radius at each point (mm), the healthy mask and the method used.
     """
     s = np.asarray(s_mm, dtype=np.float64)
+    steps = np.diff(s)
+    if steps.size >= 2 and steps.min() > 0 and steps.max() > 1.5 * steps.min():
+        # uneven sampling (finer inside lesions): fit on an even resampling at the coarsest step, so that
+        # every millimetre of vessel counts the same, not every point
+        su = np.linspace(s[0], s[-1], max(int(round((s[-1] - s[0]) / steps.max())), 1) + 1)
+        fit_u = reference_radius(su, np.interp(su, s, np.asarray(r_mm, dtype=np.float64)), max_iter)
+        return ReferenceFit(np.exp(np.interp(s, su, np.log(fit_u.radius_mm))),
+                            np.interp(s, su, fit_u.healthy.astype(np.float64)) > 0.5, fit_u.method)
     y = np.log(np.asarray(r_mm, dtype=np.float64))
     n = y.size
     linear = (s[-1] - s[0]) >= _MIN_FIT_LENGTH_MM and n >= _MIN_FIT_POINTS
