@@ -1,0 +1,140 @@
+"""Checks of the committed 3D Navier–Stokes tree table (benchmarks/data/tree_ns) and of the 1D
+steady model against it.
+
+These tests read only the JSON files written by ``python -m benchmarks.tree_ns.harness``; they
+never run OpenFOAM. The 1D model is re-solved at the table's boundary conditions (the 3D runs were
+given exactly that model's inlet and outlet flows), so a change of the 1D physics that moves it
+away from the 3D solution fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.tree_ns import compare  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data" / "tree_ns"
+META_KEYS = ("rho_kg_m3", "mu_pa_s", "openfoam", "solver", "settings", "boundary_conditions", "pressure_definition",
+             "date")
+#: |ΔFFR| target of the 1D model against 3D at every outlet and lesion-distal point.
+DFFR_TARGET = 0.01
+
+#: Cases where the 1D model is known to miss the target, with the largest |ΔFFR| measured by
+#: ``python -m benchmarks.tree_ns.compare`` (the test fails if the gap closes, so the entry must go).
+KNOWN_GAPS: dict[str, tuple[float, str]] = {
+    "medina_111": (0.0121, "lesion-distal points 5 mm past the LAD and LCx lesions: the 3D pressure has not "
+                           "recovered there yet (the outlets, 22 mm further, are within 0.007); the 1D "
+                           "expansion loss acts at the lesion end"),
+}
+
+
+def _docs():
+    files = sorted(p for p in DATA.glob("*.json") if p.name != "mesh_convergence.json")
+    return [json.loads(p.read_text()) for p in files]
+
+
+DOCS = _docs()
+IDS = [d["case"]["id"] for d in DOCS]
+
+
+def test_table_is_committed():
+    assert "bifurcation_healthy" in IDS
+    assert (DATA / "mesh_convergence.json").exists()
+
+
+def test_known_gaps_name_committed_cases():
+    assert set(KNOWN_GAPS) <= set(IDS)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=IDS)
+def test_metadata_and_levels(doc):
+    for k in META_KEYS:
+        assert k in doc["metadata"], k
+    case = doc["case"]
+    assert len(case["levels"]) == 2
+    flows = [lev["inlet_flow_ml_s"] for lev in case["levels"]]
+    assert flows[0] < flows[1]
+    tol = doc["metadata"]["settings"]["flow_tol"]
+    for lev in case["levels"]:
+        if not lev["converged"]:
+            # kept, marked and bounded: the drops still move by less than 1 % over the last 20 %
+            assert lev["dp_variation_last20pct"] < 0.01, (case["id"], lev["myocardial_mass_g"])
+        # the 3D outlets carry the 1D outlet flows (the flow-matching loop's tolerance)
+        for vid, q in lev["outlet_flows_ml_s"].items():
+            assert lev["outlet_flows_3d_ml_s"][f"outlet_{vid}"] == pytest.approx(q, rel=tol)
+        # conservation: what leaves is what the Poiseuille inlet brings in
+        assert sum(lev["outlet_flows_3d_ml_s"].values()) == pytest.approx(lev["inlet_flow_ml_s"], rel=1e-4)
+        for prof in lev["profiles"].values():
+            assert len(prof["s_mm"]) == len(prof["p_mmHg"])
+            assert np.all(np.isfinite(prof["p_mmHg"]))
+
+
+def test_healthy_left_main_is_poiseuille():
+    """Truth: with a developed (Poiseuille) inlet, the LM of the healthy bifurcation has the
+    Poiseuille gradient 8 μ Q / (π r⁴) between 2 and 8 mm, at the lower flow (Re 108) within 2 %.
+    At the higher flow (Re 181) the measured gradient is 6.7 % below it (the carina, 2 diameters
+    downstream, and the mesh): known, checked to stay there."""
+    doc = next(d for d in DOCS if d["case"]["id"] == "bifurcation_healthy")
+    mu = doc["metadata"]["mu_pa_s"]
+    r = 2.0e-3
+    ratios = []
+    for lev in doc["case"]["levels"]:
+        prof = lev["profiles"]["LM"]
+        p2, p8 = np.interp([2.0, 8.0], prof["s_mm"], prof["p_mmHg"])
+        exact = 8 * mu * 6e-3 * lev["inlet_flow_ml_s"] * 1e-6 / (math.pi * r**4) / 133.322387415
+        ratios.append((p2 - p8) / exact)
+    assert ratios[0] == pytest.approx(1.0, abs=0.02)
+    assert ratios[1] == pytest.approx(0.933, abs=0.005)
+
+
+#: (flow level mass g, outlet) of the mesh series whose change exceeds 1 %, with the measured change.
+KNOWN_MESH_GAPS = {(60.0, "LCX"): -0.0133}
+
+
+def test_mesh_convergence():
+    """Outlet pressure drops of the two meshes of the series (0.25 and 0.18 × radius, 66 k and
+    154 k polyhedra) differ by less than 1 %, except the LCx at the higher flow (1.3 %)."""
+    doc = json.loads((DATA / "mesh_convergence.json").read_text())
+    series = sorted(doc["series"], key=lambda s: s["mesh"]["cells"])
+    assert len(series) >= 2
+    fine, finer = series[-2], series[-1]
+    assert finer["mesh"]["cells"] > 2 * fine["mesh"]["cells"]
+    gaps = []
+    for la, lb in zip(fine["levels"], finer["levels"]):
+        assert la["converged"] and lb["converged"]
+        for vid, p in lb["outlet_p_mmHg"].items():
+            change = la["outlet_p_mmHg"][vid] / p - 1.0
+            key = (la["myocardial_mass_g"], vid)
+            if key in KNOWN_MESH_GAPS:
+                assert change == pytest.approx(KNOWN_MESH_GAPS[key], abs=2e-3)
+                gaps.append((key, change))
+            else:
+                assert abs(change) < 0.01, (key, change)
+    assert len(gaps) == len(KNOWN_MESH_GAPS)
+    pytest.xfail(f"known: {gaps} exceed the 1 % mesh-convergence target (a finer mesh was not run)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=IDS)
+def test_1d_matches_3d(doc):
+    """|ΔFFR| between the 1D steady model and 3D at every outlet and lesion-distal point."""
+    case = doc["case"]
+    rows = [r for r in compare.compare_case(case) if r["converged_3d"]]
+    assert rows
+    for r in rows:
+        assert r["flow_deviation"] < compare.FLOW_TOL, r     # the comparison is at the 3D run's flows
+    worst = max(abs(r["dffr"]) for r in rows)
+    if case["id"] in KNOWN_GAPS:
+        measured, why = KNOWN_GAPS[case["id"]]
+        assert worst == pytest.approx(measured, abs=2e-3), "the known gap moved: update KNOWN_GAPS"
+        pytest.xfail(f"known gap: max |dFFR| {worst:.4f} > {DFFR_TARGET} ({why})")
+    assert worst <= DFFR_TARGET, [(r["vessel"], r["kind"], r["mass_g"], round(r["dffr"], 4)) for r in rows]
