@@ -420,7 +420,7 @@ def _ns_coefficients(j, l0, les_v, les_next, les_prev, les_band, les_slope, les_
     return (rx if keep else 0.0), (scale * s if keep else 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")   # no call (and argument) overhead per case
 def _tree_newton_strided(nv, ns, v0, parent, vb, R, S, R_out, p_root, q_root, pv, tol, max_iter,
                          Q, P_up, P_down, A, B, a, b, sI, sA):
     """_tree_newton_case on one case's vessels v0..v0+nv-1 (local parents), stored from vb with stride ns."""
@@ -508,23 +508,141 @@ def _pre_radius(r, d, lab, sev, lb, ns, dr):
     return r + (1.0 - sv) * d + dr
 
 
+#: Cases per chunk of the vectorised geometry pass (consecutive cases of one tree).
+PRE_CHUNK = 64
+
+
 @njit(cache=True)
-def _pre_case(c, tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r0, ed_d0, ed_l0, ed_r1, ed_d1,
-              ed_l1, fn_pc, pc_lo, pc_hi, pc_cf, cf, tl_off, les_v, les_next, les_prev, les_fn, les_ref, les_dmax,
-              les_cd, cd_a, cd_d, cd_l, les_len, les_band, les_slope, les_gap, les_wire, les_efs, law_c,
-              case_tree, tc_off, cv_b, cl_b, co_b, mu_c, rho_c, kt_c, model_c, p_in, q_in, p_v, dr, sev, r_out,
+def _pre_geometry(c0, c1, tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r0, ed_d0, ed_l0, ed_r1,
+                  ed_d1, ed_l1, fn_pc, pc_lo, pc_hi, pc_cf, cf, tl_off, les_v, les_fn, les_ref, les_dmax, les_cd,
+                  cd_a, cd_d, cd_l, case_tree, tc_off, cv_b, cl_b, co_b, mu_c, model_c, dr, sev, r_out, r_mld, work,
+                  lwork):
+    """Every stretch's resistance, each lesion's ends, throat and own resistance, for the consecutive
+    cases c0..c1-1 of one tree: _pre_case's first loop with the cases innermost, so that the
+    Chebyshev sums of cases on the same piece run as SIMD lanes (sample-minor arrays)."""
+    m = c1 - c0
+    t = case_tree[c0]
+    ns = tc_off[t + 1] - tc_off[t]
+    i0 = c0 - tc_off[t]
+    v0 = tv_off[t]
+    nv = tv_off[t + 1] - v0
+    l0 = tl_off[t]
+    vb = cv_b[t] + i0
+    lb = cl_b[t] + i0
+    ob = co_b[t] + i0
+    Ro = work[8]
+    Rb = work[9]
+    Rc0 = lwork[0]
+    Rc1 = lwork[1]
+    rpois = lwork[2]
+    r0 = lwork[3]
+    k8 = np.empty(m)
+    yt = np.empty(m, dtype=np.bool_)
+    for c in range(m):
+        k8[c] = 8.0 * mu_c[c0 + c] / (3.0 * math.pi)
+        yt[c] = model_c[c0 + c] == 1
+    rc = np.empty(m)
+    pois = np.empty(m)
+    x = np.empty(m)
+    tt = np.empty(m)
+    b1 = np.empty(m)
+    b2 = np.empty(m)
+    for v in range(nv):
+        g = v0 + v
+        base = vb + v * ns
+        for c in range(m):
+            Ro[base + c] = r_out[ob + v_out[g] * ns + c] if v_out[g] >= 0 else 0.0
+            rc[c] = 0.0
+        for st in range(v_st[g], v_st[g + 1]):
+            j = st_les[st]
+            for c in range(m):
+                pois[c] = 0.0
+            for e in range(st_ed[st], st_ed[st + 1]):
+                la = ed_l0[e]
+                lz = ed_l1[e]
+                for c in range(m):
+                    d = dr[base + c]
+                    sa = sev[lb + la * ns + c] if la >= 0 else 1.0
+                    sz = sev[lb + lz * ns + c] if lz >= 0 else 1.0
+                    pois[c] += _frustum(ed_r0[e] + (1.0 - sa) * ed_d0[e] + d, ed_r1[e] + (1.0 - sz) * ed_d1[e] + d,
+                                        ed_len[e], mu_c[c0 + c])
+            fn = st_fn[st]
+            if fn >= 0:
+                for c in range(m):
+                    x[c] = dr[base + c]
+                _cheb_lanes(fn, x, tt, b1, b2, fn_pc, pc_lo, pc_hi, pc_cf, cf)
+                for c in range(m):
+                    pois[c] += k8[c] * x[c]
+            if j >= 0:
+                jl = l0 + j
+                jb = lb + j * ns
+                if les_fn[jl] >= 0:
+                    for c in range(m):
+                        x[c] = sev[jb + c] * les_dmax[jl] / (les_ref[jl] + dr[base + c])
+                    _cheb_lanes(les_fn[jl], x, tt, b1, b2, fn_pc, pc_lo, pc_hi, pc_cf, cf)
+                    for c in range(m):
+                        ref = les_ref[jl] + dr[base + c]
+                        ref2 = ref * ref
+                        pois[c] += k8[c] * x[c] / (ref2 * ref2)
+                for c in range(m):
+                    mn = 1e300
+                    for k in range(les_cd[jl], les_cd[jl + 1]):
+                        y = cd_a[k] - sev[lb + cd_l[k] * ns + c] * cd_d[k]
+                        if y < mn:
+                            mn = y
+                    d = dr[base + c]
+                    r_mld[jb + c] = mn + d
+                    r0[jb + c] = les_ref[jl] + d
+                    rpois[jb + c] = pois[c]
+                    Rc0[jb + c] = rc[c]
+                    if not yt[c]:
+                        rc[c] += pois[c]
+                    Rc1[jb + c] = rc[c]
+            else:
+                for c in range(m):
+                    rc[c] += pois[c]
+        for c in range(m):
+            Rb[base + c] = rc[c]
+
+
+@njit(cache=True)
+def _cheb_lanes(fn, x, t, b1, b2, fn_pc, pc_lo, pc_hi, pc_cf, cf):
+    """_cheb at every x, in place: lanes on one piece run the recurrence together."""
+    m = x.shape[0]
+    p0 = fn_pc[fn]
+    last = fn_pc[fn + 1] - 1
+    if last == p0:
+        lo = pc_lo[p0]
+        hi = pc_hi[p0]
+        for c in range(m):
+            t[c] = (2.0 * x[c] - (lo + hi)) / (hi - lo)
+            b1[c] = 0.0
+            b2[c] = 0.0
+        c0 = pc_cf[p0]
+        for k in range(pc_cf[p0 + 1] - 1, c0, -1):
+            ck = cf[k]
+            for c in range(m):
+                b0 = ck + 2.0 * t[c] * b1[c] - b2[c]
+                b2[c] = b1[c]
+                b1[c] = b0
+        for c in range(m):
+            x[c] = cf[c0] + t[c] * b1[c] - b2[c]
+    else:
+        for c in range(m):
+            x[c] = _cheb(fn, x[c], fn_pc, pc_lo, pc_hi, pc_cf, cf)
+
+
+@njit(cache=True)
+def _pre_case(c, t, ns, vb, lb, ob, tv_off, parent, v_out, tl_off, les_v, les_next, les_prev, les_len, les_band,
+              les_slope, les_gap, les_wire, les_efs, law_c, mu_c, rho_c, kt_c, model_c, p_in, q_in, p_v, sev,
               newton_tol, max_iter, lesion_tol, max_passes, Q, P_up, P_down, p_les0, p_les1, r_mld, coef, p_out,
               work, lwork):
-    t = case_tree[c]
-    ns = tc_off[t + 1] - tc_off[t]
-    ic = c - tc_off[t]
+    """One case after its geometry (_pre_geometry): lesion terms, Newton and lesion passes, outputs.
+    Its items are at vb/lb/ob + k·ns of the arrays given (the kernel's, or a contiguous copy)."""
     v0 = tv_off[t]
     nv = tv_off[t + 1] - v0
     l0 = tl_off[t]
     nl = tl_off[t + 1] - l0
-    vb = cv_b[t] + ic
-    lb = cl_b[t] + ic
-    ob = co_b[t] + ic
     mu = mu_c[c]
     rho = rho_c[c]
     kt = kt_c[c]
@@ -542,44 +660,6 @@ def _pre_case(c, tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r
     xs = lwork[5]
     cr = coef[0]
     cs = coef[1]
-    k8 = 8.0 * mu / (3.0 * math.pi)
-    for v in range(nv):
-        g = v0 + v
-        i = vb + v * ns
-        d = dr[i]
-        Ro[i] = r_out[ob + v_out[g] * ns] if v_out[g] >= 0 else 0.0
-        rc = 0.0
-        for st in range(v_st[g], v_st[g + 1]):
-            j = st_les[st]
-            pois = 0.0
-            if st_fn[st] >= 0:
-                pois = k8 * _cheb(st_fn[st], d, fn_pc, pc_lo, pc_hi, pc_cf, cf)
-            for e in range(st_ed[st], st_ed[st + 1]):
-                pois += _frustum(_pre_radius(ed_r0[e], ed_d0[e], ed_l0[e], sev, lb, ns, d),
-                                 _pre_radius(ed_r1[e], ed_d1[e], ed_l1[e], sev, lb, ns, d), ed_len[e], mu)
-            if j >= 0:
-                jl = l0 + j
-                jn = lb + j * ns
-                ref = les_ref[jl] + d
-                if les_fn[jl] >= 0:
-                    w = sev[jn] * les_dmax[jl] / ref
-                    ref2 = ref * ref
-                    pois += k8 * _cheb(les_fn[jl], w, fn_pc, pc_lo, pc_hi, pc_cf, cf) / (ref2 * ref2)
-                mn = 1e300
-                for k in range(les_cd[jl], les_cd[jl + 1]):
-                    x = cd_a[k] - sev[lb + cd_l[k] * ns] * cd_d[k]
-                    if x < mn:
-                        mn = x
-                r_mld[jn] = mn + d
-                r0[jn] = ref
-                rpois[jn] = pois
-                Rc0[jn] = rc
-                if not yt:
-                    rc += pois
-                Rc1[jn] = rc
-            else:
-                rc += pois
-        Rb[i] = rc
     scale = kt / 1.52
     for j in range(nl):
         jn = lb + j * ns
@@ -675,6 +755,56 @@ def _pre_case(c, tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r
     return it, rr, n_pass
 
 
+@njit(cache=True)
+def _pre_one(c, tv_off, parent, v_out, tl_off, les_v, les_next, les_prev, les_len, les_band, les_slope, les_gap,
+             les_wire, les_efs, law_c, case_tree, tc_off, cv_b, cl_b, co_b, mu, rho, kt, model, p_in, q_in, p_v, sev,
+             newton_tol, max_iter, lesion_tol, max_passes, Q, P_up, P_down, p_les0, p_les1, r_mld, coef, p_out,
+             work, lwork, iterations, residual, passes, lw, ll, lq, lm, lc):
+    """_pre_case for case c on a contiguous copy of its rows (lw, ll, lq, lm, lc: scratch of the
+    chunk): the sample-minor rows are n_cases apart, the Newton iterations stay in the L1 cache."""
+    t = case_tree[c]
+    ns = tc_off[t + 1] - tc_off[t]
+    ic = c - tc_off[t]
+    v0 = tv_off[t]
+    nv = tv_off[t + 1] - v0
+    l0 = tl_off[t]
+    nl = tl_off[t + 1] - l0
+    vb = cv_b[t] + ic
+    lb = cl_b[t] + ic
+    ob = co_b[t] + ic
+    for v in range(nv):
+        i = vb + v * ns
+        lw[8, v] = work[8, i]
+        lw[9, v] = work[9, i]
+        lq[0, v] = Q[i]
+    for j in range(nl):
+        i = lb + j * ns
+        for r in range(4):
+            ll[r, j] = lwork[r, i]
+        lm[0, j] = r_mld[i]
+        lm[1, j] = sev[i]
+    it, rel, n_pass = _pre_case(c, t, 1, 0, 0, 0, tv_off, parent, v_out, tl_off, les_v, les_next, les_prev, les_len,
+                                les_band, les_slope, les_gap, les_wire, les_efs, law_c, mu, rho, kt, model, p_in,
+                                q_in, p_v, lm[1], newton_tol, max_iter, lesion_tol, max_passes, lq[0], lq[1], lq[2],
+                                lm[2], lm[3], lm[0], lc, lq[3], lw, ll)
+    for v in range(nv):
+        i = vb + v * ns
+        Q[i] = lq[0, v]
+        P_up[i] = lq[1, v]
+        P_down[i] = lq[2, v]
+        if v_out[v0 + v] >= 0:
+            p_out[ob + v_out[v0 + v] * ns] = lq[3, v_out[v0 + v]]
+    for j in range(nl):
+        i = lb + j * ns
+        p_les0[i] = lm[2, j]
+        p_les1[i] = lm[3, j]
+        coef[0, i] = lc[0, j]
+        coef[1, i] = lc[1, j]
+    iterations[c] = it
+    residual[c] = rel
+    passes[c] = n_pass
+
+
 @njit(parallel=True, cache=True)
 def _ensemble_steady_pre(tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r0, ed_d0, ed_l0, ed_r1,
                          ed_d1, ed_l1, fn_pc, pc_lo, pc_hi, pc_cf, cf, tl_off, les_v, les_next, les_prev, les_fn,
@@ -683,17 +813,39 @@ def _ensemble_steady_pre(tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_l
                          dr, sev, r_out, newton_tol, max_iter, lesion_tol, max_passes,
                          Q, P_up, P_down, p_les0, p_les1, r_mld, coef, p_out, work, lwork, iterations, residual,
                          passes):
-    for c in prange(case_tree.shape[0]):
-        it, rel, n_pass = _pre_case(c, tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r0, ed_d0, ed_l0,
-                                    ed_r1, ed_d1, ed_l1, fn_pc, pc_lo, pc_hi, pc_cf, cf, tl_off, les_v, les_next,
-                                    les_prev, les_fn, les_ref, les_dmax, les_cd, cd_a, cd_d, cd_l, les_len, les_band,
-                                    les_slope, les_gap, les_wire, les_efs, law_c, case_tree, tc_off, cv_b, cl_b, co_b,
-                                    mu, rho, kt, model, p_in, q_in, p_v, dr, sev, r_out, newton_tol, max_iter,
-                                    lesion_tol, max_passes, Q, P_up, P_down, p_les0, p_les1, r_mld, coef, p_out,
-                                    work, lwork)
-        iterations[c] = it
-        residual[c] = rel
-        passes[c] = n_pass
+    n_cases = case_tree.shape[0]
+    # chunks of at most PRE_CHUNK consecutive cases of one tree
+    n_chunks = 0
+    for t in range(tc_off.shape[0] - 1):
+        n_chunks += (tc_off[t + 1] - tc_off[t] + PRE_CHUNK - 1) // PRE_CHUNK
+    lo = np.empty(n_chunks, dtype=np.int64)
+    hi = np.empty(n_chunks, dtype=np.int64)
+    q = 0
+    for t in range(tc_off.shape[0] - 1):
+        for c in range(tc_off[t], tc_off[t + 1], PRE_CHUNK):
+            lo[q] = c
+            hi[q] = min(c + PRE_CHUNK, tc_off[t + 1])
+            q += 1
+    nv_max = 1
+    nl_max = 1
+    for t in range(tv_off.shape[0] - 1):
+        nv_max = max(nv_max, tv_off[t + 1] - tv_off[t])
+        nl_max = max(nl_max, tl_off[t + 1] - tl_off[t])
+    for q in prange(n_chunks):
+        _pre_geometry(lo[q], hi[q], tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r0, ed_d0, ed_l0,
+                      ed_r1, ed_d1, ed_l1, fn_pc, pc_lo, pc_hi, pc_cf, cf, tl_off, les_v, les_fn, les_ref, les_dmax,
+                      les_cd, cd_a, cd_d, cd_l, case_tree, tc_off, cv_b, cl_b, co_b, mu, model, dr, sev, r_out, r_mld,
+                      work, lwork)
+        lw = np.empty((10, nv_max))
+        ll = np.empty((8, nl_max))
+        lq = np.empty((4, nv_max))
+        lm = np.empty((4, nl_max))
+        lc = np.empty((2, nl_max))
+        for c in range(lo[q], hi[q]):
+            _pre_one(c, tv_off, parent, v_out, tl_off, les_v, les_next, les_prev, les_len, les_band, les_slope,
+                     les_gap, les_wire, les_efs, law_c, case_tree, tc_off, cv_b, cl_b, co_b, mu, rho, kt, model, p_in,
+                     q_in, p_v, sev, newton_tol, max_iter, lesion_tol, max_passes, Q, P_up, P_down, p_les0, p_les1,
+                     r_mld, coef, p_out, work, lwork, iterations, residual, passes, lw, ll, lq, lm, lc)
 
 
 def ensemble_steady_pre(tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r0, ed_d0, ed_l0, ed_r1,

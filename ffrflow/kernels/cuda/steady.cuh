@@ -214,7 +214,8 @@ FF_HD ff_int ff_ensemble_case(ff_int c, const ff_int* tv_off, const ff_int* pare
 
 // ------------------------------------------------------------------------------------------------
 // Ensemble solve from the per-network layout (ffrflow/cfd/ensemble_layout.py): one case per thread,
-// O(vessels + lesions) per case. Mirrors ffrflow/kernels/cpu.py (_pre_case) line by line; see
+// O(vessels + lesions) per case. Mirrors ffrflow/kernels/cpu.py (_pre_geometry, which runs the first
+// loop with a chunk of cases innermost, then _pre_case) line by line; see
 // reference.ensemble_steady_pre for the layout. Per-case arrays are sample-minor: item k of case i
 // of tree t is at base[t] + k * n_t + i (n_t the tree's number of cases), so that consecutive
 // threads read consecutive addresses.
