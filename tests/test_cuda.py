@@ -126,11 +126,38 @@ def test_host_ensemble_matches_reference(monkeypatch, model):
     rng = np.random.default_rng(5)
     params = {"hyperemia_factor": rng.uniform(0.18, 0.3, 33), "lesion_severity": rng.uniform(0, 1.2, (33, 3)),
               "radius_offset_mm": rng.normal(0, 0.05, (33, 18)), "inlet_pressure_mmHg": rng.uniform(80, 100, 33)}
-    ref = ens.solve_steady_batch(net, params, backend="numpy")
+    ref = ens.solve_steady_batch(net, params, backend="numpy", method="nodes")
     real_get = ens.get_kernel
     monkeypatch.setattr(ens, "get_kernel", lambda name, be: _host_ensemble if name == "ensemble_steady"
                         else real_get(name, be))
-    got = ens.solve_steady_batch(net, params, backend="numpy")
+    got = ens.solve_steady_batch(net, params, backend="numpy", method="nodes")
+    for k in ("ffr_lesion", "ffr_outlet", "delta_p_lesion_mmHg", "mld_mm", "flow_ml_s"):
+        a, b = getattr(ref, k), getattr(got, k)
+        assert np.max(np.abs(a - b)) <= 1e-10 * max(1.0, np.max(np.abs(a))), k
+
+
+def _host_ensemble_pre(*a):
+    n_cv, n_cl = a[-13].size, a[-10].size      # Q, p_les0
+    call(library("steady_host"), "host_ensemble_steady_pre", *a[:-13], *a[-13:-3], n_cv, n_cl, *a[-3:], a[37].size)
+
+
+@needs_gxx
+@pytest.mark.parametrize("model", ["poiseuille-kt", "young-tsai", "ns-calibrated"])
+@pytest.mark.parametrize("kind,seed", [("tandem", 2), ("touching", 4), ("ostial", 5)])
+def test_host_ensemble_pre_matches_reference(monkeypatch, model, kind, seed):
+    """The precomputed-layout kernel (steady.cuh ff_ensemble_pre_case) as C++ against its NumPy
+    reference, on random trees with tandem, touching and ostial lesions and every perturbation."""
+    from test_ensemble_precomputed import _network, _params
+
+    net = _network(seed, kind, model)
+    tr = ens.tree_arrays(net)
+    params = _params(net, tr, 33, seed)
+    ref = ens.solve_steady_batch(net, params, backend="numpy", trees=[tr])
+    real_get = ens.get_kernel
+    monkeypatch.setattr(ens, "get_kernel", lambda name, be: _host_ensemble_pre if name == "ensemble_steady_pre"
+                        else real_get(name, be))
+    got = ens.solve_steady_batch(net, params, backend="numpy", trees=[tr])
+    assert np.array_equal(ref.status, got.status) and np.array_equal(ref.iterations, got.iterations)
     for k in ("ffr_lesion", "ffr_outlet", "delta_p_lesion_mmHg", "mld_mm", "flow_ml_s"):
         a, b = getattr(ref, k), getattr(got, k)
         assert np.max(np.abs(a - b)) <= 1e-10 * max(1.0, np.max(np.abs(a))), k
@@ -153,6 +180,22 @@ def test_gpu_ensemble_parity():
     params = {"hyperemia_factor": rng.uniform(0.18, 0.3, 1025), "lesion_severity": rng.uniform(0, 1.2, (1025, 3))}
     a = ens.solve_steady_batch(net, params, backend="numpy")
     b = ens.solve_steady_batch(net, params, backend="cuda")
+    assert np.max(np.abs(a.ffr_lesion - b.ffr_lesion)) < 1e-10
+    assert np.max(np.abs(a.ffr_outlet - b.ffr_outlet)) < 1e-10
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("model", ["poiseuille-kt", "ns-calibrated"])
+def test_gpu_ensemble_pre_parity(model):
+    """The precomputed-layout kernel on a device (sample-minor arrays, 1025 cases) against the reference."""
+    from test_ensemble_precomputed import _network, _params
+
+    net = _network(2, "tandem", model)
+    tr = ens.tree_arrays(net)
+    params = _params(net, tr, 1025, 6)
+    a = ens.solve_steady_batch(net, params, backend="numpy", trees=[tr])
+    b = ens.solve_steady_batch(net, params, backend="cuda", trees=[tr])
+    assert np.array_equal(a.status, b.status)
     assert np.max(np.abs(a.ffr_lesion - b.ffr_lesion)) < 1e-10
     assert np.max(np.abs(a.ffr_outlet - b.ffr_outlet)) < 1e-10
 

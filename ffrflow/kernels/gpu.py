@@ -150,6 +150,47 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
     return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual
 
 
+
+#: Integer arguments of ``ensemble_steady_pre`` (the rest are float64 arrays or scalars).
+_PRE_INT = {"tv_off", "parent", "v_out", "v_st", "st_fn", "st_les", "st_ed", "ed_l0", "ed_l1", "fn_pc", "pc_cf",
+            "tl_off", "les_v", "les_next", "les_prev", "les_fn", "les_cd", "cd_l", "case_tree", "tc_off", "cv_b",
+            "cl_b", "co_b", "model", "iterations", "passes"}
+_PRE_ARGS = ("tv_off", "parent", "v_out", "v_st", "st_fn", "st_les", "st_ed", "ed_len", "ed_r0", "ed_d0", "ed_l0",
+             "ed_r1", "ed_d1", "ed_l1", "fn_pc", "pc_lo", "pc_hi", "pc_cf", "cf", "tl_off", "les_v", "les_next",
+             "les_prev", "les_fn", "les_ref", "les_dmax", "les_cd", "cd_a", "cd_d", "cd_l", "les_len", "les_band",
+             "les_slope", "les_gap", "les_wire", "les_efs", "law_c", "case_tree", "tc_off", "cv_b", "cl_b", "co_b",
+             "mu", "rho", "kt", "model", "p_in", "q_in", "p_v", "dr", "sev", "r_out")
+_PRE_OUT = ("Q", "P_up", "P_down", "p_les0", "p_les1", "r_mld", "coef", "p_out", "work", "lwork")
+
+
+def ensemble_steady_pre(*args):
+    """CUDA twin of :func:`ffrflow.kernels.reference.ensemble_steady_pre` (one case per thread,
+    sample-minor arrays: consecutive threads read consecutive addresses). Inputs go to the device
+    once; the outputs come back once."""
+    n_in = len(_PRE_ARGS)
+    host = dict(zip(_PRE_ARGS, args[:n_in]))
+    newton_tol, max_iter, lesion_tol, max_passes = args[n_in:n_in + 4]
+    outs = dict(zip(_PRE_OUT, args[n_in + 4:n_in + 4 + len(_PRE_OUT)]))
+    iterations, residual, passes = args[n_in + 4 + len(_PRE_OUT):]
+    n_cases = int(host["case_tree"].shape[0])
+    n_cv = int(outs["Q"].shape[0])
+    n_cl = int(outs["p_les0"].shape[0])
+    d_in = [cupy.ascontiguousarray(_d(host[k], cupy.int64 if k in _PRE_INT else cupy.float64)) for k in _PRE_ARGS]
+    d_out = {k: _out(np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v) for k, v in outs.items()}
+    dit = cupy.zeros(n_cases, dtype=cupy.int64)
+    dres = cupy.zeros(n_cases, dtype=cupy.float64)
+    dpass = cupy.zeros(n_cases, dtype=cupy.int64)
+    if n_cases:
+        _fn("steady.cu", "ff_ensemble_steady_pre_k")(*_grid(n_cases), (
+            *d_in, np.float64(newton_tol), np.int64(max_iter), np.float64(lesion_tol), np.int64(max_passes),
+            *(d_out[k] for k in _PRE_OUT), np.int64(n_cv), np.int64(n_cl), dit, dres, dpass, np.int64(n_cases)))
+    for k in _PRE_OUT:
+        _back(d_out[k], outs[k])
+    for dev, hst in ((dit, iterations), (dres, residual), (dpass, passes)):
+        _back(dev, hst)
+    return (outs["Q"], outs["P_up"], outs["P_down"], outs["p_les0"], outs["p_les1"], outs["r_mld"], outs["coef"],
+            outs["p_out"], iterations, residual, passes)
+
 _PUL_ARGS = ("case_piece_off", "case_node_off", "case_lpm_off", "piece_cell_off", "piece_dx", "piece_case",
              "A", "Q", "A0", "beta", "p0", "rho", "kr", "alpha", "Af", "Qf",
              "node_port_off", "node_type", "node_val", "node_wave", "node_lpm", "node_P",

@@ -303,8 +303,9 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
             el[1:] = _frustum(rb[:-1], rb[1:], el_len[k[1:]], mu[c])
             if model[c] == LESION_YOUNG_TSAI:
                 # the lesion's own elements are replaced by the K_v term added at its end
+                # an element inside a lesion: its first node's lesion reaches its second node
                 inside = np.zeros(k.size, dtype=bool)
-                inside[1:] = (les[1:] >= 0) & (les[1:] == les[:-1])
+                inside[1:] = (les[:-1] >= 0) & (k[1:] <= les_k1[np.maximum(les[:-1], 0)])
                 el[inside] = 0.0
             rc = np.cumsum(el)
             sc = np.zeros(k.size)
@@ -355,6 +356,204 @@ def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_
     return Q, P_up, P_down, p_les0, p_les1, r_mld, p_out, iterations, residual
 
 
+
+
+def _cheb_flat(fn, x, fn_pc, pc_lo, pc_hi, pc_cf, cf):
+    """Piecewise Chebyshev expansion ``fn`` of the flat tables at every x (vectorised)."""
+    p0, p1 = fn_pc[fn], fn_pc[fn + 1]
+    piece = p0 + np.minimum(np.searchsorted(pc_hi[p0:p1], x, side="left"), p1 - p0 - 1)
+    out = np.empty_like(x)
+    for p in np.unique(piece):
+        m = piece == p
+        lo, hi = pc_lo[p], pc_hi[p]
+        out[m] = np.polynomial.chebyshev.chebval((2.0 * x[m] - (lo + hi)) / (hi - lo), cf[pc_cf[p]:pc_cf[p + 1]])
+    return out
+
+
+def ensemble_steady_pre(tv_off, parent, v_out, v_st, st_fn, st_les, st_ed, ed_len, ed_r0, ed_d0, ed_l0, ed_r1,
+                        ed_d1, ed_l1, fn_pc, pc_lo, pc_hi, pc_cf, cf, tl_off, les_v, les_next, les_prev, les_fn,
+                        les_ref, les_dmax, les_cd, cd_a, cd_d, cd_l, les_len, les_band, les_slope, les_gap, les_wire,
+                        les_efs, law_c, case_tree, tc_off, cv_b, cl_b, co_b, mu, rho, kt, model, p_in, q_in, p_v,
+                        dr, sev, r_out, newton_tol, max_iter, lesion_tol, max_passes,
+                        Q, P_up, P_down, p_les0, p_les1, r_mld, coef, p_out, work, lwork, iterations, residual,
+                        passes):
+    """:func:`ensemble_steady` from the per-network layout of :mod:`ffrflow.cfd.ensemble_layout`:
+    O(vessels + lesions) per case, the lesion passes of the ns-calibrated law inside.
+
+    Per-network tables (:data:`ffrflow.cfd.ensemble_layout.TABLES`, built by
+    :func:`~ffrflow.cfd.ensemble_layout.kernel_tables`; T trees): vessels ``tv_off[t]:tv_off[t+1]``
+    with local ``parent`` and outlet index ``v_out`` (−1 none); vessel g has stretches
+    ``v_st[g]:v_st[g+1]``, each with its healthy expansion ``st_fn`` (a function of the offset δ,
+    m⁻³; −1 none), its lesion ``st_les`` (local, −1 for a gap) and exact edge frusta
+    ``st_ed[k]:st_ed[k+1]`` (length m; radius r, depth d (m) and local lesion of both nodes);
+    expansions ``fn_pc``/``pc_lo``/``pc_hi``/``pc_cf``/``cf`` (piecewise Chebyshev); lesions
+    ``tl_off[t]:tl_off[t+1]`` with vessel, next and previous lesion of the vessel (local, −1),
+    narrowed expansion ``les_fn`` (of w = s·d_max/(r_ref + δ), m; −1 none), reference radius and
+    throat depth (m), throat envelope lines ``les_cd`` → (``cd_a``, ``cd_d``, m; ``cd_l`` the lesion
+    whose severity applies), length (m) and ns-calibrated shape descriptors (m; slope
+    dimensionless); ``law_c`` the constants of the ns-calibrated law
+    (:data:`~ffrflow.cfd.ensemble_layout.LAW_CONSTANTS`).
+
+    Cases are grouped by tree (``case_tree`` non-decreasing; tree t has cases
+    ``tc_off[t]:tc_off[t+1]``, n_t of them). Per-case-item arrays are sample-minor: item k of the
+    i-th case of tree t is at ``base[t] + k·n_t + i`` with ``base`` = ``cv_b`` (vessels: ``dr`` (m),
+    ``Q``, ``P_up``, ``P_down``, rows of ``work``), ``cl_b`` (lesions: ``sev``, ``p_les0``,
+    ``p_les1``, ``r_mld``, rows of ``coef`` and ``lwork``) or ``co_b`` (outlets: ``r_out``,
+    ``p_out``). Per case: μ (Pa·s), ρ (kg/m³), K_t, lesion model code, inlet pressure (Pa) or inflow
+    (m³/s, NaN for pressure), venous pressure (Pa).
+
+    A case's vessel resistance is 8μ/(3π)·[K(δ) + (r_ref + δ)⁻⁴ G(w)] plus its exact edges plus its
+    lesions' terms, exactly the node-level sums of :func:`ensemble_steady` (to the expansions'
+    1e-10). ns-calibrated cases (code 2) start from the law's low-flow coefficients and re-evaluate
+    them at the solved flows (Newton warm-started from the previous flows) until no lesion drop
+    changes by more than ``lesion_tol`` × the driving pressure, at most ``max_passes`` solves; a
+    case still changing then gets that change as its residual. ``coef`` (2, n_cl) holds the law's
+    last coefficients (R_x, S), ``passes`` the solves per case, ``iterations`` the Newton
+    iterations of the last one. Newton tolerance ``newton_tol``, ``max_iter`` iterations per solve.
+    ``work`` (10, n_cv) and ``lwork`` (8, n_cl) are scratch.
+    """
+    from ..cfd.lesion import ns_calibrated_coefficients
+
+    c_law = dict(zip(("k_exp", "k_as", "k_steep", "slope_0", "k_dev", "c_dev", "lambda_0", "c_jet", "k_jet",
+                      "k_rec", "m_tandem"), (float(x) for x in law_c)))
+    n_trees = tv_off.shape[0] - 1
+    k3 = 8.0 / (3.0 * np.pi)
+    for t in range(n_trees):
+        c0, c1 = tc_off[t], tc_off[t + 1]
+        ns = c1 - c0
+        if ns == 0:
+            continue
+        cases = np.arange(c0, c1)
+        v0, nv = tv_off[t], tv_off[t + 1] - tv_off[t]
+        l0, nl = tl_off[t], tl_off[t + 1] - tl_off[t]
+        vblk = slice(cv_b[t], cv_b[t] + nv * ns)
+        lblk = slice(cl_b[t], cl_b[t] + nl * ns)
+        d_all = dr[vblk].reshape(nv, ns)
+        s_all = sev[lblk].reshape(nl, ns)
+        m_c, rho_c, kt_c, mod = mu[cases], rho[cases], kt[cases], model[cases]
+        rb = np.zeros((nv, ns))
+        rc0, rc1, rpois, r0, rm = (np.zeros((nl, ns)) for _ in range(5))
+        for v in range(nv):
+            g = v0 + v
+            d = d_all[v]
+            rc = np.zeros(ns)
+            for st in range(v_st[g], v_st[g + 1]):
+                pois = np.zeros(ns)
+                if st_fn[st] >= 0:
+                    pois += k3 * m_c * _cheb_flat(st_fn[st], d, fn_pc, pc_lo, pc_hi, pc_cf, cf)
+                for e in range(st_ed[st], st_ed[st + 1]):
+                    ra = ed_r0[e] + (1.0 - (s_all[ed_l0[e]] if ed_l0[e] >= 0 else 1.0)) * ed_d0[e] + d
+                    rb_ = ed_r1[e] + (1.0 - (s_all[ed_l1[e]] if ed_l1[e] >= 0 else 1.0)) * ed_d1[e] + d
+                    pois += _frustum(ra, rb_, ed_len[e], m_c)
+                j = st_les[st]
+                if j < 0:
+                    rc += pois
+                    continue
+                jl = l0 + j
+                ref = les_ref[jl] + d
+                if les_fn[jl] >= 0:
+                    w = s_all[j] * les_dmax[jl] / ref
+                    pois += k3 * m_c * _cheb_flat(les_fn[jl], w, fn_pc, pc_lo, pc_hi, pc_cf, cf) / ref ** 4
+                k = np.arange(les_cd[jl], les_cd[jl + 1])
+                rm[j] = np.min(cd_a[k][:, None] - s_all[cd_l[k]] * cd_d[k][:, None], axis=0) + d
+                r0[j], rpois[j], rc0[j] = ref, pois, rc
+                rc = rc + np.where(mod == LESION_YOUNG_TSAI, 0.0, pois)
+                rc1[j] = rc
+            rb[v] = rc
+        a0, a_s = np.pi * r0 ** 2, np.pi * rm ** 2
+        narrowed = a_s < a0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            es = np.where(narrowed, kt_c * rho_c / (2.0 * a0 * a0) * (a0 / a_s - 1.0) ** 2, 0.0)
+            kv = 32.0 * (0.83 * les_len[l0:l0 + nl, None] + 1.64 * 2.0 * rm) * (a0 / a_s) ** 2 / (2.0 * r0)
+            er = np.where(narrowed & (mod == LESION_YOUNG_TSAI), kv * m_c / (a0 * 2.0 * r0), 0.0)
+        ns_case = mod == LESION_NS_CALIBRATED
+        lv = les_v[l0:l0 + nl]
+        nxt = les_next[l0:l0 + nl]
+        # the ns-calibrated law over every (case, lesion), case-major
+        idx = (np.arange(ns)[:, None] * nl + np.arange(nl)[None, :])
+        nxt_flat = np.where(nxt[None, :] >= 0, np.arange(ns)[:, None] * nl + nxt[None, :], -1).ravel()
+
+        def law(q):
+            shp = {"band_up_m": np.repeat(les_band[None, l0:l0 + nl], ns, 0).ravel(),
+                   "inlet_slope": (les_slope[l0:l0 + nl, None] * s_all).T.ravel(),
+                   "gap_m": np.repeat(les_gap[None, l0:l0 + nl], ns, 0).ravel(),
+                   "wire_m": np.repeat(les_wire[None, l0:l0 + nl], ns, 0).ravel(),
+                   "exit_from_start_m": np.repeat(les_efs[None, l0:l0 + nl], ns, 0).ravel()}
+            rx, sx = ns_calibrated_coefficients(q.T.ravel(), r0.T.ravel(), rm.T.ravel(), mu_pa_s=np.repeat(m_c, nl),
+                                                rho_kg_m3=np.repeat(rho_c, nl), scale=np.repeat(kt_c / 1.52, nl),
+                                                next_index=nxt_flat, poiseuille_r=rpois.T.ravel(), c=c_law, **shp)
+            return rx[idx].T, sx[idx].T
+
+        cr, cs = np.zeros((nl, ns)), np.zeros((nl, ns))
+        if nl and ns_case.any():
+            r_, s_ = law(np.zeros((nl, ns)))
+            cr = np.where(ns_case, r_, 0.0)
+            cs = np.where(ns_case, s_, 0.0)
+            er = np.where(ns_case, np.where(narrowed, cr, 0.0), er)
+            es = np.where(ns_case, np.where(narrowed, cs, 0.0), es)
+        par_l = parent[v0:v0 + nv]
+        ro = np.zeros((nv, ns))
+        for v in range(nv):
+            if v_out[v0 + v] >= 0:
+                ro[v] = r_out[co_b[t] + v_out[v0 + v] * ns:co_b[t] + (v_out[v0 + v] + 1) * ns]
+        q_blk, pu_blk, pd_blk = (np.zeros((nv, ns)) for _ in range(3))
+        q_blk[:] = Q[vblk].reshape(nv, ns)
+        it_c, res_c, pass_c = np.zeros(ns, dtype=np.int64), np.zeros(ns), np.zeros(ns, dtype=np.int64)
+        todo = np.ones(ns, dtype=bool)
+        while todo.any():
+            sub = np.flatnonzero(todo)
+            m = sub.size
+            R = rb[:, sub].copy()
+            S = np.zeros((nv, m))
+            for j in range(nl):
+                R[lv[j]] += er[j, sub]
+                S[lv[j]] += es[j, sub]
+            offs = np.arange(m + 1, dtype=np.int64) * nv
+            par = (np.where(par_l[None, :] >= 0, par_l[None, :] + offs[:-1, None], -1)).ravel()
+            qq = q_blk[:, sub].T.ravel().copy()
+            pu, pd = np.zeros(m * nv), np.zeros(m * nv)
+            itn, rsd = np.zeros(m, dtype=np.int64), np.zeros(m)
+            tree_newton(offs, par, R.T.ravel(), S.T.ravel(), ro[:, sub].T.ravel(), np.repeat(p_in[cases[sub]], nv),
+                        np.repeat(q_in[cases[sub]], nv), p_v[cases[sub]], newton_tol, max_iter, qq, pu, pd,
+                        np.zeros((6, m * nv)), itn, rsd)
+            q_blk[:, sub], pu_blk[:, sub], pd_blk[:, sub] = (x.reshape(m, nv).T for x in (qq, pu, pd))
+            it_c[sub], res_c[sub] = itn, rsd
+            pass_c[sub] += 1
+            again = ns_case[sub]
+            if nl and again.any():
+                r_, s_ = law(q_blk[lv])
+                q = q_blk[lv][:, sub]
+                change = np.max(np.abs((r_[:, sub] - cr[:, sub]) * q + (s_[:, sub] - cs[:, sub]) * q * np.abs(q)),
+                                axis=0)
+                cr[:, sub] = np.where(again, r_[:, sub], cr[:, sub])
+                cs[:, sub] = np.where(again, s_[:, sub], cs[:, sub])
+                er[:, sub] = np.where(again, np.where(narrowed[:, sub], cr[:, sub], 0.0), er[:, sub])
+                es[:, sub] = np.where(again, np.where(narrowed[:, sub], cs[:, sub], 0.0), es[:, sub])
+                roots = par_l < 0
+                drive = np.max(np.abs(pu_blk[roots][:, sub] - p_v[cases[sub]][None, :]), axis=0)
+                rel = change / np.maximum(drive, 1e-12)
+                stop = rel <= lesion_tol
+                cap = ~stop & (pass_c[sub] >= max_passes)
+                res_c[sub] = np.where(cap, np.maximum(res_c[sub], rel), res_c[sub])
+                again = again & ~stop & ~cap
+            todo[sub] = again
+        Q[vblk], P_up[vblk], P_down[vblk] = q_blk.ravel(), pu_blk.ravel(), pd_blk.ravel()
+        iterations[cases], residual[cases], passes[cases] = it_c, res_c, pass_c
+        r_mld[lblk] = rm.ravel()
+        coef[0, lblk], coef[1, lblk] = cr.ravel(), cs.ravel()
+        cum_r, cum_s = np.zeros((nl, ns)), np.zeros((nl, ns))
+        for j in range(nl):
+            if j > 0 and lv[j] == lv[j - 1]:
+                cum_r[j], cum_s[j] = cum_r[j - 1] + er[j - 1], cum_s[j - 1] + es[j - 1]
+        if nl:
+            q, pu = q_blk[lv], pu_blk[lv]
+            p_les0[lblk] = (pu - q * (rc0 + cum_r) - q * np.abs(q) * cum_s).ravel()
+            p_les1[lblk] = (pu - q * (rc1 + cum_r + er) - q * np.abs(q) * (cum_s + es)).ravel()
+        for v in range(nv):
+            o = v_out[v0 + v]
+            if o >= 0:
+                p_out[co_b[t] + o * ns:co_b[t] + (o + 1) * ns] = pd_blk[v]
+    return Q, P_up, P_down, p_les0, p_les1, r_mld, coef, p_out, iterations, residual, passes
 
 # ---------------------------------------------------------------------------------------------
 # Pulsatile 1D (A–Q) solver: Richtmyer two-step Lax–Wendroff in every 1D piece, characteristic
