@@ -31,7 +31,7 @@ from .assembly import Discretization
 
 RESULTS_FORMAT = "ffrflow-results/1"
 #: Column order of the lesion and outlet tables.
-LESION_COLUMNS = ("id", "vessel", "vessel_name", "segment", "position_mm", "start_mm", "end_mm", "length_mm",
+LESION_COLUMNS = ("id", "vessel", "position_mm", "vessel_name", "segment", "start_mm", "end_mm", "length_mm",
                   "mld_mm", "reference_diameter_mm", "diameter_stenosis_pct", "area_stenosis_pct", "delta_p_mmHg",
                   "ffr_distal", "ffr_10mm", "ffr_20mm", "delta_ffr", "ffr_class", "pressure_ratio", "mld_xyz_mm",
                   "lesion_model")
