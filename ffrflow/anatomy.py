@@ -20,8 +20,11 @@ How (the rules, in order)
 -------------------------
 1. *Side.* A root's ``side`` field or a name that implies one (``LM``, ``RCA`` …) is taken as
    given. Otherwise a root whose trunk divides within :data:`LM_MAX_MM` of the ostium into two or
-   three large branches is a left tree (an LM); of two roots the one more to the patient's left (+x)
-   is left, else the larger ostium (as :meth:`ffrflow.network.VesselNetwork.side_of_roots`).
+   three large branches (the smaller at least :data:`LM_SPLIT_RATIO` of the larger, in start radius
+   and in subtree length) is a left tree (an LM); of two roots the one more to the patient's left (+x)
+   is left; a single trunk without an LM is a right coronary artery when its course (rule 3) ends
+   posterior to its ostium (the RCA ends at the crux), else an LAD traced on its own (it ends at the
+   apex, anterior).
 2. *Significant branches.* A child whose subtree holds at least :data:`MIN_BRANCH_MM` of centerline
    is a branch; smaller ones (meshing spurs, septals, twigs) are named after their parent.
 3. *Continuation.* At a junction the vessel continues into the child that best keeps its
@@ -119,6 +122,9 @@ from .network import VesselNetwork
 MIN_BRANCH_MM = 15.0
 #: Longest left main (mm, ostium to bifurcation) before the left trunk is taken for an LAD traced on its own.
 LM_MAX_MM = 30.0
+#: At an LM division the smaller of the two largest branches has at least this fraction of the larger's
+#: start radius and of its subtree's centerline length (the LCX and the LAD are both large arteries).
+LM_SPLIT_RATIO = 0.5
 #: Two divisions closer than this (mm) along the LM are one trifurcation (LAD, ramus, LCX).
 TRIFURCATION_MM = 5.0
 #: Angle round the long axis from the RCA ostium (degrees) from which a branch is an acute marginal.
@@ -450,6 +456,12 @@ class _Labeller:
                 return None
         if dist > LM_MAX_MM:
             return None
+        # an LM divides into two large arteries (LCX radius ~0.8 x LAD's); the RCA's first branches
+        # (conus, right ventricular) are much smaller than the RCA that continues
+        two = sorted(sig, key=lambda c: -g.sub[c])[:2]
+        if g.sub[two[1]] < LM_SPLIT_RATIO * g.sub[two[0]] or \
+                min(g.r0(c) for c in two) < LM_SPLIT_RATIO * max(g.r0(c) for c in two):
+            return None
         branches = list(sig)
         connectors = []
         for c in list(branches):
@@ -629,10 +641,12 @@ class _Labeller:
                 sides[r] = "right"
             elif taken == {"right"}:
                 sides[r] = "left"
-            else:   # one trunk on its own: its first 30 mm run to the patient's right (RCA) or left
-                d = self.g.start_dir(r, 30.0)
-                sides[r] = "right" if d[0] < 0 else "left"
-                conf[r] = _conf(abs(float(d[0])), 0.3) * 0.9
+            else:   # one trunk on its own: an RCA ends posterior (the crux), an LAD anterior (the apex)
+                path = self._path(r)
+                e = _unit(self.net.vessels[path[-1]].points_mm[-1] - self.net.vessels[r].points_mm[0])
+                a = float(e @ ANTERIOR_LPS)
+                sides[r] = "right" if a < 0 else "left"
+                conf[r] = _conf(abs(a), 0.3) * 0.9
         return sides, conf
 
     def run(self) -> tuple[dict, dict]:
