@@ -152,7 +152,8 @@ def format_lesion_table(lesions: list[dict]) -> str:
             ("ffr_distal", "FFR", ">7", ".3f")]
     cols += [(k, "FFR@" + k[4:], ">10", ".3f") for k in readouts]
     if lesions and "delta_ffr" in lesions[0]:
-        cols += [("delta_ffr", "dFFR", ">7", ".3f"), ("ffr_class", "  class", "<12", "")]
+        cols += [("delta_ffr", "dFFR", ">7", ".3f"), ("_class", "  class", "<12", "")]
+        lesions = [{**les, "_class": f"  {les['ffr_class']}" if les.get("ffr_class") else None} for les in lesions]
     return _text_table(lesions, cols, "(no lesion found)")
 
 
