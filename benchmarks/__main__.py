@@ -9,7 +9,7 @@ BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile"
               "meshing": "benchmarks.meshing", "batch": "benchmarks.batch",
               "validate": "benchmarks.validate", "peers": "benchmarks.peers",
               "mask_ffr": "benchmarks.mask_ffr", "robustness": "benchmarks.robustness",
-              "demo": "benchmarks.demo"}
+              "demo": "benchmarks.demo", "labels": "benchmarks.labels"}
 
 
 def main(argv=None):

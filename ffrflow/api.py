@@ -347,7 +347,7 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
         overrides: Mapping[str, Any] | None = None, detect: bool = True, *, label: int | None = None,
         threshold: float | None = None, ostia: Sequence[Sequence[float]] | None = None, mesh_options: Mapping[str, Any] | None = None,
         pictures: bool = True, units: str | None = None, contour_groups: Sequence[str] | None = None,
-        **solver_options):
+        names: str | Path | Mapping[str, str] | None = None, **solver_options):
     """Load (or mesh), detect lesions, solve and (optionally) write every output of one case.
 
     Parameters
@@ -369,6 +369,10 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
         Passed to :func:`load`: the length unit of a SimVascular project or VTK centerlines (default:
         inferred from the radii; ``summary.json`` says which was used and why in ``input.units``) and
         the SimVascular contour groups to use.
+    names : path or mapping, optional
+        The user's vessel names, ``{vessel id: name}`` or a JSON file of it (``--names``): set as the
+        vessels' ``name`` (ids of the network as solved, e.g. ``LCA_3`` for a mask) and winning over
+        the anatomical names :mod:`ffrflow.anatomy` finds from the geometry.
 
     Returns
     -------
@@ -397,6 +401,14 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
             raise InvalidInputError(f"{source}: --label and --threshold apply to mask and probability-map images; "
                                     f"this input is a network")
         net = load(source, units=units, contour_groups=contour_groups)
+    if names is not None and isinstance(net, VesselNetwork):
+        from .anatomy import apply_names, read_names
+
+        where = str(names) if isinstance(names, (str, Path)) else "names"
+        net = apply_names(net, read_names(names) if isinstance(names, (str, Path)) else names, source=where)
+    elif names is not None:
+        raise InvalidInputError(f"{names}: names apply to vessel networks; an svZeroDSolver model has no vessels "
+                                f"to name")
     t_load = time.perf_counter() - t0
     log.info("load: %d vessels, %d roots, %d outlets (%.2f s)", len(net.vessels), len(net.roots),
              len(net.outlets), t_load)

@@ -27,7 +27,9 @@ atomically (a temporary folder renamed when complete): a finished case holds ``s
 plain name, or repeats an earlier one, fails with a record in ``OUTDIR/_rejected/row-<n>.json``;
 nothing is ever written outside ``OUTDIR``. ``OUTDIR/results.csv`` (and ``results.parquet`` when
 pyarrow is installed) has one row per case (``row = "case"``: status, min FFR, lesions, seconds,
-error) and one per lesion (``row = "lesion"``: vessel, %DS, ΔP, FFR distal); ``OUTDIR/batch.json``
+error) and one per lesion (``row = "lesion"``: vessel, its anatomical name and SCCT segment, %DS, ΔP,
+FFR distal, FFR 10 and 20 mm distal to the lesion, ΔFFR across it and its class, see
+:mod:`ffrflow.readouts`); ``OUTDIR/batch.json``
 summarises the run.
 
 Clusters: an embedded :class:`distributed.LocalCluster` (``workers`` processes, one thread each)
@@ -77,8 +79,9 @@ OVERRIDE_COLUMNS = {"inlet_pressure_mmHg": "boundary.inlet_pressure_mmHg", "pa_m
                     "myocardial_mass_g": "boundary.myocardial_mass_g",
                     "cardiac_output_l_min": "boundary.cardiac_output_l_min"}
 MANIFEST_COLUMNS = {"case_id", "input", "solver", "label", "threshold", *OVERRIDE_COLUMNS}
-RESULT_COLUMNS = ("case_id", "row", "status", "vessel", "lesion", "diameter_stenosis_pct", "delta_p_mmHg",
-                  "ffr_distal", "position_mm", "min_ffr", "n_lesions", "seconds", "solver", "stage", "error")
+RESULT_COLUMNS = ("case_id", "row", "status", "vessel", "vessel_name", "segment", "lesion", "diameter_stenosis_pct",
+                  "delta_p_mmHg", "ffr_distal", "ffr_10mm", "ffr_20mm", "delta_ffr", "ffr_class", "position_mm",
+                  "min_ffr", "n_lesions", "seconds", "solver", "stage", "error")
 REJECTED = "_rejected"
 
 
@@ -378,6 +381,9 @@ def collect_results(outdir: str | Path, specs: Sequence[CaseSpec]) -> list[dict]
                          "seconds": (s.get("timings_s") or {}).get("total"), "solver": s.get("solver")})
             for les in lesions:
                 rows.append({**base, "row": "lesion", "status": "ok", "vessel": les.get("vessel"),
+                             "vessel_name": les.get("vessel_name"), "segment": les.get("segment"),
+                             "ffr_10mm": les.get("ffr_10mm"), "ffr_20mm": les.get("ffr_20mm"),
+                             "delta_ffr": les.get("delta_ffr"), "ffr_class": les.get("ffr_class"),
                              "lesion": les.get("id"), "diameter_stenosis_pct": les.get("diameter_stenosis_pct"),
                              "delta_p_mmHg": les.get("delta_p_mmHg"), "ffr_distal": les.get("ffr_distal"),
                              "position_mm": les.get("position_mm"), "min_ffr": s.get("min_ffr"),
@@ -407,9 +413,11 @@ def write_results(outdir: str | Path, rows: list[dict]) -> dict[str, Path]:
     except ImportError:
         return paths
     df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-    for c in ("diameter_stenosis_pct", "delta_p_mmHg", "ffr_distal", "position_mm", "min_ffr", "seconds"):
+    for c in ("diameter_stenosis_pct", "delta_p_mmHg", "ffr_distal", "ffr_10mm", "ffr_20mm", "delta_ffr",
+              "position_mm", "min_ffr", "seconds"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    df["n_lesions"] = pd.to_numeric(df["n_lesions"], errors="coerce").astype("Int64")
+    for c in ("n_lesions", "segment"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     paths["parquet"] = outdir / "results.parquet"
     with atomic_path(paths["parquet"]) as tmp:
         df.to_parquet(tmp, index=False)

@@ -102,7 +102,8 @@ def _text_table(rows, columns, empty: str | None = None) -> str:
     head = "".join(f"{h:{aw}}" for _, h, aw, _ in columns)
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append("".join(f"{format(r[key], spec):{aw}}" for key, _, aw, spec in columns))
+        lines.append("".join(f"{'-' if r.get(key) is None else format(r[key], spec):{aw}}"
+                             for key, _, aw, spec in columns))
     if not rows and empty:
         lines.append(empty)
     return "\n".join(lines)
@@ -139,17 +140,40 @@ def format_truth_table(found: list[dict], truth: list[dict], match_mm: float = 6
 
 
 def format_lesion_table(lesions: list[dict]) -> str:
-    """Plain-text lesion table: vessel, position, %DS, ΔP (mmHg), FFR distal."""
-    return _text_table(lesions, [("id", "lesion", "<7", ""), ("vessel", "vessel", "<10", ""),
-                                 ("position_mm", "position mm", ">12", ".1f"), ("length_mm", "length mm", ">11", ".1f"),
-                                 ("mld_mm", "MLD mm", ">8", ".2f"), ("diameter_stenosis_pct", "%DS", ">7", ".1f"),
-                                 ("delta_p_mmHg", "dP mmHg", ">9", ".2f"), ("ffr_distal", "FFR", ">7", ".3f")],
-                       "(no lesion found)")
+    """Plain-text lesion table: vessel (id and anatomical name, SCCT segment), position, %DS, ΔP (mmHg),
+    FFR at the distal shoulder, the read-outs distal to the lesion (FFR at 10 and 20 mm by default),
+    ΔFFR across it and its class."""
+    lesions = list(lesions)
+    readouts = [k for k in (lesions[0] if lesions else {}) if k.startswith("ffr_") and k.endswith("mm")]
+    cols = [("id", "lesion", "<7", ""), ("vessel", "vessel", "<10", ""), ("vessel_name", "name", "<12", ""),
+            ("segment", "seg", ">4", ""), ("position_mm", "position mm", ">12", ".1f"),
+            ("length_mm", "length mm", ">11", ".1f"), ("mld_mm", "MLD mm", ">8", ".2f"),
+            ("diameter_stenosis_pct", "%DS", ">7", ".1f"), ("delta_p_mmHg", "dP mmHg", ">9", ".2f"),
+            ("ffr_distal", "FFR", ">7", ".3f")]
+    cols += [(k, "FFR@" + k[4:], ">10", ".3f") for k in readouts]
+    if lesions and "delta_ffr" in lesions[0]:
+        cols += [("delta_ffr", "dFFR", ">7", ".3f"), ("_class", "  class", "<12", "")]
+        lesions = [{**les, "_class": f"  {les['ffr_class']}" if les.get("ffr_class") else None} for les in lesions]
+    return _text_table(lesions, cols, "(no lesion found)")
+
+
+def format_vessel_table(vessels: list[dict]) -> str:
+    """Plain-text per-vessel table: name, SCCT segments, FFR at the distal end where the lumen is still
+    ≥ the diameter cut-off (mm from the vessel's start), lowest FFR, confidence of the name."""
+    rows = [{**v, "segs": ",".join(str(x) for x in v.get("segments", [])) or "-",
+             "n": ",".join(v["vessels"]) if len(v["vessels"]) <= 3 else f"{v['vessels'][0]}..{v['vessels'][-1]}"}
+            for v in vessels]
+    cut = vessels[0]["min_diameter_mm"] if vessels else 1.8
+    return _text_table(rows, [("name", "vessel", "<14", ""), ("n", "network ids", "<22", ""), ("segs", "SCCT", "<9", ""),
+                              ("ffr_distal", f"FFR (d>={cut:g}mm)", ">15", ".3f"), ("distal_mm", "at mm", ">8", ".1f"),
+                              ("ffr_min", "min FFR", ">9", ".3f"), ("confidence", "conf", ">6", ".2f")])
 
 
 def format_outlet_table(outlets: list[dict]) -> str:
     """Plain-text outlet table: vessel, flow (mL/s), pressure (mmHg), FFR."""
-    return _text_table(outlets, [("vessel", "outlet", "<10", ""), ("flow_ml_s", "flow mL/s", ">10", ".3f"),
+    cols = [("vessel", "outlet", "<10", "")] + ([("vessel_name", "name", "<12", "")] if outlets and
+                                                 "vessel_name" in list(outlets)[0] else [])
+    return _text_table(outlets, cols + [("flow_ml_s", "flow mL/s", ">10", ".3f"),
                                  ("pressure_mmHg", "P mmHg", ">9", ".2f"), ("ffr", "FFR", ">7", ".3f")])
 
 
@@ -164,6 +188,8 @@ def _print_result(result, output_dir) -> None:
                                                              and not p.name.startswith("."))))
         return
     print(format_lesion_table(result.lesions))
+    print()
+    print(format_vessel_table(result.vessel_readouts))
     print()
     print(format_outlet_table(result.outlets))
     print()
@@ -186,7 +212,7 @@ def cmd_run(args) -> int:
     overrides = _parse_set(args.set)
     result = run(args.input, output_dir=args.output, solver=args.solver, backend=args.backend,
                  overrides=overrides, detect=not args.no_detect, label=args.label, threshold=args.threshold,
-                 ostia=_parse_ostia(args.ostium),
+                 ostia=_parse_ostia(args.ostium), names=args.names,
                  pictures=not args.no_pictures, units=args.units, contour_groups=args.contour_group)
     _print_result(result, args.output)
     return EXIT_OK
@@ -265,7 +291,7 @@ def _deterministic(args):
 
     return run(args.input, output_dir=None, backend=args.backend, overrides=_parse_set(args.set),
                label=args.label, threshold=args.threshold, ostia=_parse_ostia(args.ostium), units=args.units,
-               contour_groups=args.contour_group)
+               contour_groups=args.contour_group, names=args.names)
 
 
 def _write_case(result, tmp) -> None:
@@ -406,6 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--ostium", action="append", default=[], metavar="X,Y,Z",
                         help="ostium of one tree in world mm (LPS); repeat for each tree (default: widest end)")
 
+    def names_option(sp):
+        sp.add_argument("--names", default=None, metavar="NAMES.json",
+                        help="your own vessel names, {\"vessel id\": \"name\"} (ids as in the solved network, e.g. "
+                             "LCA_3 for a mask); they win over the anatomical names found from the geometry")
+
     def network_input(sp):
         sp.add_argument("--units", default=None, choices=["mm", "cm", "m"],
                         help="length unit of a SimVascular project or VTK centerlines, which do not state it "
@@ -425,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-detect", action="store_true", help="do not detect lesions on vessels without a lesions list")
     r.add_argument("--no-pictures", action="store_true", help="skip ffr.png, pullback.png (and the swept surface)")
     geometry(r)
+    names_option(r)
     network_input(r)
     common(r)
     r.set_defaults(func=cmd_run)
@@ -475,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest fraction of samples whose solve may fail (default 0.01); they are reported and "
                         "left out of the statistics, more fail with exit code 3")
     geometry(u)
+    names_option(u)
     network_input(u)
     common(u)
     u.set_defaults(func=cmd_uq)
@@ -488,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--max-failed-fraction", type=float, default=0.01, metavar="F",
                     help="with --samples: largest fraction of samples whose solve may fail (default 0.01)")
     geometry(pc)
+    names_option(pc)
     network_input(pc)
     common(pc)
     pc.set_defaults(func=cmd_pci)

@@ -246,6 +246,14 @@ class Model:
         Cycles run until every outlet's mean pressure changes by less than this (relative). 1e-3.
     max_cycles : int
         Cycles allowed before the run is reported as not periodic. Default 40.
+    readout : dict
+        Where the standard FFR read-outs are taken (:mod:`ffrflow.readouts`; Nørgaard et al.,
+        Radiology: Cardiothoracic Imaging 2021): ``distances_mm`` (distances distal to a lesion's
+        lower border, mm, along the vessel; default [10, 20]), ``class_at_mm`` (the distance whose
+        FFR sets the lesion's class, mm; default 20), ``positive_max`` (FFR ≤ this is positive;
+        default 0.75), ``negative_above`` (FFR > this is negative, between the two the grey zone;
+        default 0.80), ``min_diameter_mm`` (a named vessel's distal read-out is taken where its lumen
+        diameter is still ≥ this, mm; default 1.8). Any subset may be given.
     convective : bool
         Steady model: add the convective (Bernoulli) term of the 1D momentum equation along every
         vessel outside lesions, ΔP = (ρα/2)(1/A_out² − 1/A_in²) Q|Q| (α from ζ). Off by default
@@ -270,6 +278,7 @@ class Model:
     periodic_tol: float = 1e-3
     max_cycles: int = 40
     convective: bool = False
+    readout: dict = field(default_factory=lambda: dict(READOUT_DEFAULTS))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "model") -> "Model":
@@ -314,11 +323,37 @@ class Model:
                                     f"got {self.stenosis_threshold_pct!r}")
         if self.lesion not in LESION_MODELS:
             raise InvalidInputError(f"{where}.lesion: expected one of {LESION_MODELS}, got {self.lesion!r}")
+        kw["readout"] = _readout(f"{where}.readout", self.readout)
         return dataclasses.replace(self, **kw)
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-ready)."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+#: Defaults of ``model.readout`` (see :class:`Model`): mm and FFR.
+READOUT_DEFAULTS = {"distances_mm": [10.0, 20.0], "class_at_mm": 20.0, "positive_max": 0.75,
+                    "negative_above": 0.80, "min_diameter_mm": 1.8}
+
+
+def _readout(where: str, value: Any) -> dict:
+    """Validate a ``readout`` block; missing keys take :data:`READOUT_DEFAULTS`."""
+    if value is None:
+        value = {}
+    _check_keys(where, value, READOUT_DEFAULTS)
+    out = {**READOUT_DEFAULTS, **dict(value)}
+    d = out["distances_mm"]
+    if isinstance(d, (str, bytes)) or not isinstance(d, (list, tuple)) or not d:
+        raise InvalidInputError(f"{where}.distances_mm: expected a non-empty list of distances in mm, got {d!r}")
+    out["distances_mm"] = [_number(f"{where}.distances_mm[{k}]", x, positive=True) for k, x in enumerate(d)]
+    out["class_at_mm"] = _number(f"{where}.class_at_mm", out["class_at_mm"], nonnegative=True)
+    out["positive_max"] = _number(f"{where}.positive_max", out["positive_max"], positive=True)
+    out["negative_above"] = _number(f"{where}.negative_above", out["negative_above"], positive=True)
+    if not out["positive_max"] <= out["negative_above"]:
+        raise InvalidInputError(f"{where}: expected positive_max <= negative_above, got {out['positive_max']} and "
+                                f"{out['negative_above']}")
+    out["min_diameter_mm"] = _number(f"{where}.min_diameter_mm", out["min_diameter_mm"], nonnegative=True)
+    return out
 
 
 def _plain(v):

@@ -520,6 +520,14 @@ def _label_positions(view: View, anchors: np.ndarray, image: np.ndarray | None =
 
 
 # ---------------------------------------------------------------------------------------------- pictures
+def _lesion_where(les: dict) -> str:
+    """Where a lesion is, for a label: its vessel's anatomical name and SCCT segment when known
+    (``"LAD (6)"``), else the vessel id."""
+    name = les.get("vessel_name") or les["vessel"]
+    seg = les.get("segment")
+    return f"{name} ({seg})" if seg is not None else str(name)
+
+
 def plot_ffr_surface(surface, ffr: np.ndarray, lesions: Sequence[dict] = (), *, ax=None, path=None,
                      title: str | None = None, size: tuple[int, int] = (1000, 850)):
     """The 3D artery surface coloured by FFR, with a colour bar and every lesion labelled.
@@ -564,7 +572,7 @@ def plot_ffr_surface(surface, ffr: np.ndarray, lesions: Sequence[dict] = (), *, 
             busy = binary_dilation(busy, iterations=4)
         for les, p, q in zip(lesions, anchors, _label_positions(scene.view, anchors, busy)):
             f = les.get("ffr_distal")
-            txt = f"{les.get('id', '')} {les['vessel']}\n{les['diameter_stenosis_pct']:.0f} %DS"
+            txt = f"{les.get('id', '')} {_lesion_where(les)}\n{les['diameter_stenosis_pct']:.0f} %DS"
             if f is not None and np.isfinite(f):
                 txt += f", FFR {f:.2f}"
             ax.annotate(txt, xy=p, xytext=q, fontsize=9, ha="center", va="center",
@@ -691,7 +699,7 @@ def plot_pullback(result, *, path=None, title: str | None = None):
             ax.axvspan(off + les["start_mm"], off + les["end_mm"], color="0.5", alpha=0.18, lw=0)
             s_end = off + les["end_mm"]
             ax.plot([s_end], [les["ffr_distal"]], "v", color="k", ms=6)
-            ax.annotate(f"{les['id']} {les['vessel']}\nFFR {les['ffr_distal']:.2f}", (s_end, les["ffr_distal"]),
+            ax.annotate(f"{les['id']} {_lesion_where(les)}\nFFR {les['ffr_distal']:.2f}", (s_end, les["ffr_distal"]),
                         xytext=(6, -22), textcoords="offset points", fontsize=8,
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "alpha": 0.9})
         ax.axhline(FFR_CUTOFF, color="r", ls="--", lw=1.0)

@@ -31,10 +31,11 @@ from .assembly import Discretization
 
 RESULTS_FORMAT = "ffrflow-results/1"
 #: Column order of the lesion and outlet tables.
-LESION_COLUMNS = ("id", "vessel", "position_mm", "start_mm", "end_mm", "length_mm", "mld_mm",
-                  "reference_diameter_mm", "diameter_stenosis_pct", "area_stenosis_pct", "delta_p_mmHg",
-                  "ffr_distal", "pressure_ratio", "mld_xyz_mm", "lesion_model")
-OUTLET_COLUMNS = ("vessel", "ffr", "pressure_mmHg", "flow_ml_s", "resistance_mmHg_s_per_ml", "xyz_mm")
+LESION_COLUMNS = ("id", "vessel", "position_mm", "vessel_name", "segment", "start_mm", "end_mm", "length_mm",
+                  "mld_mm", "reference_diameter_mm", "diameter_stenosis_pct", "area_stenosis_pct", "delta_p_mmHg",
+                  "ffr_distal", "ffr_10mm", "ffr_20mm", "delta_ffr", "ffr_class", "pressure_ratio", "mld_xyz_mm",
+                  "lesion_model")
+OUTLET_COLUMNS = ("vessel", "vessel_name", "ffr", "pressure_mmHg", "flow_ml_s", "resistance_mmHg_s_per_ml", "xyz_mm")
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Result:
     pulsatile: dict | None = None
     surface: Any = None
     mesh_info: dict | None = None
+    _anatomy: Any = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -118,6 +120,33 @@ class Result:
         }
 
     @property
+    def anatomy(self):
+        """Anatomical names, confidences and SCCT segments of the vessels
+        (:class:`ffrflow.anatomy.Anatomy`; the user's ``name`` fields win), computed once."""
+        if self._anatomy is None:
+            from ..anatomy import label_network
+
+            self._anatomy = label_network(self.network)
+        return self._anatomy
+
+    @property
+    def vessel_readouts(self) -> list[dict]:
+        """Per named vessel: FFR at its distal end where the lumen diameter is still ≥
+        ``model.readout.min_diameter_mm`` and its lowest FFR (:func:`ffrflow.readouts.vessel_readouts`;
+        mm)."""
+        from ..readouts import vessel_readouts
+
+        an = self.anatomy
+        rows = vessel_readouts(self, {vid: an.name(vid) for vid in self.network.ids}, self.network.model.readout)
+        for r in rows:
+            segs = []
+            for vid in r["vessels"]:
+                segs += [x["segment"] for x in an.labels[vid].segments if x["segment"] is not None]
+            r["segments"] = list(dict.fromkeys(segs))
+            r["confidence"] = min(an.labels[vid].confidence for vid in r["vessels"])
+        return rows
+
+    @property
     def lesions(self):
         """The lesion table: a pandas DataFrame when pandas is installed (else a list of dicts) whose
         iteration yields one dict per lesion, so ``for les in r.lesions`` and ``r.lesions[0]["ffr_distal"]``
@@ -138,14 +167,23 @@ class Result:
     @property
     def lesion_records(self) -> list[dict]:
         """One dict per lesion with the ``summary.json`` keys (docs/formats.md), mm / mmHg."""
+        from ..readouts import lesion_readouts
+
         out = []
         ffr = self.ffr
+        an = self.anatomy if self.disc.lesions else None
         for n, les in enumerate(self.disc.lesions, start=1):
             p0 = self.pressure_pa[les["node_start"]]
             p1 = self.pressure_pa[les["node_end"]]
-            out.append({
+            seg, seg_label = an.segment_at(les["vessel"], les["mld_s_mm"] if "mld_s_mm" in les else
+                                           0.5 * (les["start_mm"] + les["end_mm"]))
+            rec = {
                 "id": f"L{n}",
                 "vessel": les["vessel"],
+                "vessel_name": an.name(les["vessel"]),
+                "name_confidence": an.labels[les["vessel"]].confidence,
+                "segment": seg,
+                "segment_label": seg_label,
                 "start_mm": les["start_mm"],
                 "end_mm": les["end_mm"],
                 "position_mm": les["position_mm"],
@@ -159,7 +197,9 @@ class Result:
                 "ffr_distal": float(ffr[les["node_end"]]),
                 "pressure_ratio": float(p1 / p0) if p0 != 0 else float("nan"),
                 "lesion_model": les["model"],
-            })
+            }
+            rec.update(lesion_readouts(self, rec, self.network.model.readout))
+            out.append(rec)
         return out
 
     @property
@@ -168,12 +208,14 @@ class Result:
         ``resistance_mmHg_s_per_ml``."""
         d = self.disc
         ffr = self.ffr
+        an = self.anatomy
         out = []
         for vid in self.network.outlets:
             i = d.vessel_ids.index(vid)
             k = int(d.node_offsets[i + 1] - 1)
             out.append({
                 "vessel": vid,
+                "vessel_name": an.name(vid),
                 "xyz_mm": [float(c) for c in d.xyz_mm[k]],
                 "flow_ml_s": float(units.m3_s_to_ml_s(self.flow_m3_s[i])),
                 "pressure_mmHg": float(units.pa_to_mmhg(self.pressure_pa[k])),
@@ -208,6 +250,8 @@ class Result:
             "boundary": boundary,
             "lesions": self.lesion_records,
             "outlets": self.outlet_records,
+            "vessels": self.vessel_readouts,
+            "anatomy": self.anatomy.to_dict(),
             "roots": self.roots,
             "min_ffr": self.min_ffr,
             "converged": self.converged,
@@ -242,10 +286,19 @@ class Result:
                 f.attrs["converged"] = self.converged
                 f.attrs["iterations"] = self.iterations
                 f.attrs["residual"] = self.residual
+                f.attrs["readout"] = json.dumps(self.network.model.readout)
+                f.attrs["vessel_readouts"] = json.dumps(_finite(self.vessel_readouts))
                 g = f.create_group("vessels")
+                an = self.anatomy
                 for vid in self.disc.vessel_ids:
                     gv = g.create_group(vid.replace("/", "\u2215"))
                     gv.attrs["id"] = vid
+                    lab = an.labels[vid]
+                    gv.attrs["name"] = lab.name
+                    gv.attrs["anatomy"] = lab.anatomy or ""
+                    gv.attrs["name_confidence"] = lab.confidence
+                    gv.attrs["name_source"] = lab.source
+                    gv.attrs["segments"] = json.dumps(lab.segments)
                     parent = self.network.vessels[vid].parent
                     gv.attrs["parent"] = parent if parent is not None else ""
                     for name, arr in self.vessel(vid).items():
@@ -260,7 +313,7 @@ class Result:
                 for les in self.lesion_records:
                     gl = lt.create_group(les["id"])
                     for k, val in les.items():
-                        gl.attrs[k] = val
+                        gl.attrs[k] = _h5_attr(val)
         return path
 
     def to_vtk(self, path: str | Path) -> Path:
@@ -399,6 +452,13 @@ class Result:
     def __repr__(self) -> str:
         return (f"Result(solver={self.solver!r}, backend={self.backend!r}, {len(self.disc.lesions)} lesions, "
                 f"min_ffr={self.min_ffr:.3f}, converged={self.converged})")
+
+
+def _h5_attr(val):
+    """An HDF5 attribute value: None (a read-out that is not there) is stored as NaN."""
+    if val is None:
+        return float("nan")
+    return val
 
 
 def _finite(obj):
