@@ -1,7 +1,7 @@
 """Synthetic coronary trees with known lesions: networks, truth and voxel masks.
 
 The phantoms are the project's ground truth: a :class:`Phantom` holds a vessel network in the
-``ffrflow-network/1`` format (DESIGN §3) *without* a ``lesions`` block, so that the engine has to
+``ffrflow-network/1`` format (docs/formats.md §Network format) *without* a ``lesions`` block, so that the engine has to
 find the stenoses itself, and the exact truth of every lesion (MLD, reference diameter, %DS, %AS,
 length, position from the ostium, world coordinates of the MLD). :func:`voxelize` turns any network
 into a binary lumen mask, or an exact partial-volume lumen probability map, with a chosen image

@@ -2,7 +2,7 @@
 
 Runs on the CPU. Heavy libraries (SimpleITK, VTK, kimimaro) are imported lazily where they are used.
 
-Stages (DESIGN §6), each in its own module:
+Stages (docs/architecture.md; docs/formats.md §Lumen masks and surfaces), each in its own module:
 
 - :mod:`.io` — read a mask (NIfTI, NRRD, MHA/MHD, DICOM series) or a surface (STL, VTP, OBJ) with its
   geometry; keep the trees, drop specks; reject empty masks, noise and non-images.

@@ -1,6 +1,6 @@
 """Skeleton → branch graph → smoothed, resampled centerlines → :class:`~ffrflow.network.VesselNetwork`.
 
-Steps (DESIGN §6):
+Steps (docs/architecture.md, meshing; docs/formats.md §Lumen masks and surfaces):
 
 1. **Skeleton**: TEASAR (kimimaro, with the ``edt`` distance transform) on the cropped mask with the
    anisotropic voxel spacing, one skeleton per tree; each skeleton vertex carries its distance to the
@@ -22,7 +22,7 @@ Steps (DESIGN §6):
    reflection), then uniform resampling at about ``spacing_out_mm``.
 8. **Radius**: area-equivalent radius of surface cross-sections (:mod:`ffrflow.meshing.radius`).
 
-The tree whose ostium is larger is ``side: "left"`` when there are two trees (DESIGN §4).
+The tree whose ostium is larger is ``side: "left"`` when there are two trees (docs/physics.md §Boundary conditions).
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def _slab_radius(mask: LumenMask, label: int, pts: np.ndarray, r_dt: np.ndarray,
     radius of the axis are counted: r = √(N·v / (π·ℓ)) with v the voxel volume and ℓ the slab length.
     Averaging over hundreds of voxels, it is far less sensitive to where the tube falls on the grid
     than the distance transform at skeleton voxels (quantised to the grid), which matters when two
-    trees' ostia differ by 10–15 % and the larger one is the left tree (DESIGN §4).
+    trees' ostia differ by 10–15 % and the larger one is the left tree (docs/physics.md §Boundary conditions).
     """
     s = _arclength(pts)
     hi = min(s_hi, 0.5 * s[-1])

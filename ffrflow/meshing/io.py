@@ -1,4 +1,4 @@
-"""Read lumen masks and surfaces with their geometry (DESIGN §2, §6).
+"""Read lumen masks and surfaces with their geometry (docs/formats.md §Lumen masks and surfaces).
 
 Masks are read with SimpleITK, which keeps the image geometry exactly: ``origin`` (mm), ``spacing``
 (mm, anisotropic allowed) and the ``direction`` matrix (oblique allowed). World coordinates are LPS

@@ -1,4 +1,4 @@
-"""Lesion detection and grading on the radius profile of every vessel (DESIGN §6).
+"""Lesion detection and grading on the radius profile of every vessel (docs/physics.md §Lesion detection).
 
 Reference (healthy) radius
     A robust taper fit of ``log r(s) = a + b s`` along each vessel (a vessel runs between two
