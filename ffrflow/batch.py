@@ -525,7 +525,7 @@ def require_gpu_cluster(scheduler: str | None = None) -> None:
     if missing:
         raise BackendUnavailableError(
             f"batch --gpu needs CuPy, a CUDA device and dask-cuda; missing here: {', '.join(missing)} "
-            f"(on a GPU node: pip install 'ffrflow[gpu,gpu-cluster]'; or run without --gpu)")
+            f"(on a GPU node: pip install 'ffrflow[gpu,cluster]'; or run without --gpu)")
 
 
 def _gpu_cluster():
