@@ -33,11 +33,14 @@ FFR distal, FFR 10 and 20 mm distal to the lesion, ΔFFR across it and its class
 summarises the run.
 
 Clusters: an embedded :class:`distributed.LocalCluster` (``workers`` processes, one thread each)
-by default; an existing scheduler by address (``scheduler="tcp://host:8786"``); on a GPU node with
-CuPy and dask-cuda installed, a ``LocalCUDACluster`` (one worker per GPU). Asking for the GPU
-cluster (``gpu=True``, ``ffrflow batch --gpu``) where CuPy, a CUDA device or dask-cuda is missing is
-a :class:`~ffrflow.errors.BackendUnavailableError` naming them, raised before any case runs or
-anything is written: never a CPU run instead.
+by default; an existing scheduler by address (``scheduler="tcp://host:8786"``). ``gpu=True``
+(``ffrflow batch --gpu``) runs the heterogeneous graph of :mod:`ffrflow.batch_graph` instead:
+meshing, pictures and writing on CPU workers, batched solves and a per-case uncertainty run
+(``uq_samples``) on dask-cuda GPU workers (docs/architecture.md §Batches on a GPU node). Asking for
+it where CuPy, a CUDA device or dask-cuda is missing is a
+:class:`~ffrflow.errors.BackendUnavailableError` naming them, raised before any case runs or
+anything is written: never a CPU run instead (``emulate_gpu_workers``, a test device, runs the same
+graph with CPU processes labelled as GPU workers).
 
 Privacy: nothing from a DICOM header reaches the outputs (the readers do not keep header tags),
 and the input path is recorded as the manifest wrote it.
@@ -650,11 +653,12 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     progress : bool, optional
         Progress bar (default: when stderr is a terminal; else one JSON log line per case).
     gpu : bool, optional
-        True: one worker per GPU through dask-cuda, and a
-        :class:`~ffrflow.errors.BackendUnavailableError` naming what is missing (CuPy, a CUDA device,
-        dask-cuda) before anything runs or is written when that cannot be; False: CPU workers;
-        None (default): the GPU cluster when everything it needs is here, else CPU workers (logged).
-        Ignored with ``client``; with ``scheduler``, True is an
+        True: the GPU graph (:mod:`ffrflow.batch_graph`): CPU workers for meshing, pictures and
+        writing, one dask-cuda GPU worker per device for the batched solves and the uncertainty
+        runs, and a :class:`~ffrflow.errors.BackendUnavailableError` naming what is missing (CuPy, a
+        CUDA device, dask-cuda) before anything runs or is written when that cannot be (unless
+        ``emulate_gpu_workers``); False or None (default): one task per case on CPU workers (whose
+        ``auto`` kernels use a GPU they see). With ``scheduler``, True is an
         :class:`~ffrflow.errors.InvalidInputError`.
     client : distributed.Client, optional
         Use this client (its cluster is left running). With ``gpu=True`` its workers must carry the
@@ -736,7 +740,7 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
 
                     client, cluster, what = make_graph_cluster(workers, graph["emulate_gpu_workers"])
                 else:
-                    client, cluster, what = make_client(workers, scheduler, gpu)
+                    client, cluster, what = make_client(workers, scheduler, False)
                 if probe is not None:
                     opts["renderer"] = "vtk" if probe.result()[0] else "matplotlib"
             log.info("batch: %d cases to run, %d finished earlier, %d rejected, on %s", len(todo),
