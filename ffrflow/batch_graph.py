@@ -29,8 +29,9 @@ backend) and how far the batched solve's outlet FFRs are from the node-level sol
 A failure in any stage fails that case alone: the stage's error travels with the case to its
 write task, which writes ``error.json`` (``type``, ``message``, ``stage``: ``input``, ``mesh``,
 ``load``, ``solve``, ``uq`` or ``write``). A batched solve that raises is repeated one case per call
-so that the case that made it raise fails alone (logged, and recorded as ``isolated`` in the cases'
-``batch`` block).
+(logged, and recorded as ``isolated`` in the cases' ``batch`` block, with ``batched_error`` on the
+case that made it raise); a case's answer is always its node-level solve, which fails the case when
+the case itself is bad.
 
 **Emulated GPU workers (a test device).** ``emulate_gpu_workers=N`` (``ffrflow batch --gpu
 --emulate-gpu-workers N``) starts N CPU processes labelled with the ``GPU`` resource that run the
@@ -173,8 +174,8 @@ def solve_batch(cases: Sequence[dict], options: dict, batch_id: str) -> list[dic
     """GPU stage: K prepared cases (from :func:`solve_input`) solved together.
 
     1. One :func:`~ffrflow.cfd.ensemble.solve_steady_batch` call for every steady case of the batch
-       (several networks per launch); if it raises, each case is solved alone (so that the one that
-       made it raise fails alone).
+       (several networks per launch); if it raises, each case gets a call of its own (so that the
+       one that made it raise is named: ``batch.batched_error`` in its summary).
     2. Per case, the node-level solve (:func:`ffrflow.api.solve` without lesion detection, done in
        :func:`prepare_case`) that the output files need, on the same backend; the largest difference
        of its outlet FFRs from the batched ones is recorded.
@@ -234,11 +235,11 @@ def solve_batch(cases: Sequence[dict], options: dict, batch_id: str) -> list[dic
         stage = "solve"
         try:
             got = batched.get(i)
-            if isinstance(got, Exception):
-                raise got
             result = api.solve(net, solver=spec.solver, backend=backend, detect=False)
-            info = {**block, "in_batched_call": i in batched}
-            if got is not None:
+            info = {**block, "in_batched_call": i in batched and not isinstance(got, Exception)}
+            if isinstance(got, Exception):     # the node-level solve is the case's answer; say what the batch said
+                info["batched_error"] = f"{type(got).__name__}: {got}"
+            elif got is not None:
                 b, k = got
                 if int(b.status[k]) != 0:
                     from .cfd.ensemble import STATUS

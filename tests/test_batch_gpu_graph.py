@@ -232,3 +232,39 @@ def test_solve_stage_refuses_a_worker_of_the_other_kind(monkeypatch):
     monkeypatch.setenv("FFRFLOW_DISABLE_CUDA", "1")
     with pytest.raises(BackendUnavailableError):
         _backend_here({"emulate_gpu_workers": 0})
+
+
+def test_a_batched_call_that_raises_is_repeated_per_case(manifest, monkeypatch):
+    """The solve stage called directly: when the batched call over several networks raises, every
+    case gets a call of its own, the one that made it raise is named, and every case keeps its
+    node-level answer; a case that failed earlier passes through with its own error."""
+    from dataclasses import asdict
+
+    import ffrflow.cfd.ensemble as ens
+    from ffrflow.batch import read_manifest
+    from ffrflow.batch_graph import prepare_case, solve_batch, solve_input
+
+    specs = {s.case_id: s for s in read_manifest(manifest)}
+    ids = ["phantom-001", "phantom-002", "broken-missing", "phantom-004"]
+    cases = [solve_input(prepare_case(asdict(specs[c]), {})) for c in ids]
+    assert cases[2]["error"]["stage"] == "input" and cases[0].get("error") is None
+    bad = cases[1]["network"]
+    real = ens.solve_steady_batch
+
+    def flaky(nets, *a, **k):
+        if not isinstance(nets, ens.VesselNetwork) or nets is bad:
+            raise RuntimeError("injected failure")
+        return real(nets, *a, **k)
+
+    monkeypatch.setattr(ens, "solve_steady_batch", flaky)
+    monkeypatch.setenv("FFRFLOW_EMULATED_GPU_WORKER", "1")
+    got = solve_batch(cases, {"emulate_gpu_workers": 1, "uq_samples": 0}, "b-test")
+    assert [g["case_id"] for g in got] == ids
+    assert got[2]["error"] == cases[2]["error"]
+    for g in (got[0], got[1], got[3]):
+        assert "error" not in g and g["result"].converged and g["uq"] is None
+        assert g["batch"]["isolated"] == "RuntimeError: injected failure"
+        assert g["batch"]["cases"] == ["phantom-001", "phantom-002", "phantom-004"]
+    assert got[1]["batch"]["batched_error"] == "RuntimeError: injected failure"
+    assert not got[1]["batch"]["in_batched_call"]
+    assert got[0]["batch"]["in_batched_call"] and got[0]["batch"]["batched_outlet_ffr_max_abs_diff"] < 1e-9
