@@ -759,7 +759,8 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     except KeyboardInterrupt:
         log.warning("interrupted: cancelling the cases not yet finished (a rerun resumes)")
         interrupted = True
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)   # the shutdown's connection noise
+        for name in ("distributed", "asyncio"):     # the shutdown's connection noise (a client or worker
+            logging.getLogger(name).setLevel(logging.CRITICAL)   # reconnecting to a closing scheduler)
         if client is not None and todo:
             try:
                 client.cancel(list(futures), force=True)

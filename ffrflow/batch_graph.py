@@ -340,12 +340,6 @@ def write_case(prepared: dict, solved: dict, outdir: str, options: dict) -> dict
 
 
 # ---------------------------------------------------------------------------------------------- the cluster
-def _gpu_count() -> int:
-    import cupy
-
-    return int(cupy.cuda.runtime.getDeviceCount())
-
-
 def make_graph_cluster(cpu_workers: int | None = None, emulate_gpu_workers: int = 0):
     """An embedded cluster of CPU workers (resource ``CPU``) and GPU workers (resource ``GPU``).
 
@@ -362,12 +356,11 @@ def make_graph_cluster(cpu_workers: int | None = None, emulate_gpu_workers: int 
     from .batch import _WORKER_CONFIG, _children_ignore_sigint
 
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    n_gpu = int(emulate_gpu_workers) if emulate_gpu_workers else _gpu_count()
-    n_cpu = int(cpu_workers or max(1, (os.cpu_count() or 1) - n_gpu))
     saved = dict(os.environ)        # the nanny writes its pre-spawn variables into this process: undo that
     try:
         with dask.config.set(_WORKER_CONFIG), _children_ignore_sigint():
             if emulate_gpu_workers:
+                n_gpu = int(emulate_gpu_workers)
                 cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None,
                                        silence_logs=logging.ERROR, env=env)
                 template = next(iter(cluster.new_worker_spec().values()))
@@ -379,17 +372,24 @@ def make_graph_cluster(cpu_workers: int | None = None, emulate_gpu_workers: int 
             else:
                 from dask_cuda import LocalCUDACluster
 
+                # one worker per visible device (CUDA_VISIBLE_DEVICES respected), pinned to the cores near it
                 cluster = LocalCUDACluster(threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR,
                                            resources=dict(GPU))
+                n_gpu = len(cluster.worker_spec)
                 template = {"cls": Nanny, "options": {"nthreads": 1, "dashboard_address": None, "dashboard": False,
                                                       "silence_logs": logging.ERROR, "host": "127.0.0.1"}}
-            for k in range(n_cpu):
-                spec = copy.deepcopy(template)
-                spec["options"].update(resources=dict(CPU), env=dict(env))
-                cluster.worker_spec[f"cpu-{k}"] = spec
-            cluster.scale(len(cluster.worker_spec))      # starts the workers added to the spec
-            client = Client(cluster)
-            client.wait_for_workers(n_cpu + n_gpu, timeout=120)
+            try:
+                n_cpu = int(cpu_workers or max(1, (os.cpu_count() or 1) - n_gpu))
+                for k in range(n_cpu):
+                    spec = copy.deepcopy(template)
+                    spec["options"].update(resources=dict(CPU), env=dict(env))
+                    cluster.worker_spec[f"cpu-{k}"] = spec
+                cluster.scale(len(cluster.worker_spec))      # starts the workers added to the spec
+                client = Client(cluster)
+                client.wait_for_workers(n_cpu + n_gpu, timeout=120)
+            except BaseException:
+                cluster.close()
+                raise
     finally:
         for k in set(os.environ) - set(saved):
             del os.environ[k]

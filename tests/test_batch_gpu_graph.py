@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import distributed  # noqa: F401  (required: a broken install fails here, never a skip)
@@ -19,6 +24,7 @@ import pytest
 from ffrflow import cli
 from ffrflow.batch import make_phantom_manifest, run_batch
 
+ROOT = Path(__file__).resolve().parents[1]
 UQ = 512
 BATCH = 4
 ARGS = ["--gpu", "--emulate-gpu-workers", "1", "--workers", "2", "--no-pictures", "--uq-samples", str(UQ),
@@ -268,3 +274,33 @@ def test_a_batched_call_that_raises_is_repeated_per_case(manifest, monkeypatch):
     assert got[1]["batch"]["batched_error"] == "RuntimeError: injected failure"
     assert not got[1]["batch"]["in_batched_call"]
     assert got[0]["batch"]["in_batched_call"] and got[0]["batch"]["batched_outlet_ffr_max_abs_diff"] < 1e-9
+
+
+def test_ctrl_c_stops_the_graph_cleanly_and_a_rerun_resumes(manifest, graph_run, tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while cases are in flight: exit 130,
+    no temporary folder left, finished cases kept; the rerun finishes the rest without redoing any,
+    with the same answers as the uninterrupted run."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ffrflow", "batch", str(manifest), "-o", str(out), *ARGS]
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    t0 = time.monotonic()
+    while len(list(out.glob("*/summary.json"))) < 2 and p.poll() is None and time.monotonic() - t0 < 240:
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    first = {q.parent.name: q.stat().st_mtime_ns for q in out.glob("*/summary.json")}
+    if len(first) < 12:
+        assert p.returncode == cli.EXIT_INTERRUPTED, err[-2000:]
+        assert "interrupted" in err and "Traceback" not in err
+    assert not [q for q in out.iterdir() if q.name.startswith(".")]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == cli.EXIT_BATCH_FAILED, done.stderr[-2000:]
+    assert f"{len(first)} finished earlier" in done.stdout
+    second = {q.parent.name: q.stat().st_mtime_ns for q in out.glob("*/summary.json")}
+    assert len(second) == 12 and all(second[k] == v for k, v in first.items())
+    ref = _summaries(graph_run[1])
+    for cid, s in _summaries(out).items():
+        assert s["min_ffr"] == pytest.approx(ref[cid]["min_ffr"], abs=1e-12)
+        assert [x["p95"] for x in s["uq"]["lesions"]] == pytest.approx([x["p95"] for x in ref[cid]["uq"]["lesions"]])
