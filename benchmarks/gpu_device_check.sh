@@ -4,7 +4,8 @@
 # and the GPU benchmarks (CPU baseline side by side on the same machine), and writes under $OUT
 # (default ./gpu-out) one log and one tarball of the benchmark result files (the device tool brings
 # back at most 8 files). Every step has its own time limit so the script always ends and packs.
-# Usage on the device:  bash benchmarks/gpu_device_check.sh [steps...]   (default: all steps)
+# Usage on the device:  bash benchmarks/gpu_device_check.sh [steps...]   (default: all steps; e.g. `info batch`
+# for the --gpu batch row alone)
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -14,14 +15,16 @@ PY=${PY:-python3}
 # the data folders come from ffrflow/_datapaths.py, as for the tests: the peers' cases travel with the
 # working tree (tests/data/peers; $FFRFLOW_PEERS_DIR replaces them), external data is $FFRFLOW_DATA_DIR
 { echo "=== data folders:"; $PY -m ffrflow._datapaths; } >> "$LOG" 2>&1
-STEPS=${*:-info tests lumped ensemble uq pulsatile peers}
+STEPS=${*:-info tests lumped ensemble uq pulsatile peers batch}
 rm -f benchmarks/results/*.json.gpu-new
 step() {  # step NAME SECONDS command...
     local name=$1 limit=$2; shift 2
     echo "=== $name (limit ${limit}s): $*" >> "$LOG"
     local t0=$SECONDS
     timeout "$limit" "$@" >> "$LOG" 2>&1
-    echo "=== $name rc=$? in $((SECONDS - t0)) s" >> "$LOG"
+    local rc=$?
+    echo "=== $name rc=$rc in $((SECONDS - t0)) s" >> "$LOG"
+    return $rc
 }
 for s in $STEPS; do
   case $s in
@@ -35,6 +38,14 @@ for s in $STEPS; do
     lumped) step cuda-lumped-tests 90 $PY -m pytest -q -k cuda -p no:cacheprovider tests/test_lumped.py ;;
     peers) step peers 120 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --cuda-copies 1000,10000 --max-vessels 40
            step peers-vmr 75 $PY -m benchmarks peers --backends cpu,cuda --copies 1000 --repeats 1 --cases 0080_0001_optimal_from_0d --tag vmr215 ;;  # peer data: the folder under '=== data folders' in the log
+    # batch: the --gpu graph (docs/architecture.md §Batches on a GPU node) on 60 phantom masks with 1e4 UQ
+    # samples per case against the CPU-only batch without UQ, same machine, every core (--workers auto);
+    # the gpu rows with 0 samples separate the graph's cost from the uncertainty run's. It needs dask,
+    # distributed, dask-cuda and the meshing stack (SimpleITK, VTK, kimimaro, edt) on the device: the
+    # first command names what is missing, and then the benchmark is not run (no figure is written).
+    batch) step batch-prereq 30 $PY -c "import importlib.util as u, sys; m=[n for n in ('dask','distributed','dask_cuda','SimpleITK','vtk','kimimaro','edt','pandas') if u.find_spec(n) is None]; print('batch prerequisites missing:', m or 'none'); sys.exit(1 if m else 0)" \
+             && step batch-emulated-tests 150 $PY -m pytest -q -p no:cacheprovider tests/test_batch_gpu_graph.py \
+             && step batch-gpu 300 $PY -m benchmarks batch --cases 60 --graphs cpu,gpu --uq-samples 0,10000 --workers auto --tag gpu-node ;;
   esac
 done
 tar czf "$OUT/gpu-results.tar.gz" benchmarks/results/*.json 2>/dev/null

@@ -33,11 +33,14 @@ FFR distal, FFR 10 and 20 mm distal to the lesion, ΔFFR across it and its class
 summarises the run.
 
 Clusters: an embedded :class:`distributed.LocalCluster` (``workers`` processes, one thread each)
-by default; an existing scheduler by address (``scheduler="tcp://host:8786"``); on a GPU node with
-CuPy and dask-cuda installed, a ``LocalCUDACluster`` (one worker per GPU). Asking for the GPU
-cluster (``gpu=True``, ``ffrflow batch --gpu``) where CuPy, a CUDA device or dask-cuda is missing is
-a :class:`~ffrflow.errors.BackendUnavailableError` naming them, raised before any case runs or
-anything is written: never a CPU run instead.
+by default; an existing scheduler by address (``scheduler="tcp://host:8786"``). ``gpu=True``
+(``ffrflow batch --gpu``) runs the heterogeneous graph of :mod:`ffrflow.batch_graph` instead:
+meshing, pictures and writing on CPU workers, batched solves and a per-case uncertainty run
+(``uq_samples``) on dask-cuda GPU workers (docs/architecture.md §Batches on a GPU node). Asking for
+it where CuPy, a CUDA device or dask-cuda is missing is a
+:class:`~ffrflow.errors.BackendUnavailableError` naming them, raised before any case runs or
+anything is written: never a CPU run instead (``emulate_gpu_workers``, a test device, runs the same
+graph with CPU processes labelled as GPU workers).
 
 Privacy: nothing from a DICOM header reaches the outputs (the readers do not keep header tags),
 and the input path is recorded as the manifest wrote it.
@@ -81,7 +84,8 @@ OVERRIDE_COLUMNS = {"inlet_pressure_mmHg": "boundary.inlet_pressure_mmHg", "pa_m
 MANIFEST_COLUMNS = {"case_id", "input", "solver", "label", "threshold", *OVERRIDE_COLUMNS}
 RESULT_COLUMNS = ("case_id", "row", "status", "vessel", "vessel_name", "segment", "lesion", "diameter_stenosis_pct",
                   "delta_p_mmHg", "ffr_distal", "ffr_10mm", "ffr_20mm", "delta_ffr", "ffr_class", "position_mm",
-                  "min_ffr", "n_lesions", "seconds", "solver", "stage", "error")
+                  "min_ffr", "n_lesions", "seconds", "solver", "stage", "error",
+                  "uq_samples", "ffr_p05", "ffr_p95", "p_ffr_le_0_80")
 REJECTED = "_rejected"
 
 
@@ -377,10 +381,15 @@ def collect_results(outdir: str | Path, specs: Sequence[CaseSpec]) -> list[dict]
         if (folder / "summary.json").is_file():
             s = json.loads((folder / "summary.json").read_text())
             lesions = s.get("lesions") or []
+            uq = s.get("uq") or {}
+            uq_les = {x.get("id"): x for x in uq.get("lesions") or []}
             rows.append({**base, "status": "ok", "min_ffr": s.get("min_ffr"), "n_lesions": len(lesions),
-                         "seconds": (s.get("timings_s") or {}).get("total"), "solver": s.get("solver")})
+                         "seconds": (s.get("timings_s") or {}).get("total"), "solver": s.get("solver"),
+                         "uq_samples": uq.get("n_samples")})
             for les in lesions:
+                u = uq_les.get(les.get("id")) or {}
                 rows.append({**base, "row": "lesion", "status": "ok", "vessel": les.get("vessel"),
+                             "ffr_p05": u.get("p05"), "ffr_p95": u.get("p95"), "p_ffr_le_0_80": u.get("p_below_cutoff"),
                              "vessel_name": les.get("vessel_name"), "segment": les.get("segment"),
                              "ffr_10mm": les.get("ffr_10mm"), "ffr_20mm": les.get("ffr_20mm"),
                              "delta_ffr": les.get("delta_ffr"), "ffr_class": les.get("ffr_class"),
@@ -414,9 +423,9 @@ def write_results(outdir: str | Path, rows: list[dict]) -> dict[str, Path]:
         return paths
     df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     for c in ("diameter_stenosis_pct", "delta_p_mmHg", "ffr_distal", "ffr_10mm", "ffr_20mm", "delta_ffr",
-              "position_mm", "min_ffr", "seconds"):
+              "position_mm", "min_ffr", "seconds", "ffr_p05", "ffr_p95", "p_ffr_le_0_80"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    for c in ("n_lesions", "segment"):
+    for c in ("n_lesions", "segment", "uq_samples"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     paths["parquet"] = outdir / "results.parquet"
     with atomic_path(paths["parquet"]) as tmp:
@@ -519,7 +528,7 @@ def require_gpu_cluster(scheduler: str | None = None) -> None:
     if missing:
         raise BackendUnavailableError(
             f"batch --gpu needs CuPy, a CUDA device and dask-cuda; missing here: {', '.join(missing)} "
-            f"(on a GPU node: pip install 'ffrflow[gpu,gpu-cluster]'; or run without --gpu)")
+            f"(on a GPU node: pip install 'ffrflow[gpu,cluster]'; or run without --gpu)")
 
 
 def _gpu_cluster():
@@ -622,7 +631,8 @@ class _Progress:
 
 def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
               backend: str = "auto", pictures: bool = True, force: bool = False, progress: bool | None = None,
-              gpu: bool | None = None, client=None) -> BatchReport:
+              gpu: bool | None = None, client=None, uq_samples: int | None = None,
+              gpu_batch_size: int | None = None, emulate_gpu_workers: int = 0) -> BatchReport:
     """Run every case of a manifest on Dask (see the module docstring).
 
     Parameters
@@ -643,14 +653,28 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     progress : bool, optional
         Progress bar (default: when stderr is a terminal; else one JSON log line per case).
     gpu : bool, optional
-        True: one worker per GPU through dask-cuda, and a
-        :class:`~ffrflow.errors.BackendUnavailableError` naming what is missing (CuPy, a CUDA device,
-        dask-cuda) before anything runs or is written when that cannot be; False: CPU workers;
-        None (default): the GPU cluster when everything it needs is here, else CPU workers (logged).
-        Ignored with ``client``; with ``scheduler``, True is an
+        True: the GPU graph (:mod:`ffrflow.batch_graph`): CPU workers for meshing, pictures and
+        writing, one dask-cuda GPU worker per device for the batched solves and the uncertainty
+        runs, and a :class:`~ffrflow.errors.BackendUnavailableError` naming what is missing (CuPy, a
+        CUDA device, dask-cuda) before anything runs or is written when that cannot be (unless
+        ``emulate_gpu_workers``); False or None (default): one task per case on CPU workers (whose
+        ``auto`` kernels use a GPU they see). With ``scheduler``, True is an
         :class:`~ffrflow.errors.InvalidInputError`.
     client : distributed.Client, optional
-        Use this client (its cluster is left running).
+        Use this client (its cluster is left running). With ``gpu=True`` its workers must carry the
+        Dask resources ``CPU`` and ``GPU`` (:mod:`ffrflow.batch_graph`).
+    uq_samples : int, optional
+        With ``gpu=True``: uncertainty samples per case (default
+        :data:`~ffrflow.batch_graph.DEFAULT_UQ_SAMPLES`, 10 000; 0 turns the run off); the interval
+        and P(FFR ≤ 0.80) go into each case's ``summary.json`` (``uq``), ``uq.json`` and the results
+        table. Not without ``gpu=True``.
+    gpu_batch_size : int, optional
+        With ``gpu=True``: cases per batched solve task (default
+        :data:`~ffrflow.batch_graph.DEFAULT_GPU_BATCH_SIZE`).
+    emulate_gpu_workers : int
+        With ``gpu=True``: a test device. Run the GPU graph with this many CPU processes labelled as
+        GPU workers that solve with the Numba backend (:mod:`ffrflow.batch_graph`), instead of
+        dask-cuda workers on GPUs; 0 (default) for real GPU workers.
 
     Returns
     -------
@@ -667,10 +691,7 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
         On Ctrl-C, after cancelling the pending cases and closing the cluster; finished cases stay,
         and a rerun resumes.
     """
-    from distributed import as_completed
-
-    if gpu and client is None:      # before anything is read, run or written
-        require_gpu_cluster(scheduler)
+    graph = _check_graph_options(gpu, client, scheduler, backend, uq_samples, gpu_batch_size, emulate_gpu_workers)
     specs = read_manifest(manifest)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -686,11 +707,12 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
             rec = write_rejected(out, s)
             records.append(rec)
             bar.update(rec)
-    opts = {"backend": backend, "pictures": pictures, "force": force}
+    opts = {"backend": backend, "pictures": pictures, "force": force, **graph}
     own = client is None
     cluster = None
     what = "given client"
     todo = []
+    futures: set = set()
     interrupted = False
     for s in runnable:
         if not force and (out / s.case_id / "summary.json").is_file():
@@ -713,34 +735,35 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
                     pool = ThreadPoolExecutor(1)
                     probe = pool.submit(vtk_offscreen_available)
                     pool.shutdown(wait=False)
-                client, cluster, what = make_client(workers, scheduler, gpu)
+                if graph:
+                    from .batch_graph import make_graph_cluster
+
+                    client, cluster, what = make_graph_cluster(workers, graph["emulate_gpu_workers"])
+                else:
+                    client, cluster, what = make_client(workers, scheduler, False)
                 if probe is not None:
                     opts["renderer"] = "vtk" if probe.result()[0] else "matplotlib"
             log.info("batch: %d cases to run, %d finished earlier, %d rejected, on %s", len(todo),
                      len(runnable) - len(todo), len(specs) - len(runnable), what)
-            by_key = {}
-            futures = []
-            stamp = f"{os.getpid()}-{time.time_ns()}"
-            for s in todo:
-                fut = client.submit(run_case, asdict(s), str(out.resolve()), opts, pure=False,
-                                    key=f"ffrflow-case-{s.case_id}-{stamp}")
-                by_key[fut.key] = s
-                futures.append(fut)
-            for fut in as_completed(futures):
-                s = by_key[fut.key]
-                try:
-                    rec = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker died or the task was lost
-                    rec = write_failure(out, s, exc, "worker")
+            if graph:
+                from .batch_graph import check_graph_workers, run_graph
+
+                if not own:
+                    check_graph_workers(client)
+                finished = run_graph(client, todo, out, opts, futures, graph["gpu_batch_size"])
+            else:
+                finished = _run_cases(client, todo, out, opts, futures)
+            for rec in finished:          # one record per case, as each case's folder is complete
                 records.append(rec)
                 bar.update(rec)
     except KeyboardInterrupt:
         log.warning("interrupted: cancelling the cases not yet finished (a rerun resumes)")
         interrupted = True
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)   # the shutdown's connection noise
+        for name in ("distributed", "asyncio"):     # the shutdown's connection noise (a client or worker
+            logging.getLogger(name).setLevel(logging.CRITICAL)   # reconnecting to a closing scheduler)
         if client is not None and todo:
             try:
-                client.cancel(futures, force=True)
+                client.cancel(list(futures), force=True)
             except Exception:  # noqa: BLE001
                 pass
         raise
@@ -763,8 +786,73 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     atomic_write_text(out / "batch.json", json.dumps({
         "manifest": str(manifest), "cases": len(specs), "counts": counts, "seconds": round(seconds, 3),
         "cases_per_minute": round(report.cases_per_minute, 2), "cluster": what, "backend": backend,
-        "pictures": pictures, "results": {k: v.name for k, v in paths.items()}}, indent=1) + "\n")
+        "pictures": pictures, "results": {k: v.name for k, v in paths.items()},
+        **({"gpu_graph": graph} if graph else {})}, indent=1) + "\n")
     return report
+
+
+def _run_cases(client, todo: Sequence[CaseSpec], out: Path, opts: dict, futures: set):
+    """The CPU batch: one :func:`run_case` task per case; yields each case's record as it ends."""
+    from distributed import as_completed
+
+    by_key = {}
+    stamp = f"{os.getpid()}-{time.time_ns()}"
+    for s in todo:
+        fut = client.submit(run_case, asdict(s), str(out.resolve()), opts, pure=False,
+                            key=f"ffrflow-case-{s.case_id}-{stamp}")
+        by_key[fut.key] = s
+        futures.add(fut)
+    for fut in as_completed(list(futures)):
+        s = by_key[fut.key]
+        try:
+            rec = fut.result()
+        except Exception as exc:  # noqa: BLE001 - a worker died or the task was lost
+            rec = write_failure(out, s, exc, "worker")
+        futures.discard(fut)
+        yield rec
+
+
+def _check_graph_options(gpu, client, scheduler, backend, uq_samples, gpu_batch_size, emulate_gpu_workers) -> dict:
+    """Check the options of the GPU graph before anything is read, run or written; returns the graph's
+    options for the workers (empty without ``gpu=True``).
+
+    Raises
+    ------
+    InvalidInputError
+        Graph options without ``gpu=True``, a bad number, ``backend`` other than ``auto`` with
+        ``gpu=True``, ``scheduler`` with ``gpu=True``.
+    BackendUnavailableError
+        ``gpu=True`` (not emulated) where CuPy, a CUDA device or dask-cuda is missing.
+    """
+    from .batch_graph import DEFAULT_GPU_BATCH_SIZE, DEFAULT_UQ_SAMPLES
+
+    if not gpu:
+        given = [n for n, v in (("--uq-samples", uq_samples), ("--gpu-batch-size", gpu_batch_size),
+                                ("--emulate-gpu-workers", emulate_gpu_workers or None)) if v is not None]
+        if given:
+            raise InvalidInputError(f"{', '.join(given)}: only with --gpu (the CPU batch runs no uncertainty "
+                                    f"and solves each case on its own worker)")
+        return {}
+    emulate_gpu_workers = int(emulate_gpu_workers or 0)
+    if emulate_gpu_workers < 0:
+        raise InvalidInputError(f"--emulate-gpu-workers {emulate_gpu_workers}: expected 0 or more")
+    if client is None:
+        if emulate_gpu_workers:
+            if scheduler:
+                raise InvalidInputError("batch --gpu --emulate-gpu-workers starts its own cluster; not with "
+                                        "--scheduler")
+        else:
+            require_gpu_cluster(scheduler)
+    if backend != "auto":
+        raise InvalidInputError(f"--backend {backend}: with --gpu the GPU workers solve with cuda (Numba on "
+                                f"emulated GPU workers); leave --backend at auto")
+    n_uq = DEFAULT_UQ_SAMPLES if uq_samples is None else int(uq_samples)
+    if n_uq < 0 or n_uq == 1:
+        raise InvalidInputError(f"--uq-samples {uq_samples}: expected 0 (no uncertainty run) or at least 2")
+    size = DEFAULT_GPU_BATCH_SIZE if gpu_batch_size is None else int(gpu_batch_size)
+    if size < 1:
+        raise InvalidInputError(f"--gpu-batch-size {gpu_batch_size}: expected at least 1")
+    return {"uq_samples": n_uq, "gpu_batch_size": size, "emulate_gpu_workers": emulate_gpu_workers}
 
 
 # ---------------------------------------------------------------------------------------------- phantom manifests

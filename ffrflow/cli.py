@@ -8,6 +8,7 @@ Commands::
     ffrflow export NETWORK --to svzerod|svoned -o FILE [--root ID]
     ffrflow mesh INPUT -o DIR [--label N | --threshold T] [--ostium x,y,z ...] [--no-lesions] [--volume-mesh]
     ffrflow batch MANIFEST -o OUTDIR [--workers N | --scheduler tcp://host:8786] [--no-pictures] [--force]
+                                     [--gpu [--uq-samples N] [--gpu-batch-size K] [--emulate-gpu-workers N]]
     ffrflow demo [-o DIR]
     ffrflow info
 
@@ -225,7 +226,9 @@ def cmd_batch(args) -> int:
         raise InvalidInputError(f"--workers {args.workers}: expected at least 1")
     rep = run_batch(args.manifest, args.output, workers=args.workers, scheduler=args.scheduler,
                     backend=args.backend, pictures=not args.no_pictures, force=args.force,
-                    progress=True if args.progress else None, gpu=True if args.gpu else None)
+                    progress=True if args.progress else None, gpu=True if args.gpu else None,
+                    uq_samples=args.uq_samples, gpu_batch_size=args.gpu_batch_size,
+                    emulate_gpu_workers=args.emulate_gpu_workers)
     c = rep.counts
     print(f"{c['ok']} done, {c['skipped']} finished earlier, {c['failed']} failed, {c['rejected']} rejected "
           f"in {rep.seconds:.1f} s ({rep.cases_per_minute:.1f} cases/min) on {rep.cluster}")
@@ -470,7 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on an existing Dask scheduler, e.g. tcp://host:8786")
     b.add_argument("--gpu", action="store_true",
-                   help="one worker per GPU through dask-cuda (exit 4 if CuPy, a CUDA device or dask-cuda is missing)")
+                   help="heterogeneous graph: meshing, pictures and writing on CPU workers, batched solves and a "
+                        "per-case uncertainty run on GPU workers (one per GPU, dask-cuda; exit 4 if CuPy, a CUDA "
+                        "device or dask-cuda is missing); --workers then counts the CPU workers")
+    b.add_argument("--uq-samples", type=int, default=None, metavar="N",
+                   help="with --gpu: uncertainty samples per case (default 10000; 0 turns the run off); the 90 %% "
+                        "interval and P(FFR <= 0.80) go into summary.json, uq.json and the results table")
+    b.add_argument("--gpu-batch-size", type=int, default=None, metavar="K",
+                   help="with --gpu: cases per batched solve on a GPU worker (default 16)")
+    b.add_argument("--emulate-gpu-workers", type=int, default=None, metavar="N",
+                   help="with --gpu, TEST DEVICE: N CPU processes stand in for GPU workers and solve with Numba, "
+                        "so that the GPU graph runs on a machine without a GPU (tests, graph-overhead benchmark); "
+                        "never chosen by itself")
     b.add_argument("--no-pictures", action="store_true", help="skip ffr.png and pullback.png per case")
     b.add_argument("--force", action="store_true", help="rerun finished cases too")
     b.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
