@@ -288,6 +288,37 @@ def format_uq_table(rows: list[dict], key: str = "id") -> str:
     return "\n".join(lines)
 
 
+def format_uq_readouts(block: dict) -> str:
+    """Plain-text table of the standard read-outs with their uncertainty (``uq.json`` ``readouts``):
+    per lesion FFR 10/20 mm distal (median [90 % interval]), ΔFFR, P(FFR <= 0.80) and the class
+    probabilities at the classified point; per named vessel the distal and lowest FFR."""
+    if "unavailable" in block:
+        return f"read-outs: unavailable ({block['unavailable']})"
+
+    def iv(x, p=False):
+        if x is None:
+            return f"{'-':>22}" + (f"{'':>7}" if p else "")
+        return f"{x['median']:>6.3f} [{x['p05']:.3f}, {x['p95']:.3f}]" + (f"{x['p_below_cutoff']:>7.2f}" if p else "")
+
+    les = block["lesions"]
+    keys = [k for k in (les[0] if les else {}) if k.startswith("ffr_") and k.endswith("mm")]
+    head = (f"{'lesion':<7}{'vessel':<9}" + "".join(f"{'FFR@' + k[4:] + ' [90 %]':>22}" for k in keys)
+            + f"{'dFFR [90 %]':>22}{'P(<=0.80)':>11}{'P(pos)':>8}{'P(grey)':>8}")
+    lines = [head, "-" * len(head)]
+    for r in les:
+        lines.append(f"{r['id']:<7}{r['vessel']:<9}" + "".join(f"{iv(r[k]):>22}" for k in keys)
+                     + f"{iv(r['delta_ffr']):>22}{r['class_ffr']['p_below_cutoff']:>11.2f}"
+                     + f"{r['p_positive']:>8.2f}{r['p_grey_zone']:>8.2f}")
+    head2 = f"{'vessel':<40}{'distal FFR [90 %]':>22}{'P':>7}{'lowest FFR [90 %]':>22}{'P':>7}"
+    lines += ["", head2, "-" * len(head2)]
+    for r in block["vessels"]:
+        lines.append(f"{r['name'][:39]:<40}{iv(r['ffr_distal'], True)}{iv(r['ffr_min'], True)}")
+    lines.append(f"(P: P(FFR <= 0.80); P(pos): FFR <= {block['config']['positive_max']:g}, P(grey): "
+                 f"{block['config']['positive_max']:g} < FFR <= {block['config']['negative_above']:g}, at "
+                 f"{block['config']['class_at_mm']:g} mm distal or the path's end)")
+    return "\n".join(lines)
+
+
 def _deterministic(args):
     """The case solved as ``ffrflow run`` does, nothing written yet (the caller writes one folder)."""
     from .api import run
@@ -331,6 +362,8 @@ def cmd_uq(args) -> int:
     print(format_uq_table(res.lesions))
     print()
     print(format_uq_table(res.outlets, key=""))
+    print()
+    print(format_uq_readouts(res.readouts))
     print(f"\n{res.n_samples} samples ({res.method}) on {res.backend} in {res.timings_s['total']:.2f} s")
     print(_failed_line(res))
     if args.output:

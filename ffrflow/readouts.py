@@ -184,17 +184,100 @@ def vessel_readouts(result, names: dict[str, str], config: dict | None = None) -
         row = {"name": nm, "vessels": list(path), "length_mm": off, "min_diameter_mm": dmin,
                "ffr_distal": None, "distal_vessel": None, "distal_s_mm": None, "distal_mm": None,
                "ffr_min": float(f[k_min]), "min_vessel": vid_all[k_min], "min_s_mm": float(sl[k_min])}
-        wide = np.nonzero(d >= dmin)[0]
-        if wide.size:
-            k = int(wide[-1])
-            if k + 1 < len(s) and d[k + 1] < dmin and vid_all[k + 1] == vid_all[k]:
-                t = (d[k] - dmin) / (d[k] - d[k + 1])
-                s_star = s[k] + t * (s[k + 1] - s[k])
-                f_star = f[k] + t * (f[k + 1] - f[k])
-                sl_star = sl[k] + t * (sl[k + 1] - sl[k])
-            else:
-                s_star, f_star, sl_star = s[k], f[k], sl[k]
+        cross = _diameter_crossing(d, vid_all, dmin)
+        if cross is not None:
+            k, t = cross
+            k1 = k + 1 if t else k
+            s_star = s[k] + t * (s[k1] - s[k])
+            f_star = f[k] + t * (f[k1] - f[k])
+            sl_star = sl[k] + t * (sl[k1] - sl[k])
             row.update({"ffr_distal": float(f_star), "distal_vessel": vid_all[k], "distal_s_mm": float(sl_star),
                         "distal_mm": float(s_star)})
         rows.append(row)
+    return rows
+
+
+def _diameter_crossing(d: np.ndarray, vid_all: list, dmin: float) -> tuple[int, float] | None:
+    """``(k, t)``: the most distal point of a chain's diameter profile ``d`` still ≥ ``dmin`` lies at
+    fraction ``t`` of the way from node ``k`` to node ``k + 1`` (t = 0: at node k); None when the
+    chain is never that wide."""
+    wide = np.nonzero(d >= dmin)[0]
+    if not wide.size:
+        return None
+    k = int(wide[-1])
+    if k + 1 < len(d) and d[k + 1] < dmin and vid_all[k + 1] == vid_all[k]:
+        return k, float((d[k] - dmin) / (d[k] - d[k + 1]))
+    return k, 0.0
+
+
+# ------------------------------------------------------------------ read-out points of an ensemble
+# docs/physics.md §Uncertainty (read-outs): the ensemble reads FFR per sample at the points the
+# deterministic read-outs use, as a probe (node a, node b, t): FFR = f_a + t (f_b − f_a).
+
+def _probe_at(disc, vessel_id: str, s_mm: float) -> tuple[int, int, float]:
+    """The probe of the point at arclength ``s_mm`` on ``vessel_id`` (global node indices of ``disc``),
+    with the weights of the linear interpolation :func:`_ffr_at` does (``numpy.interp``)."""
+    sl = disc.nodes_of(disc.vessel_ids.index(vessel_id))
+    s = disc.s_mm[sl]
+    if s_mm <= s[0]:
+        return sl.start, sl.start, 0.0
+    if s_mm >= s[-1]:
+        return sl.stop - 1, sl.stop - 1, 0.0
+    i = int(np.searchsorted(s, s_mm, side="right")) - 1
+    if s[i] == s_mm or s[i + 1] == s[i]:
+        return sl.start + i, sl.start + i, 0.0
+    return sl.start + i, sl.start + i + 1, float((s_mm - s[i]) / (s[i + 1] - s[i]))
+
+
+def lesion_readout_probes(net, disc, lesion: dict, config: dict | None = None) -> dict:
+    """Where :func:`lesion_readouts` reads FFR for one lesion, as probes of ``disc`` (the network's
+    discretisation): ``{readout_key(d): probe or None, "start": probe, "end": probe, "class": probe,
+    "class_at_mm": mm}`` (module docstring for the points; a probe is ``(node a, node b, t)``)."""
+    cfg = {**READOUT_DEFAULTS, **(config or {})}
+    vid = lesion["vessel"]
+    out: dict[str, Any] = {}
+    for d in cfg["distances_mm"]:
+        at = point_downstream(net, vid, lesion["end_mm"], d)
+        out[readout_key(d)] = None if at is None else _probe_at(disc, *at)
+    out["start"] = _probe_at(disc, vid, lesion["start_mm"])
+    out["end"] = _probe_at(disc, vid, lesion["end_mm"])
+    at = point_downstream(net, vid, lesion["end_mm"], cfg["class_at_mm"])
+    used = float(cfg["class_at_mm"])
+    if at is None:
+        ov, os_, used = _outlet_end(net, vid, lesion["end_mm"])
+        at = (ov, os_)
+    out["class"] = _probe_at(disc, *at)
+    out["class_at_mm"] = used
+    return out
+
+
+def vessel_readout_probes(net, disc, names: dict[str, str], config: dict | None = None) -> list[dict]:
+    """Where :func:`vessel_readouts` reads FFR per named vessel, as probes of ``disc``: ``name``,
+    ``vessels``, ``distal`` (probe or None) and ``min_nodes``, the nodes among which the lowest FFR
+    lies whenever pressure falls along every element (flow ≥ 0, Poiseuille resistance > 0) and
+    jumps only at lesion ends (docs/physics.md §Uncertainty): each vessel's last node and the node
+    before each lesion's end."""
+    cfg = {**READOUT_DEFAULTS, **(config or {})}
+    dmin = float(cfg["min_diameter_mm"])
+    ends: dict[int, list[int]] = {}
+    for x in disc.lesions:
+        ends.setdefault(int(disc.node_vessel[x["node_end"]]), []).append(int(x["node_end"]))
+    rows = []
+    for nm, path in named_chains(net, names):
+        nodes, d, vid_all, cand = [], [], [], []
+        for vid in path:
+            i = disc.vessel_ids.index(vid)
+            sl = disc.nodes_of(i)
+            nodes.append(np.arange(sl.start, sl.stop))
+            d.append(2.0 * disc.radius_mm[sl])
+            vid_all += [vid] * (sl.stop - sl.start)
+            cand.append(sl.stop - 1)
+            cand += [k - 1 for k in ends.get(i, []) if k - 1 >= sl.start]
+        nodes = np.concatenate(nodes)
+        cross = _diameter_crossing(np.concatenate(d), vid_all, dmin)
+        distal = None
+        if cross is not None:
+            k, t = cross
+            distal = (int(nodes[k]), int(nodes[k + 1]) if t else int(nodes[k]), t)
+        rows.append({"name": nm, "vessels": list(path), "distal": distal, "min_nodes": sorted(set(cand))})
     return rows

@@ -61,6 +61,11 @@ contribution of each input to the variance (a given-data estimate of the first-o
 Var(E[FFR | X_i]) / Var(FFR), from the same samples binned on X_i); the estimates at N/64 … N show
 their convergence.
 
+The standard read-outs (:mod:`ffrflow.readouts`: per lesion FFR 10 and 20 mm distal, ΔFFR and the
+class; per named vessel the distal and the lowest FFR) get the same statistics and the class
+probabilities, read in every sample at the case's read-out points, exactly at the nodes
+(:func:`readout_uncertainty`; docs/physics.md §Uncertainty).
+
 Virtual stenting (:func:`pci`) restores a lesion's lumen to its reference radius over its length
 (severity 0 in the ensemble kernel) and predicts FFR along every vessel and at every outlet, with
 the same uncertainty machinery.
@@ -222,6 +227,12 @@ class UQResult:
     status: np.ndarray = field(repr=False, default=None)
     failed: dict = field(default_factory=dict)
     failed_inputs: dict = field(repr=False, default_factory=dict)
+    #: The standard read-outs with their uncertainty (:func:`readout_uncertainty`): ``lesions`` and
+    #: ``vessels`` blocks of ``uq.json``, or ``{"unavailable": reason}``.
+    readouts: dict = field(default_factory=dict)
+    #: Per-sample read-outs (NaN for a failed sample or a read-out the case does not have), for
+    #: ``results.h5``: ``lesion_<key>`` (n_samples, n_lesions), ``vessel_<key>`` (n_samples, n_named).
+    readout_samples: dict = field(repr=False, default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -233,12 +244,13 @@ class UQResult:
                 "distributions": self.distributions, "bounds": BOUNDS, "failed": self.failed,
                 "lesions": self.lesions, "outlets": self.outlets,
                 "convergence": self.convergence, "stented": self.stented, "backend": self.backend,
-                "timings_s": self.timings_s}
+                "timings_s": self.timings_s, "readouts": self.readouts}
 
     def arrays(self) -> dict:
         """The per-sample arrays for ``results.h5`` (``/uq`` or ``/pci``): FFR per sample, the status
         per sample and, under ``failed/``, the index and inputs of every failed sample."""
         out = {"ffr_lesion": self.ffr_lesion, "ffr_outlet": self.ffr_outlet, "status": self.status}
+        out.update({f"readouts/{k}": v for k, v in self.readout_samples.items()})
         out.update({f"failed/{k}": v for k, v in self.failed_inputs.items()})
         return out
 
@@ -480,7 +492,9 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
             raise InvalidInputError(f"lesion {sid!r}: no such lesion; this case has {les_ids or 'none'}")
         params["lesion_severity"][:, les_ids.index(sid)] = 0.0
     t1 = time.perf_counter()
-    b = solve_steady_batch(net, params, backend=backend, trees=[tree], on_failure="mark")
+    probes = _readout_probes(net, tree)
+    b = solve_steady_batch(net, params, backend=backend, trees=[tree], on_failure="mark",
+                           probe_nodes=probes["nodes"] if probes["nodes"] is not None else None)
     t2 = time.perf_counter()
     ok = b.ok
     n_ok = int(ok.sum())
@@ -550,15 +564,132 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
         if k == n:
             break
         k = min(n, 2 * k)
+    readouts, readout_samples = readout_uncertainty(probes, b.ffr_node, ok, les_ids)
     res = UQResult(n_samples, method, dists, lesions, outlets, conv, samples=inputs_1d, ffr_lesion=b.ffr_lesion,
                    ffr_outlet=b.ffr_outlet, stented=stented, backend=b.backend,
                    timings_s={"sample": t1 - t0, "solve": t2 - t1, "total": time.perf_counter() - t0},
-                   status=b.status, failed=failed, failed_inputs=failed_inputs)
+                   status=b.status, failed=failed, failed_inputs=failed_inputs, readouts=readouts,
+                   readout_samples=readout_samples)
     log.info("uq: %d samples (%d failed) on %s in %.2f s (solve %.2f s)", n_samples, bad.size, b.backend,
              res.timings_s["total"], t2 - t1)
     if output_dir is not None:
         write_uq(res, output_dir, "uq")
     return res
+
+
+def _readout_probes(net: VesselNetwork, tree) -> dict:
+    """The points of the standard read-outs (:mod:`ffrflow.readouts`) as probes of the ensemble's
+    discretisation, and the nodes whose FFR every sample needs (``nodes``, None when the read-outs
+    are unavailable, with the reason in ``unavailable``)."""
+    from .anatomy import label_network
+    from .readouts import lesion_readout_probes, vessel_readout_probes
+
+    cfg = net.model.readout
+    if net.model.lesion == "young-tsai":
+        reason = ("the young-tsai law spreads its resistance over each lesion; read-out intervals need the "
+                  "ns-calibrated or poiseuille-kt law")
+        log.warning("uq: no read-out intervals: %s", reason)
+        return {"nodes": None, "unavailable": reason}
+    disc = tree.disc
+    an = label_network(net)
+    names = {vid: an.name(vid) for vid in net.ids}
+    les = []
+    for x in disc.lesions:
+        pr = lesion_readout_probes(net, disc, x, cfg)
+        les.append({"vessel": x["vessel"], "vessel_name": names[x["vessel"]], **pr})
+    ves = vessel_readout_probes(net, disc, names, cfg)
+    nodes: dict[int, int] = {}
+
+    def col(k):
+        return nodes.setdefault(int(k), len(nodes))
+
+    def probe_cols(pr):
+        return None if pr is None else (col(pr[0]), col(pr[1]), pr[2])
+
+    for r in les:
+        for k, v in list(r.items()):
+            if isinstance(v, tuple):
+                r[k] = probe_cols(v)
+    for r in ves:
+        r["distal"] = probe_cols(r["distal"])
+        r["min_nodes"] = [col(k) for k in r["min_nodes"]]
+    return {"nodes": np.array(list(nodes), dtype=np.int64), "lesions": les, "vessels": ves, "config": dict(cfg)}
+
+
+def readout_uncertainty(probes: dict, ffr_node: np.ndarray | None, ok: np.ndarray,
+                        lesion_ids: Sequence[str]) -> tuple[dict, dict]:
+    """The standard read-outs of every sample and their statistics (docs/physics.md §Uncertainty).
+
+    Per lesion: ``ffr_<d>mm`` (FFR d mm distal to its lower border), ``delta_ffr`` (proximal minus
+    distal shoulder) and ``class_ffr`` (the FFR classified, at ``class_at_mm``), each with the
+    statistics of the other uq outputs (median, 90 % interval p05–p95, mean, sd, P(FFR ≤ 0.80)), and
+    the class probabilities ``p_positive`` (FFR ≤ positive_max), ``p_grey_zone``, ``p_negative`` (FFR
+    > negative_above). Per named vessel: ``ffr_distal`` and ``ffr_min`` likewise. A read-out the
+    case does not have (the path ends sooner, a vessel never as wide as the cut-off) is None.
+
+    Parameters
+    ----------
+    probes : dict
+        From :func:`_readout_probes`.
+    ffr_node : (n_samples, n_nodes) array
+        FFR at ``probes["nodes"]`` per sample (``BatchResult.ffr_node``).
+    ok : (n_samples,) bool
+        The converged samples (the statistics are over them).
+
+    Returns
+    -------
+    (summary, arrays)
+        The ``readouts`` block of ``uq.json`` and the per-sample arrays for ``results.h5``.
+    """
+    if probes.get("nodes") is None:
+        return {"unavailable": probes["unavailable"]}, {}
+    cfg = probes["config"]
+    n = ffr_node.shape[0]
+
+    def at(pr):
+        if pr is None:
+            return np.full(n, np.nan)
+        a, b, t = pr
+        fa, fb = ffr_node[:, a], ffr_node[:, b]
+        return fa + t * (fb - fa) if t else fa.copy()
+
+    def stats(y):
+        return _stats(y[ok])
+
+    keys = [k for k in (probes["lesions"][0] if probes["lesions"] else {}) if k.startswith("ffr_")]
+    arrays = {f"lesion_{k}": np.full((n, len(probes["lesions"])), np.nan) for k in keys + ["delta_ffr", "class_ffr"]}
+    les_out = []
+    for j, r in enumerate(probes["lesions"]):
+        row = {"id": lesion_ids[j], "vessel": r["vessel"], "vessel_name": r["vessel_name"]}
+        for k in keys:
+            y = at(r[k])
+            arrays[f"lesion_{k}"][:, j] = y
+            row[k] = None if r[k] is None else stats(y)
+        dl = at(r["start"]) - at(r["end"])
+        arrays["lesion_delta_ffr"][:, j] = dl
+        row["delta_ffr"] = {k: v for k, v in stats(dl).items() if not k.startswith("p_below")}
+        f = at(r["class"])
+        arrays["lesion_class_ffr"][:, j] = f
+        fo = f[ok]
+        pos = float(np.mean(fo <= cfg["positive_max"]))
+        neg = float(np.mean(fo > cfg["negative_above"]))
+        row.update({"class_at_mm": r["class_at_mm"], "class_ffr": stats(f), "p_positive": pos,
+                    "p_grey_zone": 1.0 - pos - neg, "p_negative": neg})
+        les_out.append(row)
+    ves_out = []
+    nvn = len(probes["vessels"])
+    arrays["vessel_ffr_distal"] = np.full((n, nvn), np.nan)
+    arrays["vessel_ffr_min"] = np.full((n, nvn), np.nan)
+    for i, r in enumerate(probes["vessels"]):
+        yd = at(r["distal"])
+        ym = np.min(ffr_node[:, r["min_nodes"]], axis=1)
+        arrays["vessel_ffr_distal"][:, i] = yd
+        arrays["vessel_ffr_min"][:, i] = ym
+        ves_out.append({"name": r["name"], "vessels": r["vessels"],
+                        "ffr_distal": None if r["distal"] is None else stats(yd), "ffr_min": stats(ym)})
+    summary = {"config": cfg, "lesions": les_out, "vessels": ves_out,
+               "vessel_names": [r["name"] for r in probes["vessels"]]}
+    return summary, arrays
 
 
 def write_uq(res: UQResult, output_dir, name: str = "uq") -> dict:

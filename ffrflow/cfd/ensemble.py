@@ -157,6 +157,8 @@ class BatchResult:
         Lowest of the lesion and outlet FFRs of each case.
     ffr_point : (N, n_nodes) or None
         FFR at every node (only with ``per_point=True``; single-network batches).
+    ffr_node : (N, n_probe) or None
+        FFR at the nodes asked for with ``probe_nodes`` (single-network batches).
     iterations, residual : (N,)
         Newton iterations and the final relative residual of each case.
     status : (N,) int64
@@ -180,6 +182,7 @@ class BatchResult:
     residual: np.ndarray
     backend: str
     ffr_point: np.ndarray | None = None
+    ffr_node: np.ndarray | None = None
     timings_s: dict = field(default_factory=dict)
     status: np.ndarray | None = None
 
@@ -225,7 +228,8 @@ def _param(params: Mapping[str, Any], name: str, n: int, default, width: int | N
 def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
                        params: Mapping[str, Any] | None = None, backend: str = "auto", tol: float = 1e-8,
                        max_iter: int = 100, per_point: bool = False, on_failure: str = "mark",
-                       trees: Sequence[TreeArrays] | None = None, method: str = "precomputed") -> BatchResult:
+                       trees: Sequence[TreeArrays] | None = None, method: str = "precomputed",
+                       probe_nodes: Sequence[int] | None = None) -> BatchResult:
     """Solve many steady cases in one kernel call.
 
     Parameters
@@ -242,6 +246,11 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
         Newton iterations allowed per case and lesion pass.
     per_point : bool
         Also return FFR at every node (N × n_nodes; single network only).
+    probe_nodes : sequence of int, optional
+        Global node indices of the network's discretisation (``TreeArrays.disc``) whose FFR every
+        case needs (``BatchResult.ffr_node``, N × len(probe_nodes); single network only). Exact, at
+        a cost of the elements between each node and the nearest point upstream on its vessel whose
+        pressure the solve has (the vessel's start, a lesion's start or end): see :func:`_node_ffr`.
     on_failure : {"mark", "raise"}
         ``"mark"`` (default): a case that does not converge, or whose sampled radius offset or
         severity makes a radius ≤ 0, gets its code in ``BatchResult.status`` and NaN results; the
@@ -294,8 +303,8 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     else:
         n_cases = len(nets)
         case_tree = np.arange(n_cases, dtype=np.int64)
-        if per_point:
-            raise InvalidInputError("per_point: only for a batch of one network")
+        if per_point or probe_nodes is not None:
+            raise InvalidInputError("per_point, probe_nodes: only for a batch of one network")
         per_item = sorted(set(params) & {"outlet_resistance_scale", "radius_offset_mm", "lesion_severity",
                                          "lesion_mld_mm"})
         if per_item:
@@ -386,7 +395,7 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
             max_iter, backend)
     return _results(trees, single, t_pack, t_kernel, passes, n_cases, cv_off, cl_off, co_off, invalid, tol,
                     on_failure, Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, per_point, mu,
-                    model, kt, rho, dr, sev, backend, t0)
+                    model, kt, rho, dr, sev, backend, t0, probe_nodes)
 
 
 def _layout(tr: TreeArrays):
@@ -545,7 +554,7 @@ def _solve_nodes(trees, t0, case_tree, cv_off, cl_off, co_off, dr, sev, r_out, m
 
 def _results(trees, single, t_pack, t_kernel, passes, n_cases, cv_off, cl_off, co_off, invalid, tol, on_failure,
              Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, per_point, mu, model, kt, rho, dr, sev,
-             backend, t0):
+             backend, t0, probe_nodes=None):
     """Statuses, FFRs and flows of a solved batch (case-major arrays or views)."""
     status = np.where(invalid, NONPOSITIVE_RADIUS, np.where(resid <= tol, CONVERGED, NOT_CONVERGED)).astype(np.int64)
     bad = np.flatnonzero(status == NOT_CONVERGED)
@@ -607,10 +616,14 @@ def _results(trees, single, t_pack, t_kernel, passes, n_cases, cv_off, cl_off, c
                                    dr.reshape(n_cases, -1),
                                    sev.reshape(n_cases, -1),
                                    Q.reshape(n_cases, -1), P_up.reshape(n_cases, -1), root_of[0])
+    if probe_nodes is not None:
+        res.ffr_node = _node_ffr(trees[0], np.asarray(probe_nodes, dtype=np.int64), mu, Q.reshape(n_cases, -1),
+                                 P_up.reshape(n_cases, -1), p_les0.reshape(n_cases, -1), p_les1.reshape(n_cases, -1),
+                                 dr.reshape(n_cases, -1), sev.reshape(n_cases, -1), root_of[0])
     failed = np.flatnonzero(status != CONVERGED)
     if failed.size:   # a failed case has no result
         for name in ("ffr_lesion", "delta_p_lesion_mmHg", "mld_mm", "ffr_outlet", "flow_outlet_ml_s", "flow_ml_s",
-                     "min_ffr", "ffr_point"):
+                     "min_ffr", "ffr_point", "ffr_node"):
             a = getattr(res, name)
             if a is None:
                 continue
@@ -772,3 +785,57 @@ def _per_point(tr: TreeArrays, mu, model, kt, lesion_coef, rho, dr, sev, Q, P_up
     q = Q[:, nv]
     p = P_up[:, nv] - q * rc - q * np.abs(q) * sc
     return p / P_up[:, np.asarray(root)[nv]]
+
+
+def _node_ffr(tr: TreeArrays, nodes: np.ndarray, mu, Q, P_up, p_les0, p_les1, dr, sev, root) -> np.ndarray:
+    """FFR at the global nodes ``nodes`` of every case of a single-network batch (N × len(nodes)).
+
+    The pressure at node k of vessel v is the pressure at the nearest anchor a ≤ k upstream on v
+    whose pressure the solve returns (v's start P_up, a lesion's start p_les0 or end p_les1) minus
+    Q_v times the exact Poiseuille resistance of the case's frusta from a to k: between an anchor
+    and the next lesion end nothing but Poiseuille elements acts (every lesion term sits at its
+    lesion's end, docs/physics.md §Steady network), so this is the single solve's node pressure to
+    round-off. Not for ``young-tsai`` nodes inside a lesion (that law spreads its resistance over
+    the lesion), which are refused.
+    """
+    disc = tr.disc
+    n_cases = Q.shape[0]
+    out = np.empty((n_cases, nodes.size))
+    if nodes.size == 0:
+        return out
+    if np.any((nodes < 0) | (nodes >= disc.n_nodes)):
+        raise InvalidInputError(f"probe_nodes: expected node indices in [0, {disc.n_nodes}), got {nodes.min()}.."
+                                f"{nodes.max()}")
+    nv_of = disc.node_vessel
+    anchors: dict[int, list[tuple[int, str, int]]] = {}
+    for j, x in enumerate(disc.lesions):
+        v = int(nv_of[x["node_start"]])
+        anchors.setdefault(v, []).append((int(x["node_start"]), "start", j))
+        anchors.setdefault(v, []).append((int(x["node_end"]), "end", j))
+    young_tsai = tr.network.model.lesion == "young-tsai"
+    c8 = 8.0 * mu[:, None] / (3.0 * math.pi)
+    rootp = P_up[:, np.asarray(root)]
+    for i, k in enumerate(nodes):
+        v = int(nv_of[k])
+        a, p = int(disc.node_offsets[v]), P_up[:, v]
+        inside = None
+        for node, kind, j in sorted(anchors.get(v, []), key=lambda z: (z[0], z[1] == "end")):
+            if a <= node <= k:
+                a, p = node, (p_les0[:, j] if kind == "start" else p_les1[:, j])
+                inside = j if kind == "start" else None
+        if k > a:
+            if young_tsai and inside is not None:
+                raise InvalidInputError(f"probe_nodes: node {int(k)} lies inside lesion L{inside + 1}, whose "
+                                        "young-tsai resistance is spread over the lesion; read FFR outside it")
+            ks = np.arange(a, k + 1)
+            lab = tr.node_les[ks]
+            r = tr.r_node_m[ks][None, :] + dr[:, v:v + 1]
+            if np.any(lab >= 0):
+                sv = np.where(lab >= 0, sev[:, np.maximum(lab, 0)], 1.0)
+                r = r + (1.0 - sv) * tr.d_node_m[ks][None, :]
+            r0, r1 = r[:, :-1], r[:, 1:]
+            r01 = r0 * r1
+            el = tr.el_len_m[ks[1:]][None, :] * (r0 * r0 + r01 + r1 * r1) / (r01 * r01 * r01)
+            p = p - Q[:, v] * (c8[:, 0] * el.sum(axis=1))
+        out[:, i] = p / rootp[:, v]
+    return out
