@@ -83,7 +83,8 @@ def code_version() -> dict:
     from ffrflow import __version__
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no", "--", "ffrflow", "benchmarks")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", "ffrflow", "benchmarks",
+                 ":(exclude)benchmarks/results")        # an earlier result file is not the measured code
     return {"ffrflow": __version__, "commit": commit,
             "dirty": None if status is None else bool(status)}
 
@@ -92,7 +93,8 @@ def save(name: str, payload: dict) -> Path:
     """Write ``benchmarks/results/<name>-<date>.json`` and return its path.
 
     The file carries the date, the machine (:func:`machine_info`) and the code version
-    (:func:`code_version`: commit and whether ``ffrflow/`` or ``benchmarks/`` had uncommitted changes).
+    (:func:`code_version`: commit and whether ``ffrflow/`` or ``benchmarks/``, result files apart, had
+    uncommitted changes).
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")

@@ -38,6 +38,14 @@ KNOWN_GAPS: dict[str, tuple[float, str]] = {
 }
 
 
+#: Cases whose 3D run did not reach the 1D boundary conditions (its outlet-pressure matching diverged),
+#: so they are no comparison; the test fails if a rerun matches them, so the entry must go.
+KNOWN_UNMATCHED: dict[str, str] = {
+    "medina_100": "the jet of the left-main lesion makes the outlet flows insensitive to the outlet pressures "
+                  "the matching steps assume; after 6 steps the 3D LAD flow is reversed (-1.0 mL/s for 1.9)",
+}
+
+
 def _docs():
     files = sorted(p for p in DATA.glob("*.json") if p.name != "mesh_convergence.json")
     return [json.loads(p.read_text()) for p in files]
@@ -54,6 +62,20 @@ def test_table_is_committed():
 
 def test_known_gaps_name_committed_cases():
     assert set(KNOWN_GAPS) <= set(IDS)
+    assert set(KNOWN_UNMATCHED) <= set(IDS)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=IDS)
+def test_3d_flows_match_1d_or_listed(doc):
+    """Each 3D level carries the 1D outlet flows within the comparison's tolerance, or the case is
+    listed as unmatched (and then none of its rows enter the statistics)."""
+    case = doc["case"]
+    rows = compare.compare_case(case)
+    matched = all(r["valid"] for r in rows)
+    if case["id"] in KNOWN_UNMATCHED:
+        assert not matched, "the case now matches its 1D flows: remove it from KNOWN_UNMATCHED"
+    else:
+        assert matched, [(r["mass_g"], r["flow_deviation_3d"]) for r in rows]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=IDS)
@@ -65,6 +87,8 @@ def test_metadata_and_levels(doc):
     flows = [lev["inlet_flow_ml_s"] for lev in case["levels"]]
     assert flows[0] < flows[1]
     tol = doc["metadata"]["settings"]["flow_tol"]
+    if case["id"] in KNOWN_UNMATCHED:
+        return      # its levels are no comparison (test_3d_flows_match_1d_or_listed)
     for lev in case["levels"]:
         if not lev["converged"]:
             # kept, marked and bounded: the drops still move by less than 1 % over the last 20 %
@@ -128,7 +152,9 @@ def test_mesh_convergence():
 def test_1d_matches_3d(doc):
     """|ΔFFR| between the 1D steady model and 3D at every outlet and lesion-distal point."""
     case = doc["case"]
-    rows = [r for r in compare.compare_case(case) if r["converged_3d"]]
+    if case["id"] in KNOWN_UNMATCHED:
+        pytest.skip(f"3D run not at the 1D flows: {KNOWN_UNMATCHED[case['id']]}")
+    rows = [r for r in compare.compare_case(case) if r["converged_3d"] and r["valid"]]
     assert rows
     for r in rows:
         assert r["flow_deviation"] < compare.FLOW_TOL, r     # the comparison is at the 3D run's flows
