@@ -1,8 +1,9 @@
 """Steady solver benchmark: solve time per case for trees of 10 to 10 000 vessels, NumPy vs Numba.
 
 Trees come from :func:`ffrflow.phantoms.random_tree`; every tenth vessel gets a cosine lesion of
-50–70 % diameter stenosis (given as a lesion, so the Newton iteration has real work). Timed per
-backend, JIT warm-up excluded, median of repeats:
+50–70 % diameter stenosis (given as a lesion, so the Newton iteration has real work), and, as a
+lesion-dense variant (``--lesion-every``, default ``10,1``: 1 is every vessel, up to 1 000 vessels),
+every vessel does. Timed per backend, JIT warm-up excluded, median of repeats:
 
 - ``assemble``: discretisation into ≤ 1 mm elements (exact Poiseuille integrals, lesion
   coefficients) and the morphometric outlet resistances;
@@ -42,7 +43,7 @@ def with_lesions(net, every=10, seed=0):
     return net
 
 
-def run(sizes=(10, 100, 1000, 10000), backends=("numpy", "cpu"), threads=1, repeats=None):
+def run(sizes=(10, 100, 1000, 10000), backends=("numpy", "cpu"), threads=1, repeats=None, lesion_every=(10, 1)):
     from ffrflow.cfd.assembly import discretize
     from ffrflow.cfd.boundary import outlet_resistances
     from ffrflow.cfd.steady import _solve_tree, solve_steady
@@ -56,8 +57,8 @@ def run(sizes=(10, 100, 1000, 10000), backends=("numpy", "cpu"), threads=1, repe
     except ImportError:
         pass
     rows = []
-    for n in sizes:
-        net = with_lesions(random_tree(n, seed=1))
+    for n, every in [(n, e) for e in lesion_every for n in sizes if e >= 10 or n <= 1000]:
+        net = with_lesions(random_tree(n, seed=1), every=every)
         reps = repeats or (50 if n <= 100 else 10 if n <= 1000 else 3)
         for be in backends:
             t_asm, _ = median_time(lambda: (discretize(net, be), outlet_resistances(net)), reps)
@@ -73,7 +74,7 @@ def run(sizes=(10, 100, 1000, 10000), backends=("numpy", "cpu"), threads=1, repe
             t_solve, _ = median_time(solve_only, reps)
             t_total, _ = median_time(lambda: solve_steady(net, backend=be), reps)
             it = solve_only()
-            rows.append({"vessels": n, "nodes": disc.n_nodes, "lesions": len(disc.lesions), "backend": be,
+            rows.append({"vessels": n, "lesion_every": every, "nodes": disc.n_nodes, "lesions": len(disc.lesions), "backend": be,
                          "assemble_ms": 1e3 * t_asm, "solve_ms": 1e3 * t_solve, "total_ms": 1e3 * t_total,
                          "us_per_vessel": 1e6 * t_total / n, "newton_iterations": it, "repeats": reps})
     return rows
@@ -84,17 +85,21 @@ def main(argv=None):
     p.add_argument("--sizes", default="10,100,1000,10000")
     p.add_argument("--backends", default="numpy,cpu")
     p.add_argument("--threads", type=int, default=1, help="Numba threads (default 1: one core)")
+    p.add_argument("--lesion-every", default="10,1",
+                   help="a lesion on every k-th vessel, one tree family per k (1: lesion-dense, up to 1 000 vessels)")
     p.add_argument("--no-save", action="store_true")
     a = p.parse_args(argv)
-    rows = run([int(x) for x in a.sizes.split(",")], a.backends.split(","), a.threads)
-    print(table(rows, [("vessels", "vessels", "d"), ("nodes", "nodes", "d"), ("backend", "backend", "s"),
+    rows = run([int(x) for x in a.sizes.split(",")], a.backends.split(","), a.threads,
+               lesion_every=[int(x) for x in a.lesion_every.split(",")])
+    print(table(rows, [("vessels", "vessels", "d"), ("lesions", "lesions", "d"), ("nodes", "nodes", "d"),
+                       ("backend", "backend", "s"),
                        ("newton_iterations", "Newton it", "d"), ("assemble_ms", "assemble ms", ".3f"),
                        ("solve_ms", "solve ms", ".3f"), ("total_ms", "total ms", ".3f"),
                        ("us_per_vessel", "us/vessel", ".2f")]))
-    for n in sorted({r["vessels"] for r in rows}):
-        by = {r["backend"]: r for r in rows if r["vessels"] == n}
+    for n, every in sorted({(r["vessels"], r["lesion_every"]) for r in rows}):
+        by = {r["backend"]: r for r in rows if r["vessels"] == n and r["lesion_every"] == every}
         if "numpy" in by and "cpu" in by:
-            print(f"{n:>6} vessels: Numba/NumPy speed-up total {by['numpy']['total_ms'] / by['cpu']['total_ms']:.1f}x, "
+            print(f"{n:>6} vessels, lesion on every {every}: Numba/NumPy speed-up total {by['numpy']['total_ms'] / by['cpu']['total_ms']:.1f}x, "
                   f"solve {by['numpy']['solve_ms'] / by['cpu']['solve_ms']:.1f}x")
     if not a.no_save:
         path = save("steady", {"threads": a.threads, "rows": rows})
