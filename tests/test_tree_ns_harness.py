@@ -198,3 +198,19 @@ def test_check_mesh_summary():
     assert foamcase.check_mesh_summary(log) == {"cells": 25356, "max_non_orthogonality_deg": 68.9,
                                                 "mean_non_orthogonality_deg": 16.2, "max_skewness": 0.58,
                                                 "mesh_ok": True}
+
+
+def test_flow_matching_resistance_is_downstream_of_the_shared_junction():
+    """Truth: with the inlet flow fixed, an outlet pressure moves flow only between the two outlet
+    paths below their shared junction, so the matching resistance of the Medina 1,0,0 case (a
+    left-main lesion) equals the healthy bifurcation's (Poiseuille branches: flow-independent)."""
+    from benchmarks.tree_ns.harness import hyperemic_bc
+
+    healthy = hyperemic_bc(cases.build_case("bifurcation_healthy").network, 30.0)
+    lm = hyperemic_bc(cases.build_case("medina_100").network, 30.0)
+    assert set(lm["matching_resistance_mmHg_s_per_ml"]) == {"LCX"}          # LAD carries more: the reference
+    assert lm["matching_resistance_mmHg_s_per_ml"]["LCX"] == pytest.approx(
+        healthy["matching_resistance_mmHg_s_per_ml"]["LCX"], rel=1e-9)
+    # and it is far below the whole inlet-to-outlet path resistances (dominated by the LM lesion)
+    whole = sum(-lm["p_1d_outlets_rel_mmHg"][k] / lm["outlet_flows_ml_s"][k] for k in ("LAD", "LCX"))
+    assert lm["matching_resistance_mmHg_s_per_ml"]["LCX"] < 0.25 * whole

@@ -61,7 +61,38 @@ def hyperemic_bc(network, mass_g: float) -> dict:
         "outlet_resistance_mmHg_s_per_ml": {k: float(v["resistance_mmHg_s_per_ml"]) for k, v in outs.items()},
         "ffr_1d_outlets": {k: float(v["ffr"]) for k, v in outs.items()},
         "p_1d_outlets_rel_mmHg": {k: float(v["pressure_mmHg"]) - p_ref for k, v in outs.items()},
+        "matching_resistance_mmHg_s_per_ml": matching_resistances(network, res),
     }
+
+
+def matching_resistances(network, res) -> dict:
+    """Per outlet but the one of largest flow (the reference), the 1D resistance that links its
+    outlet pressure to its flow when the inlet flow is fixed: the paths from the junction it shares
+    with the reference outlet to both outlets, R_o + R_ref (mmHg·s/mL). Only these paths carry the
+    flow that an outlet pressure moves between the two; a stenosis upstream of the shared junction
+    does not (taking whole inlet-to-outlet paths makes the outlet-pressure steps several times too
+    large behind a left-main lesion, and the matching oscillates away)."""
+    outs = {r["vessel"]: r for r in res.outlet_records}
+    ref = max(outs, key=lambda k: outs[k]["flow_ml_s"])
+
+    def path(v):
+        out = []
+        while v is not None:
+            out.append(v)
+            v = network.vessels[v].parent
+        return out[::-1]
+
+    r = {}
+    for o in outs:
+        if o == ref:
+            continue
+        po, pr = path(o), path(ref)
+        n = 0
+        while n < min(len(po), len(pr)) and po[n] == pr[n]:
+            n += 1
+        pj = float(res.vessel(po[n - 1])["pressure_mmHg"][-1])   # the end of the last shared vessel
+        r[o] = sum((pj - float(outs[k]["pressure_mmHg"])) / float(outs[k]["flow_ml_s"]) for k in (o, ref))
+    return r
 
 
 def _iterate(case: Path, patches: list[str], settings: dict) -> dict:
@@ -166,14 +197,20 @@ def solve_case(case_id: str, size_per_radius: float = BASE_SIZE, workdir: Path |
                 log.info("  flow matching %d: errors %s", k, {o: f"{e:+.2e}" for o, e in err.items()})
                 if max(abs(e) for e in err.values()) < settings["flow_tol"]:
                     break
-                # Newton step for each outlet but the reference one: with the inlet flow fixed,
-                # dQ_i/dp_i ~ -1/(R_i + R_ref) (R: path resistances inlet -> outlet, secant)
-                p_in = rec["patch_p"][inlet]
-                r_ref = (p_in - p_out[ref]) / q3[ref]
+                # A step for each outlet but the reference one: with the inlet flow fixed,
+                # dQ_o/dp_o ~ -1/(R_o + R_ref), R from the junction the two share (1D, first step),
+                # then the secant of the last two 3D runs when it has the right sign.
                 for o in outlets:
-                    if o != ref:
-                        r_i = (p_in - p_out[o]) / q3[o]
-                        p_out[o] += (q3[o] - q_target[o]) * (r_i + r_ref)
+                    if o == ref:
+                        continue
+                    r_o = lev["matching_resistance_mmHg_s_per_ml"][o[len("outlet_"):]] * kin / 1e-6
+                    if len(history) >= 2:
+                        h0, h1 = history[-2], history[-1]
+                        dp = (h1["outlet_p_mmHg"][o] - h0["outlet_p_mmHg"][o]) * kin
+                        dq = (h1["outlet_flows_ml_s"][o] - h0["outlet_flows_ml_s"][o]) * 1e-6
+                        if dp != 0.0 and dq / dp < 0.0:
+                            r_o = -dp / dq
+                    p_out[o] += (q3[o] - q_target[o]) * r_o
                 prev = (lev["inlet_flow_ml_s"], U, p)
             p = p * RHO_KG_M3 / PA_PER_MMHG                                 # mmHg
             rec["iterations"] = total_it
