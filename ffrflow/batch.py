@@ -314,6 +314,7 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
             api.write_outputs(result, tmp, pictures=bool(options.get("pictures", True)))
             result.timings_s["total"] = time.perf_counter() - t0
             result.to_json(tmp / "summary.json")
+            api.write_report(tmp)
             record.update({"status": "ok", "seconds": time.perf_counter() - t0})
         except Exception as exc:  # noqa: BLE001 - a case's failure must never stop the others
             for p in list(tmp.iterdir()):
@@ -622,7 +623,7 @@ class _Progress:
 
 def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
               backend: str = "auto", pictures: bool = True, force: bool = False, progress: bool | None = None,
-              gpu: bool | None = None, client=None) -> BatchReport:
+              gpu: bool | None = None, client=None, dashboard: bool = True) -> BatchReport:
     """Run every case of a manifest on Dask (see the module docstring).
 
     Parameters
@@ -651,6 +652,9 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
         :class:`~ffrflow.errors.InvalidInputError`.
     client : distributed.Client, optional
         Use this client (its cluster is left running).
+    dashboard : bool
+        Write ``OUTDIR/index.html`` and keep ``OUTDIR/index-data.js`` up to date as cases finish
+        (:mod:`ffrflow.report.dashboard`; default True).
 
     Returns
     -------
@@ -681,6 +685,10 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     records: list[dict] = []
     bar = _Progress(len(specs), progress)
     runnable = [s for s in specs if s.problem is None]
+    if dashboard:   # OUTDIR/index.html, its data rewritten as cases finish (ffrflow.report.dashboard)
+        from .report import Dashboard
+
+        bar = Dashboard(out, [s.case_id for s in runnable], title=f"ffrflow batch: {Path(manifest).name}").following(bar)
     for s in specs:
         if s.problem is not None:
             rec = write_rejected(out, s)

@@ -156,6 +156,48 @@ def write_case_report(folder: str | Path, path: str | Path | None = None) -> Pat
     return out
 
 
+def _plain(obj):
+    return obj.tolist() if hasattr(obj, "tolist") else str(obj)
+
+
+def write_result_report(result, path: str | Path, pictures: bool = True) -> Path:
+    """Write the report of an in-memory :class:`~ffrflow.cfd.result.Result` to ``path`` atomically
+    (:meth:`Result.to_html <ffrflow.cfd.result.Result.to_html>`): the same page as
+    :func:`write_case_report` builds from the case folder ``ffrflow run`` writes, from the result's
+    :meth:`~ffrflow.cfd.result.Result.summary` and centerline; with ``pictures`` the FFR picture and
+    the pull-back curves are drawn now (a picture that cannot be drawn is left out and named among
+    the warnings)."""
+    import logging
+    import tempfile
+
+    if not hasattr(result, "disc") or not hasattr(result, "lesion_records"):
+        raise InvalidInputError("to_html: a report needs a network solver's result (steady or pulsatile); "
+                                "a lumped model has no vessels or lesions")
+    summary = json.loads(json.dumps(finite(result.summary())))
+    pics: dict[str, bytes] = {}
+    if pictures:
+        with tempfile.TemporaryDirectory(prefix="ffrflow-report-") as tmp:
+            for name, draw in (("ffr.png", result.plot), ("pullback.png", result.plot_pullback)):
+                try:
+                    fig = draw(path=Path(tmp) / name)
+                    pics[name] = (Path(tmp) / name).read_bytes()
+                    try:
+                        import matplotlib.pyplot as plt
+
+                        plt.close(fig)
+                    except Exception:  # noqa: BLE001 - a figure that is not matplotlib's
+                        pass
+                except Exception as exc:  # noqa: BLE001 - a picture is never worth the report
+                    logging.getLogger("ffrflow").warning("%s not drawn: %s: %s", name, type(exc).__name__, exc)
+                    summary.setdefault("notes", []).append(f"{name} not drawn: {type(exc).__name__}: {exc}")
+    html = build_case_report(summary, geometry=geometry_from_result(result), pictures=pics,
+                             mesh=json.loads(json.dumps(finite(result.mesh_info), default=_plain))
+                             if getattr(result, "mesh_info", None) else None)
+    path = Path(path)
+    atomic_write_text(path, html)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- the page
 def _table(head: list[tuple[str, str]], rows: list[list[tuple[str, Any, str]]], table_id: str) -> str:
     """``head`` = [(label, css class)], each row = [(cell html, raw value for data-value, css class)]."""
@@ -169,7 +211,8 @@ def _table(head: list[tuple[str, str]], rows: list[list[tuple[str, Any, str]]], 
         body.append("<tr>" + "".join(tds) + "</tr>")
     if not rows:
         body.append(f'<tr><td colspan="{len(head)}" class="muted">none</td></tr>')
-    return f'<table id="{table_id}"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="tw"><table id="{table_id}"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody>'
+            f'</table></div>')
 
 
 def _num(value, spec=".3f"):

@@ -172,9 +172,13 @@ class Dashboard:
         """A case finished (a batch record: ``case_id``, ``status``): read its row, rewrite the data
         file when the last rewrite is old enough."""
         cid = record.get("case_id")
-        if not isinstance(cid, str) or not cid:
-            cid = f"(row {record.get('row')})"
-        self.rows[cid] = case_row(self.outdir, cid, record=record)
+        if record.get("status") == "rejected":   # a bad or repeated case_id: keyed by its manifest row
+            key = f"row {record.get('row')}: {cid if isinstance(cid, str) else ''}".rstrip(": ")
+            self.rows[key] = {**case_row(self.outdir, key, record=record), "id": key}
+        else:
+            if not isinstance(cid, str) or not cid:
+                cid = f"(row {record.get('row')})"
+            self.rows[cid] = case_row(self.outdir, cid, record=record)
         self._dirty = True
         if time.monotonic() - self._last >= max(self.min_interval_s, 10.0 * self._cost):
             self.flush(running=True)
@@ -256,4 +260,4 @@ _BODY = """<h1 id="title">ffrflow batch</h1>
 <p class="muted">Worst lesion: the lesion whose classified read-out (FFR at the distance shown, by default 20 mm
 distal to its lower border) is lowest. Classes: FFR &le; 0.75 positive, &gt; 0.80 negative, between: grey zone.
 Click a picture for the case's report; a column header sorts.</p>
-<script src="index-data.js"></script>"""
+<script id="dashboard-data" src="index-data.js"></script>"""
