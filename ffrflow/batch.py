@@ -30,7 +30,9 @@ pyarrow is installed) has one row per case (``row = "case"``: status, min FFR, l
 error) and one per lesion (``row = "lesion"``: vessel, its anatomical name and SCCT segment, %DS, ΔP,
 FFR distal, FFR 10 and 20 mm distal to the lesion, ΔFFR across it and its class, see
 :mod:`ffrflow.readouts`); ``OUTDIR/batch.json``
-summarises the run.
+summarises the run. ``OUTDIR/index.html`` is the dashboard (one row per case, sortable and
+filterable, a thumbnail linking to each case's ``report.html``), its data ``OUTDIR/index-data.js``
+rewritten as cases finish (:mod:`ffrflow.report.dashboard`).
 
 Clusters: an embedded :class:`distributed.LocalCluster` (``workers`` processes, one thread each)
 by default; an existing scheduler by address (``scheduler="tcp://host:8786"``); on a GPU node with
@@ -765,6 +767,8 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     ran = counts["ok"] + counts["failed"]
     rows = collect_results(out, specs)
     paths = write_results(out, rows)
+    if dashboard and (out / "index.html").is_file():
+        paths["dashboard"] = out / "index.html"
     report = BatchReport(counts=counts, records=records, seconds=seconds,
                          cases_per_minute=60.0 * ran / seconds if seconds > 0 and ran else 0.0, cluster=what,
                          results=paths)

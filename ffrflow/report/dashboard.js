@@ -37,7 +37,7 @@
     if (f.lcls || f.lv) {
       var les = r.les || [];
       var hit = les.some(function (l) {
-        return (!f.lcls || l[1] === f.lcls) && (!f.lv || text(l[0]).toLowerCase().indexOf(f.lv) >= 0);
+        return (!f.lcls || l[1] === f.lcls) && (!f.lv || (text(l[0]) + " " + text(l[3])).toLowerCase().indexOf(f.lv) >= 0);
       });
       if (!hit) { return false; }
     }

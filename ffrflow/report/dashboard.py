@@ -14,15 +14,17 @@ the rows are in ``index-data.js`` (``window.FFRFLOW_DASHBOARD = {...}``, a scrip
 because browsers do not let a ``file://`` page read JSON files). During a batch the page reloads the
 data every 5 s while ``running`` is true, so a user can watch it. :class:`Dashboard` keeps the rows in
 memory, reads each finished case's ``summary.json`` (or ``error.json``) once, and rewrites the data
-file atomically at most every ``min_interval_s`` seconds (and at least 10 × the time the last write
-took), plus once at the end: a batch of n cases costs O(n) reads and O(n × writes) bytes written,
-never O(n²) reads.
+file atomically after each finished case, but at most every ``min_interval_s`` seconds (and at least
+10 × the time the last write took; a case that finishes sooner is written by a timer when the
+interval is over, so the file never lags a finished case by more than that), plus once at the end:
+a batch of n cases costs O(n) reads and O(n × writes) bytes written, never O(n²) reads.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -43,13 +45,21 @@ def _worst(lesions: list[dict]) -> dict | None:
     return min(cand, key=lambda les: les["class_ffr"])
 
 
+def _lesion_keys(les: dict, keys: dict) -> str:
+    """What the dashboard's vessel filter matches for a lesion besides its vessel's name: the
+    anatomical key (``LAD``, ``D1``, ``RCA`` …), the network's vessel id and the SCCT segment label."""
+    return " ".join(str(x) for x in (keys.get(les.get("vessel")), les.get("vessel"), les.get("segment_label"))
+                    if x)
+
+
 def case_row(outdir: str | Path, case_id: str, status: str | None = None, record: dict | None = None) -> dict:
     """The dashboard row of one case, read from its folder (``summary.json`` or ``error.json``).
 
     Keys (short, the data file of 10 000 cases stays small): ``id``; ``st`` (``ok``, ``failed``,
     ``rejected``, ``not run``); ``min`` (lowest FFR); ``nl`` (lesions); the worst lesion ``wl`` (id),
     ``wv`` (vessel name), ``wid`` (vessel id), ``wf`` (its classified read-out), ``wat`` (mm distal
-    where it was read), ``cls`` (its class); ``les`` (every lesion: ``[vessel name, class, read-out]``);
+    where it was read), ``cls`` (its class); ``les`` (every lesion: ``[vessel name, class, read-out,
+    other names]``, the last the anatomical key, vessel id and segment label the vessel filter matches);
     ``s`` (seconds); ``err`` (exception type), ``stage``, ``msg`` (message); ``png``, ``rep``
     (whether ``ffr.png`` and ``report.html`` exist).
     """
@@ -70,11 +80,14 @@ def case_row(outdir: str | Path, case_id: str, status: str | None = None, record
                         "msg": f"{s_path.name}: cannot be read: {exc}"})
             return row
         lesions = s.get("lesions") or []
+        keys = {v.get("vessel"): v.get("anatomy") for v in ((s.get("anatomy") or {}).get("vessels") or [])
+                if isinstance(v, dict)}
         w = _worst(lesions)
         row.update({"st": "ok", "min": s.get("min_ffr"), "nl": len(lesions),
                     "s": (s.get("timings_s") or {}).get("total"), "solver": s.get("solver"),
                     "les": [[les.get("vessel_name") or les.get("vessel"), les.get("ffr_class"),
-                             les.get("class_ffr", les.get("ffr_distal"))] for les in lesions],
+                             les.get("class_ffr", les.get("ffr_distal")), _lesion_keys(les, keys)]
+                            for les in lesions],
                     "png": (folder / "ffr.png").is_file(), "rep": (folder / "report.html").is_file()})
         if w is not None:
             row.update({"wl": w.get("id"), "wv": w.get("vessel_name") or w.get("vessel"), "wid": w.get("vessel"),
@@ -151,7 +164,7 @@ class Dashboard:
         The page's title.
     """
 
-    def __init__(self, outdir: str | Path, case_ids: list[str], *, min_interval_s: float = 2.0,
+    def __init__(self, outdir: str | Path, case_ids: list[str], *, min_interval_s: float = 1.0,
                  title: str = "ffrflow batch"):
         self.outdir = Path(outdir)
         self.title = title
@@ -163,6 +176,9 @@ class Dashboard:
         self._last = 0.0
         self._cost = 0.0
         self._dirty = False
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
+        self._closed = False
         self.writes = 0
         self.outdir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.outdir / PAGE_NAME, page_html(title))
@@ -174,28 +190,47 @@ class Dashboard:
         cid = record.get("case_id")
         if record.get("status") == "rejected":   # a bad or repeated case_id: keyed by its manifest row
             key = f"row {record.get('row')}: {cid if isinstance(cid, str) else ''}".rstrip(": ")
-            self.rows[key] = {**case_row(self.outdir, key, record=record), "id": key}
+            row = {**case_row(self.outdir, key, record=record), "id": key}
         else:
             if not isinstance(cid, str) or not cid:
                 cid = f"(row {record.get('row')})"
-            self.rows[cid] = case_row(self.outdir, cid, record=record)
-        self._dirty = True
-        if time.monotonic() - self._last >= max(self.min_interval_s, 10.0 * self._cost):
-            self.flush(running=True)
+            key, row = cid, case_row(self.outdir, cid, record=record)
+        with self._lock:
+            self.rows[key] = row
+            self._dirty = True
+            wait = max(self.min_interval_s, 10.0 * self._cost) - (time.monotonic() - self._last)
+            if wait <= 0:
+                self.flush(running=True)
+            elif self._timer is None:   # written when the interval is over, even if no other case finishes
+                self._timer = threading.Timer(wait, self._timed_flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._dirty and not self._closed:
+                self.flush(running=True)
 
     def flush(self, running: bool) -> None:
         """Rewrite the data file now."""
-        t = time.perf_counter()
-        write_data(self.outdir, dashboard_payload(list(self.rows.values()), running=running, title=self.title,
-                                                  started_utc=self.started))
-        self._cost = time.perf_counter() - t
-        self._last = time.monotonic()
-        self._dirty = False
-        self.writes += 1
+        with self._lock:
+            t = time.perf_counter()
+            write_data(self.outdir, dashboard_payload(list(self.rows.values()), running=running, title=self.title,
+                                                      started_utc=self.started))
+            self._cost = time.perf_counter() - t
+            self._last = time.monotonic()
+            self._dirty = False
+            self.writes += 1
 
     def close(self) -> None:
         """The batch ended (finished or interrupted): the final rewrite, ``running`` false."""
-        self.flush(running=False)
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self.flush(running=False)
 
     def following(self, progress):
         """A progress object that updates ``progress`` and this dashboard on every record (the batch
