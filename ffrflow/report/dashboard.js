@@ -1,11 +1,11 @@
 // ffrflow batch dashboard: renders window.FFRFLOW_DASHBOARD (set by index-data.js) as a sortable,
-// filterable, paged table; while the batch runs it re-includes index-data.js every 5 s (a <script>,
-// not fetch(): browsers refuse fetch() of local files on file:// pages). docs/formats.md §Batch dashboard.
+// filterable, paged table; while the batch runs it re-includes index-data.js every 5 s (a <script>
+// element: browsers refuse a file:// page a request for a local JSON file). docs/formats.md §Batch dashboard.
 (function () {
   "use strict";
   var POLL_MS = 5000;
   var state = {key: "id", dir: 1, page: 0, size: 100};
-  var data = null, view = [];
+  var data = null, view = [], started = false;
   function $(id) { return document.getElementById(id); }
   function text(v) { return v === null || v === undefined ? "" : String(v); }
   function num(v, d) { return typeof v === "number" && isFinite(v) ? v.toFixed(d) : "-"; }
@@ -107,6 +107,7 @@
       (data.rows || []).length + " cases); page " + (state.page + 1) + " of " + pages : "no case matches";
     $("prev").disabled = state.page === 0;
     $("next").disabled = state.page >= pages - 1;
+    if (started) { writeHash(); }
     Array.prototype.forEach.call(document.querySelectorAll("th.sort"), function (th) {
       th.querySelector(".arrow").textContent = th.getAttribute("data-key") === state.key ? (state.dir > 0 ? " ▲" : " ▼") : "";
     });
@@ -124,6 +125,30 @@
   $("f-page").addEventListener("change", function () { state.size = parseInt($("f-page").value, 10) || 100; state.page = 0; render(); });
   $("prev").addEventListener("click", function () { if (state.page > 0) { state.page--; render(); } });
   $("next").addEventListener("click", function () { state.page++; render(); });
+
+  // the view in the address's fragment (#sort=min&dir=desc&class=positive&vessel=LAD&page=2&size=50),
+  // read at load and kept up to date: a view can be bookmarked or shared, and survives a reload
+  var CONTROLS = {id: "f-id", status: "f-status", "class": "f-class", lclass: "f-lclass", vessel: "f-lvessel", size: "f-page"};
+  function readHash() {
+    (location.hash || "").replace(/^#/, "").split("&").forEach(function (kv) {
+      if (!kv) { return; }
+      var i = kv.indexOf("="), k = decodeURIComponent(i < 0 ? kv : kv.slice(0, i)),
+        v = i < 0 ? "" : decodeURIComponent(kv.slice(i + 1).replace(/\+/g, " "));
+      if (k === "sort") { state.key = v; } else if (k === "dir") { state.dir = v === "desc" ? -1 : 1; } else if (k === "page") {
+        state.page = Math.max(0, (parseInt(v, 10) || 1) - 1);
+      } else if (CONTROLS[k]) { $(CONTROLS[k]).value = v; }
+    });
+  }
+  function writeHash() {
+    var parts = ["sort=" + encodeURIComponent(state.key), "dir=" + (state.dir > 0 ? "asc" : "desc")];
+    Object.keys(CONTROLS).forEach(function (k) {
+      var v = $(CONTROLS[k]).value;
+      if (v && !(k === "size" && v === "100")) { parts.push(k + "=" + encodeURIComponent(v)); }
+    });
+    if (state.page) { parts.push("page=" + (state.page + 1)); }
+    try { history.replaceState(null, "", "#" + parts.join("&")); } catch (e) { /* some file:// setups refuse */ }
+  }
+  readHash();
   state.size = parseInt($("f-page").value, 10) || 100;
 
   function poll() {
@@ -144,6 +169,7 @@
     }
     data = d;
     render();
+    started = true;
     if (data.running) { setTimeout(poll, POLL_MS); }
   }
   window.ffrflowDashboard = {render: render, state: state, view: function () { return view; }};

@@ -159,7 +159,8 @@ class Dashboard:
     case_ids : list of str
         Every case of the manifest, in its order (rows start as ``not run``).
     min_interval_s : float
-        Shortest time between two rewrites of the data file, s (also at least 10 × the last write).
+        Shortest time between two rewrites of the data file, s (also at least 10 × the last write);
+        0: rewrite after every finished case, however long the writes take.
     title : str
         The page's title.
     """
@@ -198,7 +199,8 @@ class Dashboard:
         with self._lock:
             self.rows[key] = row
             self._dirty = True
-            wait = max(self.min_interval_s, 10.0 * self._cost) - (time.monotonic() - self._last)
+            limit = max(self.min_interval_s, 10.0 * self._cost) if self.min_interval_s > 0 else 0.0
+            wait = limit - (time.monotonic() - self._last)
             if wait <= 0:
                 self.flush(running=True)
             elif self._timer is None:   # written when the interval is over, even if no other case finishes

@@ -110,6 +110,11 @@
     ctx.fillRect(16, h - 22, sb, 3);
     ctx.fillText("10 mm", 16, h - 28);
     canvas.setAttribute("data-drawn", String(segs.length));
+    if (!canvas.hasAttribute("data-ink")) {   // once: how many sampled pixels are not background (tests)
+      var img = ctx.getImageData(0, 0, canvas.width, canvas.height).data, ink = 0;
+      for (var j = 0; j < img.length; j += 64) { if (img[j] < 250 || img[j + 1] < 250 || img[j + 2] < 250) { ink++; } }
+      canvas.setAttribute("data-ink", String(ink));
+    }
   }
   var drag = null;
   canvas.addEventListener("pointerdown", function (e) {
