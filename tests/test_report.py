@@ -422,8 +422,9 @@ def _chromium(url: str, tmp_path: Path, screenshot: str | None = None) -> tuple[
     args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--no-first-run", "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}",
             "--enable-logging=stderr", "--v=0", "--window-size=1280,900", "--virtual-time-budget=3000"]
-    if screenshot:
-        r = subprocess.run(args + [f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=120)
+    if screenshot:   # an artefact to look at (FFRFLOW_TEST_ARTIFACTS=folder keeps it)
+        subprocess.run(args + ["--hide-scrollbars", f"--screenshot={screenshot}", url], capture_output=True, text=True,
+                       timeout=120)
     r = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
     if r.returncode != 0 or "<html" not in r.stdout:
         pytest.skip(f"chromium could not render here (exit {r.returncode}): {r.stderr[-300:]}")
@@ -501,7 +502,7 @@ def _playwright():
 @pytest.mark.skipif(_playwright() is None or CHROMIUM is None,
                     reason="playwright (Python package) or chromium not installed: optional interactive browser "
                            "test (neither is a dependency of ffrflow)")
-def test_pages_interactively_with_playwright(case, batch):
+def test_pages_interactively_with_playwright(case, batch, tmp_path):
     sync_playwright = _playwright()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -529,5 +530,21 @@ def test_pages_interactively_with_playwright(case, batch):
         assert first[0].startswith("phantom")
         page.select_option("#f-status", "failed")
         assert len(page.eval_on_selector_all("#rows tr", "rs => rs")) == 3
+        assert "status=failed" in page.url                       # the view is kept in the fragment
+        # while a batch runs the page re-includes index-data.js: a case finishing shows up by itself
+        live = tmp_path / "live"
+        rows = [dash.case_row(batch, r["id"]) for r in read_data_js(batch / "index-data.js")["rows"]]
+        for r in rows:
+            if r["st"] == "ok":
+                shutil.copytree(batch / r["id"], live / r["id"])
+        first = [r if r["st"] == "ok" else {"id": r["id"], "st": "not run"} for r in rows]
+        dash.write_dashboard(live, first, running=True)
+        page.goto((live / "index.html").as_uri())
+        assert "running" in page.inner_text("#state")
+        assert page.inner_text('[data-count="failed"] b') == "0"
+        dash.write_data(live, dash.dashboard_payload(rows, running=False))
+        page.wait_for_function("document.querySelector('[data-count=\"failed\"] b').textContent === '3'",
+                               timeout=15000)
+        assert "finished" in page.inner_text("#state")
         browser.close()
     assert errors == [] and requests == []

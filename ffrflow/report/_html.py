@@ -65,6 +65,7 @@ th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertic
 th{background:var(--panel);font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right}
 .tw{overflow-x:auto;max-width:100%}
+#lesions th{white-space:normal;min-width:3.5em}#lesions th,#lesions td{padding:4px 6px}
 .cls{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
 .cls-positive{background:var(--pos)}.cls-grey{background:var(--grey)}.cls-negative{background:var(--neg)}
 .cls-failed{background:#6b6b6b}.cls-none{background:#9aa3ad}

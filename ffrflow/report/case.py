@@ -464,8 +464,8 @@ def build_case_report(summary: dict, geometry: list[dict] | None = None, picture
     parts = [f'<h1>FFR report: {esc(title)}</h1>',
              f'<p class="muted">ffrflow {esc(summary.get("ffrflow_version"))} · {esc(summary.get("solver"))} solver on '
              f'{esc(summary.get("backend"))} · input <code>{esc(inp.get("path"))}</code> · FFR = mean distal / mean '
-             f'aortic pressure under hyperemia; classes: ≤ {esc(fmt(((summary.get("model") or {}).get("readout") or {}).get("positive_max", 0.75), "g"))} '
-             f'positive, &gt; {esc(fmt(((summary.get("model") or {}).get("readout") or {}).get("negative_above", 0.80), "g"))} '
+             f'aortic pressure under hyperemia; classes: ≤ {esc(fmt(((summary.get("model") or {}).get("readout") or {}).get("positive_max", 0.75), ".2f"))} '
+             f'positive, &gt; {esc(fmt(((summary.get("model") or {}).get("readout") or {}).get("negative_above", 0.80), ".2f"))} '
              f'negative, between: grey zone</p>',
              f'<div id="kpis">{_kpis(summary)}</div>']
     if warnings:

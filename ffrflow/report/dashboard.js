@@ -55,7 +55,7 @@
     var c = data.counts || {}, box = $("counts");
     box.textContent = "";
     [["cases", "cases"], ["ok", "done"], ["failed", "failed"], ["rejected", "rejected"], ["not run", "not run"],
-     ["positive", "worst lesion positive"], ["grey zone", "grey zone"], ["negative", "negative"],
+     ["positive", "worst lesion: positive"], ["grey zone", "worst: grey zone"], ["negative", "worst: negative"],
      ["no lesion", "no lesion"]].forEach(function (p) {
       var k = el("div", {cls: "kpi", "data-count": p[0]}, [el("span", {cls: "muted", text: p[1]}), el("b", {text: text(c[p[0]] || 0)})]);
       box.appendChild(k);
