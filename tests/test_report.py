@@ -115,7 +115,7 @@ def case(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------- report.html
 def test_run_writes_report_with_the_tables_of_summary_json(case):
     html = (case / "report.html").read_text(encoding="utf-8")
-    s = json.loads((case / "summary.json").read_text())
+    s = json.loads((case / "summary.json").read_text(encoding="utf-8"))
     t = tables(html)
     rows = t["lesions"]
     assert len(rows) == len(s["lesions"]) == 3
@@ -180,7 +180,7 @@ def test_cli_report_rewrites_it_from_the_folder(case, tmp_path, capsys):
     assert cli.main(["report", str(folder)]) == 0
     first = (folder / "report.html").read_text(encoding="utf-8")
     assert "report.html" in capsys.readouterr().out
-    s = json.loads((folder / "summary.json").read_text())
+    s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     s["lesions"][0]["ffr_20mm"] = 0.123456
     (folder / "summary.json").write_text(json.dumps(s))
     assert cli.main(["report", str(folder)]) == 0
@@ -254,7 +254,7 @@ def test_result_to_html(tmp_path):
 
 
 def test_result_module_does_not_import_report_at_the_top():
-    src = (ROOT / "ffrflow" / "cfd" / "result.py").read_text()
+    src = (ROOT / "ffrflow" / "cfd" / "result.py").read_text(encoding="utf-8")
     assert not re.search(r"^from \.\.report|^import ffrflow\.report|^from \.\.plots", src, re.M)
 
 
@@ -263,13 +263,13 @@ def test_uq_and_pci_folders_get_their_sections(tmp_path):
     net = str(tmp_path / "in" / "network.json")
     assert cli.main(["-q", "uq", net, "-o", str(tmp_path / "uq"), "--samples", "32", "--backend", "numpy"]) == 0
     html = (tmp_path / "uq" / "report.html").read_text(encoding="utf-8")
-    u = json.loads((tmp_path / "uq" / "uq.json").read_text())
+    u = json.loads((tmp_path / "uq" / "uq.json").read_text(encoding="utf-8"))
     t = tables(html)
     assert 'id="uq"' in html and 'data-name="uq.png"' in html
     assert [float(c["value"]) for c in column(t["uq-lesions"], "median FFR")] == [x["median"] for x in u["lesions"]]
     assert cli.main(["-q", "pci", net, "-o", str(tmp_path / "pci"), "--all", "--backend", "numpy"]) == 0
     html = (tmp_path / "pci" / "report.html").read_text(encoding="utf-8")
-    p = json.loads((tmp_path / "pci" / "pci.json").read_text())
+    p = json.loads((tmp_path / "pci" / "pci.json").read_text(encoding="utf-8"))
     t = tables(html)
     assert 'id="pci"' in html and 'data-name="pullback_pci.png"' in html
     assert [float(c["value"]) for c in column(t["pci-lesions"], "FFR after")] == [x["ffr_post"] for x in p["lesions"]]
@@ -302,7 +302,7 @@ def test_batch_writes_the_dashboard_with_the_rows_of_the_results_table(batch):
     assert REMOTE.search(page) is None and not re.search(r"https?://", page)
     d = read_data_js(batch / "index-data.js")
     assert d["format"] == "ffrflow-dashboard/1" and d["running"] is False
-    with open(batch / "results.csv", newline="") as f:
+    with open(batch / "results.csv", newline="", encoding="utf-8") as f:
         res = {r["case_id"]: r for r in csv.DictReader(f) if r["row"] == "case"}
     rows = {r["id"]: r for r in d["rows"]}
     assert set(rows) == set(res) and len(rows) == 5
@@ -312,18 +312,18 @@ def test_batch_writes_the_dashboard_with_the_rows_of_the_results_table(batch):
         if r["status"] == "ok":
             assert row["min"] == float(r["min_ffr"]) and row["nl"] == int(r["n_lesions"])
             assert row["s"] == pytest.approx(float(r["seconds"]))
-            s = json.loads((batch / cid / "summary.json").read_text())
+            s = json.loads((batch / cid / "summary.json").read_text(encoding="utf-8"))
             worst = min(s["lesions"], key=lambda x: x["class_ffr"])
             assert (row["wl"], row["wv"], row["wf"], row["cls"]) == (worst["id"], worst["vessel_name"],
                                                                      worst["class_ffr"], worst["ffr_class"])
             assert row["png"] and row["rep"]
             assert (batch / cid / "report.html").is_file() and (batch / cid / "ffr.png").is_file()
         else:
-            e = json.loads((batch / cid / "error.json").read_text())
+            e = json.loads((batch / cid / "error.json").read_text(encoding="utf-8"))
             assert row["err"] == e["type"] == "InvalidInputError" and row["stage"] == e["stage"] == r["stage"]
             assert r["error"].startswith(row["err"])
     assert d["counts"] == {**d["counts"], "cases": 5, "ok": 2, "failed": 3, "rejected": 0, "not run": 0}
-    b = json.loads((batch / "batch.json").read_text())
+    b = json.loads((batch / "batch.json").read_text(encoding="utf-8"))
     assert b["results"]["dashboard"] == "index.html"
 
 
@@ -371,7 +371,7 @@ def test_batch_updates_the_data_file_as_cases_finish(tmp_path, monkeypatch):
     monkeypatch.setattr(dash, "write_data", spy)
     monkeypatch.setitem(dash.Dashboard.__init__.__kwdefaults__, "min_interval_s", 0.0)
     manifest = make_phantom_manifest(tmp_path / "in", 4, inputs="network")
-    with open(manifest, "a") as f:
+    with open(manifest, "a", encoding="utf-8") as f:
         f.write("bad/name,cases/p001/network.json,\n")
     code = cli.main(["-q", "batch", str(manifest), "-o", str(tmp_path / "out"), "--workers", "1", "--backend",
                      "numpy", "--no-pictures"])
@@ -413,7 +413,7 @@ def test_javascript_parses(case, batch, tmp_path):
             files.append(p)
     assert len(files) >= 5
     for f in files:
-        r = subprocess.run([NODE, "--check", str(f)], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([NODE, "--check", str(f)], capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=60)
         assert r.returncode == 0, (f.name, r.stderr)
 
 
@@ -423,9 +423,9 @@ def _chromium(url: str, tmp_path: Path, screenshot: str | None = None) -> tuple[
             "--no-first-run", "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}",
             "--enable-logging=stderr", "--v=0", "--window-size=1280,900", "--virtual-time-budget=3000"]
     if screenshot:   # an artefact to look at (FFRFLOW_TEST_ARTIFACTS=folder keeps it)
-        subprocess.run(args + ["--hide-scrollbars", f"--screenshot={screenshot}", url], capture_output=True, text=True,
+        subprocess.run(args + ["--hide-scrollbars", f"--screenshot={screenshot}", url], capture_output=True, text=True, encoding="utf-8", errors="replace",
                        timeout=120)
-    r = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120)
     if r.returncode != 0 or "<html" not in r.stdout:
         pytest.skip(f"chromium could not render here (exit {r.returncode}): {r.stderr[-300:]}")
     console = [ln for ln in r.stderr.splitlines() if ":CONSOLE" in ln]
@@ -443,7 +443,7 @@ def test_report_in_headless_chromium(case, tmp_path):
     m = re.search(r'<canvas id="viewer"[^>]*data-drawn="(\d+)"[^>]*data-ink="(\d+)"', dom)
     assert m, "the 3D view did not draw"
     assert int(m.group(1)) > 100 and int(m.group(2)) > 200          # segments drawn, pixels not background
-    s = json.loads((case / "summary.json").read_text())
+    s = json.loads((case / "summary.json").read_text(encoding="utf-8"))
     rows = column(tables(dom)["lesions"], "FFR 20 mm distal")
     assert [float(c["value"]) for c in rows] == [x["ffr_20mm"] for x in s["lesions"]]
 
