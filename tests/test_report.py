@@ -316,8 +316,10 @@ def test_batch_writes_the_dashboard_with_the_rows_of_the_results_table(batch):
             worst = min(s["lesions"], key=lambda x: x["class_ffr"])
             assert (row["wl"], row["wv"], row["wf"], row["cls"]) == (worst["id"], worst["vessel_name"],
                                                                      worst["class_ffr"], worst["ffr_class"])
-            assert row["png"] and row["rep"]
+            assert row["png"] and row["th"] and row["rep"]
             assert (batch / cid / "report.html").is_file() and (batch / cid / "ffr.png").is_file()
+            thumb = (batch / cid / "thumb.png")
+            assert thumb.stat().st_size < (batch / cid / "ffr.png").stat().st_size / 3
         else:
             e = json.loads((batch / cid / "error.json").read_text(encoding="utf-8"))
             assert row["err"] == e["type"] == "InvalidInputError" and row["stage"] == e["stage"] == r["stage"]
@@ -460,7 +462,7 @@ def test_dashboard_in_headless_chromium_sorts_filters_and_pages(batch, tmp_path)
     dom, console = _chromium(base, tmp_path, screenshot=shot)
     assert console == [], console
     assert _dash_ids(dom) == sorted(r["id"] for r in d["rows"])                       # by case id
-    assert 'src="phantom-001/ffr.png"' in dom and 'loading="lazy"' in dom
+    assert 'src="phantom-001/thumb.png"' in dom and 'loading="lazy"' in dom
     assert 'href="phantom-001/report.html"' in dom
     assert re.search(r'data-count="failed"><span class="muted">failed</span><b>3</b>', dom)
     dom, console = _chromium(base + "#sort=min&dir=desc", tmp_path)
@@ -488,6 +490,8 @@ def test_dashboard_pages_ten_thousand_rows(tmp_path):
     dom, console = _chromium((out / "index.html").as_uri() + "#size=50&page=3", tmp_path)
     assert console == [] and time.perf_counter() - t < 60
     assert _dash_ids(dom) == [f"c{k:05d}" for k in range(100, 150)]
+    ready = int(re.search(r'<body[^>]*data-ready-ms="(\d+)"', dom).group(1))
+    assert ready < 2000, f"10 000 cases: the first page of rows after {ready} ms"
     assert "101–150 of 10000 shown" in dom
 
 

@@ -70,7 +70,7 @@
     var tr = el("tr", {"data-id": r.id, "data-status": r.st});
     var thumb = el("td", {cls: "thumb"});
     if (r.png) {
-      var img = el("img", {loading: "lazy", decoding: "async", alt: "FFR picture of " + r.id, src: href(r.id, "ffr.png")});
+      var img = el("img", {loading: "lazy", decoding: "async", alt: "FFR picture of " + r.id, src: href(r.id, r.th ? "thumb.png" : "ffr.png")});
       thumb.appendChild(r.rep ? el("a", {href: href(r.id, "report.html")}, [img]) : img);
     }
     tr.appendChild(thumb);
@@ -169,6 +169,9 @@
     }
     data = d;
     render();
+    if (!started && window.performance) {   // how long the page took to show its first rows (tests, benchmarks)
+      document.body.setAttribute("data-ready-ms", String(Math.round(performance.now())));
+    }
     started = true;
     if (data.running) { setTimeout(poll, POLL_MS); }
   }

@@ -3,8 +3,8 @@
 
 One row per case: status, lowest FFR, the worst lesion (the one whose classified read-out, by default
 the FFR 20 mm distal to its lower border, is lowest) with its vessel name, read-out and class, the
-number of lesions, seconds, and the error type of a failed case; a thumbnail (the case's ``ffr.png``,
-``<img loading="lazy">``) linking to its ``report.html``; the counts at the top. The table sorts by
+number of lesions, seconds, and the error type of a failed case; a thumbnail (the case's ``thumb.png``,
+else its ``ffr.png``; ``<img loading="lazy">``) linking to its ``report.html``; the counts at the top. The table sorts by
 any column (click its header), filters (case id, status, class, "a lesion of class C in vessel V", e.g.
 every case with a positive lesion in the LAD) and is paged (50/100/500 rows), so 10 000 cases stay
 quick: only the rows of one page are in the document and only their thumbnails load.
@@ -60,8 +60,8 @@ def case_row(outdir: str | Path, case_id: str, status: str | None = None, record
     ``wv`` (vessel name), ``wid`` (vessel id), ``wf`` (its classified read-out), ``wat`` (mm distal
     where it was read), ``cls`` (its class); ``les`` (every lesion: ``[vessel name, class, read-out,
     other names]``, the last the anatomical key, vessel id and segment label the vessel filter matches);
-    ``s`` (seconds); ``err`` (exception type), ``stage``, ``msg`` (message); ``png``, ``rep``
-    (whether ``ffr.png`` and ``report.html`` exist).
+    ``s`` (seconds); ``err`` (exception type), ``stage``, ``msg`` (message); ``png``, ``th``, ``rep``
+    (whether ``ffr.png``, ``thumb.png`` and ``report.html`` exist).
     """
     folder = Path(outdir) / case_id
     row: dict[str, Any] = {"id": case_id, "st": "not run"}
@@ -88,7 +88,8 @@ def case_row(outdir: str | Path, case_id: str, status: str | None = None, record
                     "les": [[les.get("vessel_name") or les.get("vessel"), les.get("ffr_class"),
                              les.get("class_ffr", les.get("ffr_distal")), _lesion_keys(les, keys)]
                             for les in lesions],
-                    "png": (folder / "ffr.png").is_file(), "rep": (folder / "report.html").is_file()})
+                    "png": (folder / "ffr.png").is_file(), "th": (folder / "thumb.png").is_file(),
+                    "rep": (folder / "report.html").is_file()})
         if w is not None:
             row.update({"wl": w.get("id"), "wv": w.get("vessel_name") or w.get("vessel"), "wid": w.get("vessel"),
                         "wf": w.get("class_ffr", w.get("ffr_distal")), "wat": w.get("class_at_mm"),
