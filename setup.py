@@ -17,7 +17,7 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["ffrflow", "ffrflow.*"]),
-    package_data={"ffrflow": ["data/*", "kernels/cuda/*.cu", "kernels/cuda/*.cuh"]},
+    package_data={"ffrflow": ["data/*", "kernels/cuda/*.cu", "kernels/cuda/*.cuh", "report/*.js"]},
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",

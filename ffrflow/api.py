@@ -435,7 +435,34 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
         log.info("outputs: %s (%.2f s)", output_dir, time.perf_counter() - t)
         result.timings_s["total"] = time.perf_counter() - t0
         result.to_json(Path(tmp) / "summary.json")
+        write_report(tmp)
     return result
+
+
+def write_report(folder: str | Path) -> Path | None:
+    """Write ``report.html`` of a case folder from its files (:func:`ffrflow.report.write_case_report`)
+    and ``thumb.png`` (the dashboard's thumbnail of ``ffr.png``);
+    a report that cannot be built (a lumped model's folder, which has no vessels or lesions, or a
+    bug) is logged, never fatal: the results are worth more than their page. Returns its path or None."""
+    if not (Path(folder) / "summary.json").is_file():
+        return None
+    try:
+        from .report import write_case_report
+        from .report.case import write_thumbnail
+
+        t = time.perf_counter()
+        path = write_case_report(folder)
+        try:
+            write_thumbnail(folder)     # thumb.png for the batch dashboard (when ffr.png was drawn)
+        except Exception as exc:  # noqa: BLE001 - a thumbnail is never worth the results
+            log.warning("thumb.png not written: %s: %s", type(exc).__name__, exc)
+        log.debug("report: %s (%.2f s)", path, time.perf_counter() - t)
+        return path
+    except InvalidInputError as exc:
+        log.info("report.html not written: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - a page is never worth the results
+        log.warning("report.html not written: %s: %s", type(exc).__name__, exc)
+    return None
 
 
 def write_outputs(result, output_dir: str | Path, pictures: bool = False) -> dict[str, Path]:

@@ -30,7 +30,9 @@ pyarrow is installed) has one row per case (``row = "case"``: status, min FFR, l
 error) and one per lesion (``row = "lesion"``: vessel, its anatomical name and SCCT segment, %DS, ΔP,
 FFR distal, FFR 10 and 20 mm distal to the lesion, ΔFFR across it and its class, see
 :mod:`ffrflow.readouts`); ``OUTDIR/batch.json``
-summarises the run.
+summarises the run. ``OUTDIR/index.html`` is the dashboard (one row per case, sortable and
+filterable, a thumbnail linking to each case's ``report.html``), its data ``OUTDIR/index-data.js``
+rewritten as cases finish (:mod:`ffrflow.report.dashboard`).
 
 Clusters: an embedded :class:`distributed.LocalCluster` (``workers`` processes, one thread each)
 by default; an existing scheduler by address (``scheduler="tcp://host:8786"``). ``gpu=True``
@@ -318,6 +320,7 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
             api.write_outputs(result, tmp, pictures=bool(options.get("pictures", True)))
             result.timings_s["total"] = time.perf_counter() - t0
             result.to_json(tmp / "summary.json")
+            api.write_report(tmp)
             record.update({"status": "ok", "seconds": time.perf_counter() - t0})
         except Exception as exc:  # noqa: BLE001 - a case's failure must never stop the others
             for p in list(tmp.iterdir()):
@@ -632,7 +635,8 @@ class _Progress:
 def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
               backend: str = "auto", pictures: bool = True, force: bool = False, progress: bool | None = None,
               gpu: bool | None = None, client=None, uq_samples: int | None = None,
-              gpu_batch_size: int | None = None, emulate_gpu_workers: int = 0) -> BatchReport:
+              gpu_batch_size: int | None = None, emulate_gpu_workers: int = 0,
+              dashboard: bool = True) -> BatchReport:
     """Run every case of a manifest on Dask (see the module docstring).
 
     Parameters
@@ -675,6 +679,9 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
         With ``gpu=True``: a test device. Run the GPU graph with this many CPU processes labelled as
         GPU workers that solve with the Numba backend (:mod:`ffrflow.batch_graph`), instead of
         dask-cuda workers on GPUs; 0 (default) for real GPU workers.
+    dashboard : bool
+        Write ``OUTDIR/index.html`` and keep ``OUTDIR/index-data.js`` up to date as cases finish
+        (:mod:`ffrflow.report.dashboard`; default True).
 
     Returns
     -------
@@ -702,6 +709,10 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     records: list[dict] = []
     bar = _Progress(len(specs), progress)
     runnable = [s for s in specs if s.problem is None]
+    if dashboard:   # OUTDIR/index.html, its data rewritten as cases finish (ffrflow.report.dashboard)
+        from .report import Dashboard
+
+        bar = Dashboard(out, [s.case_id for s in runnable], title=f"ffrflow batch: {Path(manifest).name}").following(bar)
     for s in specs:
         if s.problem is not None:
             rec = write_rejected(out, s)
@@ -780,6 +791,8 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     ran = counts["ok"] + counts["failed"]
     rows = collect_results(out, specs)
     paths = write_results(out, rows)
+    if dashboard and (out / "index.html").is_file():
+        paths["dashboard"] = out / "index.html"
     report = BatchReport(counts=counts, records=records, seconds=seconds,
                          cases_per_minute=60.0 * ran / seconds if seconds > 0 and ran else 0.0, cluster=what,
                          results=paths)

@@ -281,7 +281,8 @@ def pick(items: Sequence[dict], i: int) -> dict:
 
 def write_case(prepared: dict, solved: dict, outdir: str, options: dict) -> dict:
     """CPU stage: write the case's folder atomically (every output of ``ffrflow run``, ``uq.json`` and
-    ``uq.png``, ``summary.json`` with its ``batch`` and ``uq`` blocks), or its ``error.json``.
+    ``uq.png``, ``summary.json`` with its ``batch`` and ``uq`` blocks, ``report.html``), or its
+    ``error.json``.
 
     Returns the case's record (``case_id``, ``status`` ``ok``/``failed``, ``seconds``, and ``stage``
     and ``error`` for a failure). Never raises for the case's own failure.
@@ -326,6 +327,7 @@ def write_case(prepared: dict, solved: dict, outdir: str, options: dict) -> dict
                             fig.savefig(p, dpi=110, format="png")
                         plt.close(fig)
                     attach_to_outputs(tmp, "uq", unc.summary(), unc.arrays())
+                api.write_report(tmp)          # report.html (with the uncertainty) and thumb.png
                 record.update({"status": "ok", "seconds": elapsed()})
                 return record
         except Exception as exc:  # noqa: BLE001 - a case's failure must never stop the others

@@ -9,6 +9,7 @@ Commands::
     ffrflow mesh INPUT -o DIR [--label N | --threshold T] [--ostium x,y,z ...] [--no-lesions] [--volume-mesh]
     ffrflow batch MANIFEST -o OUTDIR [--workers N | --scheduler tcp://host:8786] [--no-pictures] [--force]
                                      [--gpu [--uq-samples N] [--gpu-batch-size K] [--emulate-gpu-workers N]]
+    ffrflow report CASE_DIR [-o FILE]
     ffrflow demo [-o DIR]
     ffrflow info
 
@@ -348,6 +349,7 @@ def _failed_line(res) -> str:
 
 def cmd_uq(args) -> int:
     from ._atomic import output_folder
+    from .api import write_report
     from .uncertainty import attach_to_outputs, uq, write_uq
 
     result = _deterministic(args)
@@ -359,6 +361,7 @@ def cmd_uq(args) -> int:
             _write_case(result, tmp)
             write_uq(res, tmp, "uq")
             attach_to_outputs(tmp, "uq", res.summary(), res.arrays())
+            write_report(tmp)
     print(format_uq_table(res.lesions))
     print()
     print(format_uq_table(res.outlets, key=""))
@@ -373,6 +376,7 @@ def cmd_uq(args) -> int:
 
 def cmd_pci(args) -> int:
     from ._atomic import output_folder
+    from .api import write_report
     from .uncertainty import attach_to_outputs, pci
 
     if not args.all and not args.lesion:
@@ -389,6 +393,7 @@ def cmd_pci(args) -> int:
             if res.uncertainty is not None:
                 arrays.update({f"uq/{k}": v for k, v in res.uncertainty.arrays().items()})
             attach_to_outputs(tmp, "pci", res.summary(), arrays)
+            write_report(tmp)
     else:
         res = pci(result.network, chosen, backend=args.backend, n_samples=args.samples,
                   max_failed_fraction=args.max_failed_fraction)
@@ -406,6 +411,14 @@ def cmd_pci(args) -> int:
     if args.output:
         print(f"\noutputs in {args.output}/: pci.json, pullback_pci.png"
               + (", pci_uq.json, pci_uq.png" if args.samples else "") + " (and 'pci' in summary.json)")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .report import write_case_report
+
+    path = write_case_report(args.case_dir, args.output)
+    print(f"report: {path}")
     return EXIT_OK
 
 
@@ -583,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a boundary/model value before exporting")
     network_input(e)
     e.set_defaults(func=cmd_export)
+
+    rp = sub.add_parser("report", help="(re)write report.html of a case folder from its files")
+    rp.add_argument("case_dir", help="a case folder written by run, uq, pci or batch (holds summary.json)")
+    rp.add_argument("-o", "--output", default=None, help="where to write the page (default CASE_DIR/report.html)")
+    rp.set_defaults(func=cmd_report)
 
     i = sub.add_parser("info", help="version and available backends")
     i.set_defaults(func=cmd_info)

@@ -185,7 +185,8 @@ def test_no_dicom_identifier_reaches_any_output(tmp_path):
     rep = run_batch(tmp_path / "in" / "manifest.csv", tmp_path / "out", workers=1, backend="numpy")
     assert rep.counts["ok"] == 1, rep.records
     files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
-    assert {"summary.json", "results.h5", "surface.vtp", "ffr.png", "mesh.json", "results.csv"} <= {p.name for p in files}
+    assert {"summary.json", "results.h5", "surface.vtp", "ffr.png", "mesh.json", "results.csv", "report.html",
+            "index.html", "index-data.js"} <= {p.name for p in files}
     needles = [v.encode() for v in IDENTIFIERS.values()] + [b"Doe^", b"738291", b"5512093", b"Elsewhere"]
     for p in files:                  # byte search (JSON, CSV, HDF5 attributes, VTK headers, PNG text)
         data = p.read_bytes()

@@ -382,6 +382,18 @@ class Result:
 
         return plot_pullback(self, path=path, title=title)
 
+    def to_html(self, path: str | Path, pictures: bool = True) -> Path:
+        """Write this result's case report, ``report.html`` as ``ffrflow run`` writes it into a case
+        folder (docs/formats.md §Case report), to ``path``, atomically; for notebooks.
+
+        With ``pictures`` the FFR picture and the pull-back curves are drawn and embedded (as
+        :meth:`plot` and :meth:`plot_pullback`; a picture that cannot be drawn is left out).
+        Returns the path written.
+        """
+        from ..report.case import write_result_report
+
+        return write_result_report(self, path, pictures=pictures)
+
     @classmethod
     def load(cls, folder: str | Path) -> "Result":
         """Read a result back from a case folder (``network.json``, ``results.h5``, ``summary.json``).
