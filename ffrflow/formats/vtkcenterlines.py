@@ -49,6 +49,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..network import VesselNetwork
 from ..plausibility import UNITS_TO_MM, resolve_units
 
 log = logging.getLogger("ffrflow")
@@ -226,8 +227,6 @@ def _dedupe(pts, rad, tol=1e-9):
 
 def centerlines_to_network(vessels: list[dict], source: str | None = None):
     """Validated network from ``[{"id", "parent", "points" (n,3) mm, "radius" (n,) mm}]`` (points deduplicated)."""
-    from ..network import VesselNetwork
-
     out = []
     for v in vessels:
         pts, rad = _dedupe(np.asarray(v["points"], float), np.asarray(v["radius"], float))

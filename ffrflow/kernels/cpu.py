@@ -7,6 +7,7 @@ equations and the array layout. Batched kernels run one case per thread (``prang
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -879,8 +880,6 @@ _wave_value = njit(cache=True)(_src.wave_value)
 
 def _rebind(fn, **names):
     """Compile a scalar function with its module globals replaced by compiled twins."""
-    import types
-
     g = dict(fn.__globals__)
     g.update(names)
     return njit(cache=True)(types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__))

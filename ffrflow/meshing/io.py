@@ -25,7 +25,11 @@ stored as floats; anything else (a CT in Hounsfield units, say) is refused.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import struct
+import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +37,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..network import VesselNetwork
+from ..plausibility import resolve_units
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -211,10 +217,6 @@ def check_nifti_complete(path: str | Path) -> None:
     length is checked here: the header's ``vox_offset + prod(dim) * bitpix / 8`` against the file
     size (``.nii``) or the decompressed stream length (``.nii.gz``, which also catches a cut gzip).
     """
-    import gzip
-    import struct
-    import zlib
-
     path = Path(path)
     opener = gzip.open if _suffix(path) == ".nii.gz" else open
     try:
@@ -588,8 +590,6 @@ def mask_from_array(labels_zyx: np.ndarray, *, spacing_mm: Sequence[float] = (1.
 
     The array is written to a temporary MHA file and read back, so that both paths share one code.
     """
-    import tempfile
-
     import SimpleITK as sitk
 
     img = sitk.GetImageFromArray(np.asarray(labels_zyx).astype(np.uint8))
@@ -832,8 +832,6 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     from scipy.spatial import cKDTree
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    from ..network import VesselNetwork
-
     path = Path(path)
     poly = _read_polydata(path)
     if poly.GetNumberOfLines() == 0:
@@ -857,8 +855,6 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     if (rad <= 0).any():
         k = int(np.flatnonzero(rad <= 0)[0])
         raise InvalidInputError(f"{path}: radius {rad[k]} <= 0 at point {k} (array {radius_array!r})")
-    from ..plausibility import resolve_units
-
     decision = resolve_units(rad, units, str(path))
     pts, rad = pts * decision["to_mm"], rad * decision["to_mm"]
     # merge coincident points into node ids (the smallest point index of each cluster)
