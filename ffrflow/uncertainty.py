@@ -477,7 +477,7 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
     ConvergenceError
         When more than ``max_failed_fraction`` of the samples fail (the message gives the count).
     """
-    from .cfd.ensemble import STATUS, solve_steady_batch, tree_arrays
+    from .cfd.ensemble import NOT_CONVERGED, STATUS, solve_steady_batch, tree_arrays
 
     if n_samples < 2:
         raise InvalidInputError(f"samples: expected at least 2, got {n_samples}")
@@ -510,7 +510,7 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
     if bad.size > max_failed_fraction * n_samples or n_ok < 2:
         c = int(bad[0])
         first = f"sample {c}: {STATUS[int(b.status[c])]}" + (
-            f", relative residual {b.residual[c]:.2e}" if b.status[c] == 1 else "")
+            f", relative residual {b.residual[c]:.2e}" if b.status[c] == NOT_CONVERGED else "")
         raise ConvergenceError(
             f"uq: {bad.size} of {n_samples} samples failed ({100 * bad.size / n_samples:.2f} %, more than the "
             f"{100 * max_failed_fraction:g} % allowed by max_failed_fraction; {by}; first {first})",

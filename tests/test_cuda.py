@@ -13,6 +13,9 @@ import pytest
 import ffrflow.cfd.ensemble as ens
 from cuda_host import CUDA_DIR, call, have_gxx, library
 from ffrflow.kernels import get_kernel
+from ffrflow.kernels.codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_FAILURE_TIME, INFO_NEWTON_ITERATIONS,
+                                  INFO_ROWS, INFO_STEPS, OUTPUT_ALL, SIM_VARRES_ABSOLUTE_TIME,
+                                  STATUS_CYCLES_NOT_CONVERGED, STATUS_NEWTON_FAILED, STATUS_OK, STATUS_SINGULAR)
 from ffrflow.meshing.stenosis import detect_lesions
 from ffrflow.phantoms import demo_case
 from test_kernels import _hard_forest, _random_forest, _run
@@ -339,22 +342,23 @@ def _lumped_max_rel(a, b, packed, names, same_newton=True):
     identical Newton iteration counts when ``same_newton`` (the twins of the Numba kernel; the NumPy
     reference's sparse LU can take a different number of iterations near the round-off floor)."""
     assert np.array_equal(a["status"], b["status"])
-    cols = [0, 1, 2] if same_newton else [0, 2]  # steps, (Newton iterations,) cycles
+    cols = [INFO_STEPS, INFO_NEWTON_ITERATIONS, INFO_CYCLES] if same_newton else [INFO_STEPS, INFO_CYCLES]
     assert np.array_equal(a["info_i"][:, cols], b["info_i"][:, cols])
     # rows: a case that failed in "last"/"mean" mode reports the buffer rows in the reference and the rows
     # of the failing cycle in the Numba twin (LumpedResult reads neither: it uses the buffer size)
-    rows_ok = same_newton | np.isin(a["status"], (0, 3)) | (packed.mode == 0)
-    assert np.array_equal(a["info_i"][rows_ok, 3], b["info_i"][rows_ok, 3])
+    rows_ok = same_newton | np.isin(a["status"], (STATUS_OK, STATUS_CYCLES_NOT_CONVERGED)) | (packed.mode == OUTPUT_ALL)
+    assert np.array_equal(a["info_i"][rows_ok, INFO_ROWS], b["info_i"][rows_ok, INFO_ROWS])
     # failure time (exact) and the last cycle-to-cycle error (a relative change of cycle sums, so its
     # round-off floor is absolute, ~1e-14); the last Newton residual sits at the round-off floor: not compared
-    assert np.array_equal(a["info_f"][:, 0], b["info_f"][:, 0], equal_nan=True)
-    assert np.allclose(a["info_f"][:, 2], b["info_f"][:, 2], rtol=1e-10, atol=1e-12, equal_nan=True)
+    assert np.array_equal(a["info_f"][:, INFO_FAILURE_TIME], b["info_f"][:, INFO_FAILURE_TIME], equal_nan=True)
+    assert np.allclose(a["info_f"][:, INFO_CYCLE_TO_CYCLE_ERROR], b["info_f"][:, INFO_CYCLE_TO_CYCLE_ERROR],
+                       rtol=1e-10, atol=1e-12, equal_nan=True)
     off, nel, worst = a["out_off"], packed.n_elements, {}
     for c, name in enumerate(names):
         n = int(nel[c])
-        failed = a["status"][c] in (1, 2)
+        failed = a["status"][c] in (STATUS_NEWTON_FAILED, STATUS_SINGULAR)
         # a failed case: its whole buffer, rows never written included (NaN in both)
-        rows = int(a["info_i"][c, 3]) if packed.mode == 0 and not failed else int(packed.rows[c])
+        rows = int(a["info_i"][c, INFO_ROWS]) if packed.mode == OUTPUT_ALL and not failed else int(packed.rows[c])
         ya = a["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4)
         yb = b["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4)
         e0, e1 = a["el_off"][c], a["el_off"][c + 1]
@@ -392,15 +396,16 @@ def test_host_lumped_matches_reference(output):
     packed = pack(list(models.values()), output, max_extra_cycles=5)
     vr = [i for i, n in enumerate(names) if "var_res" in n or "varres" in n]
     assert vr
-    packed.arrays["sim_i"][vr[-1], 7] = 1  # absolute time for one CORONARY_VAR_RES case
+    packed.arrays["sim_i"][vr[-1], SIM_VARRES_ABSOLUTE_TIME] = 1  # absolute time for one CORONARY_VAR_RES case
     a = _lumped_run(packed, "numpy")
     b = _lumped_run(packed, "host")
     worst = _lumped_max_rel(a, b, packed, names, same_newton=False)
     assert max(worst.values()) <= 1e-10, worst
     # ok, the Newton failure, the capped cycle-to-cycle loop (each reported identically: asserted above),
     # the synthetic models alone covering the three
-    assert set(a["status"]) == {0, 1, 3}
-    assert a["status"][names.index("newton_fails")] == 1 and a["status"][names.index("coronary_c2c_capped")] == 3
+    assert set(a["status"]) == {STATUS_OK, STATUS_NEWTON_FAILED, STATUS_CYCLES_NOT_CONVERGED}
+    assert a["status"][names.index("newton_fails")] == STATUS_NEWTON_FAILED
+    assert a["status"][names.index("coronary_c2c_capped")] == STATUS_CYCLES_NOT_CONVERGED
 
 
 @needs_gxx

@@ -116,6 +116,13 @@ from .._atomic import atomic_write_text
 from .._version import __version__
 from ..errors import ConvergenceError, InvalidInputError
 from ..kernels import get_kernel, resolve_backend
+from ..kernels.codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_FAILURE_TIME, INFO_NEWTON_ITERATIONS,
+                             INFO_RESIDUAL, INFO_ROWS, INFO_STEPS, OUTPUT_ALL, OUTPUT_LAST, OUTPUT_MEAN,
+                             SIM_CYCLE_TO_CYCLE, SIM_CYCLES, SIM_I_WIDTH, SIM_MAX_EXTRA_CYCLES, SIM_MAX_NEWTON,
+                             SIM_OUTPUT_MODE, SIM_POINTS_PER_CYCLE, SIM_STEADY_INITIAL, SIM_VARRES_ABSOLUTE_TIME,
+                             SIMF_ABSOLUTE_TOLERANCE, SIMF_CYCLE_TO_CYCLE_TOLERANCE, SIMF_PERIOD, SIMF_RHO_INFTY,
+                             SIM_F_WIDTH, STATUS_CYCLES_NOT_CONVERGED, STATUS_NEWTON_FAILED, STATUS_OK,
+                             STATUS_SINGULAR)
 from .boundary import outlet_resistances
 from .elements import OLUFSEN_CGS, inductance_cgs, tube_law_compliance_cgs
 from .result import Result
@@ -139,10 +146,11 @@ BC_DEFAULTS = {"RCR": {"Pd": 0.0}, "RESISTANCE": {}, "CORONARY": {}, "CORONARY_V
 #: Parameters that must be >= 0.
 NONNEGATIVE = {"R", "Rp", "Rd", "C", "Ra1", "Ra2", "Rv1", "Ca", "Cc", "Ra2_min", "Ra2_max", "T_vc", "T_vr"}
 NPAR = 10
-#: Output modes of the kernel.
-OUTPUT_MODES = {"all": 0, "last": 1, "mean": 2}
-#: Kernel status codes.
-STATUS = {0: "ok", 1: "Newton did not converge", 2: "singular linear system", 3: "cycle-to-cycle not converged"}
+#: Output modes of the kernel, by the names of the ``output`` argument (:mod:`ffrflow.kernels.codes`).
+OUTPUT_MODES = {"all": OUTPUT_ALL, "last": OUTPUT_LAST, "mean": OUTPUT_MEAN}
+#: Kernel status codes and their messages.
+STATUS = {STATUS_OK: "ok", STATUS_NEWTON_FAILED: "Newton did not converge", STATUS_SINGULAR: "singular linear system",
+          STATUS_CYCLES_NOT_CONVERGED: "cycle-to-cycle not converged"}
 W_EL, W_BC = 48, 32
 
 
@@ -512,21 +520,32 @@ def _pack_one(m: LumpedModel, mode: int, max_extra_cycles: int, varres_time: str
     n_cycles = m.n_cycles()
     c2c = bool(m.sim.use_cycle_to_cycle_error and not m.has_windkessel())
     extra = max_extra_cycles if c2c else 0
-    if mode == 0:
+    if mode == OUTPUT_ALL:
         rows = 1 + (pts - 1) * (n_cycles + extra)
-    elif mode == 1:
+    elif mode == OUTPUT_LAST:
         rows = pts
     else:
         rows = 1
     y0, yd0, by0, byd0 = _initial_state(m, names)
+    sim_i = [0] * SIM_I_WIDTH
+    sim_i[SIM_CYCLES] = n_cycles
+    sim_i[SIM_POINTS_PER_CYCLE] = pts
+    sim_i[SIM_STEADY_INITIAL] = int(bool(m.sim.steady_initial))
+    sim_i[SIM_MAX_NEWTON] = int(m.sim.maximum_nonlinear_iterations)
+    sim_i[SIM_OUTPUT_MODE] = mode
+    sim_i[SIM_CYCLE_TO_CYCLE] = int(c2c)
+    sim_i[SIM_MAX_EXTRA_CYCLES] = int(extra)
+    sim_i[SIM_VARRES_ABSOLUTE_TIME] = 0 if varres_time == "cycle" else 1
+    sim_f = [0.0] * SIM_F_WIDTH
+    sim_f[SIMF_PERIOD] = m.period
+    sim_f[SIMF_ABSOLUTE_TOLERANCE] = float(m.sim.absolute_tolerance)
+    sim_f[SIMF_RHO_INFTY] = float(m.sim.rho_infty)
+    sim_f[SIMF_CYCLE_TO_CYCLE_TOLERANCE] = float(m.sim.sim_cycle_to_cycle_percent_error) / 100.0
     return dict(n=n, parent=parent, ch_counts=ch_counts, ch_idx=ch_idx, R=[e.R for e in m.elements],
                 C=[e.C for e in m.elements], L=[e.L for e in m.elements], S=[e.S for e in m.elements],
                 bc_in=el_bc_in, bc_out=el_bc_out, cap=cap, bc_type=bc_type, bc_el=bc_el, bc_tab=bc_tab,
                 tabs_t=tabs_t, tabs_v=tabs_v, tab_mean=tab_mean, tab_period=tab_period,
-                sim_i=[n_cycles, pts, int(bool(m.sim.steady_initial)), int(m.sim.maximum_nonlinear_iterations), mode,
-                       int(c2c), int(extra), 0 if varres_time == "cycle" else 1, 0],
-                sim_f=[m.period, float(m.sim.absolute_tolerance), float(m.sim.rho_infty),
-                       float(m.sim.sim_cycle_to_cycle_percent_error) / 100.0],
+                sim_i=sim_i, sim_f=sim_f,
                 y0=y0, yd0=yd0, by0=by0, byd0=byd0, rows=rows)
 
 
@@ -783,7 +802,7 @@ def _finite(x):
 class LumpedBatchResult:
     """Solutions of a batch: ``y[c]`` is case ``c``'s (n_rows, n_elements, 4) array (``P_in, Q_in, P_out,
     Q_out`` per element); one (n_cases, n_rows, n_elements, 4) array when every case has the same shape,
-    else a list. ``status[c]`` is 0 when case ``c`` converged (see ``ffrflow.cfd.lumped.STATUS``)."""
+    else a list. ``status[c]`` is ``STATUS_OK`` (0) when case ``c`` converged (see ``ffrflow.cfd.lumped.STATUS``)."""
 
     y: Any
     time: list[np.ndarray]
@@ -804,7 +823,7 @@ def _run(packed: Packed, backend: str):
 
 def _times(m: LumpedModel, rows: int, mode: int, out_rows: int) -> np.ndarray:
     dt = m.period / (int(m.sim.number_of_time_pts_per_cardiac_cycle) - 1)
-    if mode == 2:
+    if mode == OUTPUT_MEAN:
         return np.array([0.0])
     return dt * np.arange(out_rows)
 
@@ -842,28 +861,29 @@ def solve_lumped(model: LumpedModel, backend: str = "auto", output: str | None =
     t2 = time.perf_counter()
     status = int(a["status"][0])
     info_i, info_f = a["info_i"][0], a["info_f"][0]
-    if status in (1, 2) and raise_on_failure:
-        when = info_f[0]
+    if status in (STATUS_NEWTON_FAILED, STATUS_SINGULAR) and raise_on_failure:
+        when = info_f[INFO_FAILURE_TIME]
         phase = "steady initialisation" if when < 0 else f"t = {when:.6g} s"
         raise ConvergenceError(f"lumped solve of {model.name!r} failed at {phase}: {STATUS[status]} "
-                               f"(max |residual| {info_f[1]:.3e}, absolute_tolerance "
+                               f"(max |residual| {info_f[INFO_RESIDUAL]:.3e}, absolute_tolerance "
                                f"{model.sim.absolute_tolerance:.1e}, maximum_nonlinear_iterations "
                                f"{model.sim.maximum_nonlinear_iterations}, backend {backend})",
-                               residual=float(info_f[1]), iterations=int(info_i[1]))
-    if status == 3:
+                               residual=float(info_f[INFO_RESIDUAL]), iterations=int(info_i[INFO_NEWTON_ITERATIONS]))
+    if status == STATUS_CYCLES_NOT_CONVERGED:
         log.warning("lumped %s: cycle-to-cycle error %.3g %% still above %.3g %% after %d extra cycles",
-                    model.name, 100 * info_f[2], model.sim.sim_cycle_to_cycle_percent_error, max_extra_cycles)
+                    model.name, 100 * info_f[INFO_CYCLE_TO_CYCLE_ERROR], model.sim.sim_cycle_to_cycle_percent_error,
+                    max_extra_cycles)
     n = len(model.elements)
-    rows_written = int(info_i[3]) if packed.mode == 0 else int(packed.rows[0])
+    rows_written = int(info_i[INFO_ROWS]) if packed.mode == OUTPUT_ALL else int(packed.rows[0])
     y = a["out"][: rows_written * 4 * n].reshape(rows_written, n, 4)
-    if packed.mode == 0 and model.sim.output_interval > 1:
+    if packed.mode == OUTPUT_ALL and model.sim.output_interval > 1:
         y = y[:: int(model.sim.output_interval)]
-        tt = _times(model, packed.rows[0], 0, rows_written)[:: int(model.sim.output_interval)]
+        tt = _times(model, packed.rows[0], OUTPUT_ALL, rows_written)[:: int(model.sim.output_interval)]
     else:
         tt = _times(model, packed.rows[0], packed.mode, rows_written)
     return LumpedResult(model=model, time=tt, y=y.copy(), backend=backend, output=output, status=STATUS[status],
-                        newton_iterations=int(info_i[1]), steps=int(info_i[0]), cycles=int(info_i[2]),
-                        cycle_to_cycle_error=float(info_f[2]),
+                        newton_iterations=int(info_i[INFO_NEWTON_ITERATIONS]), steps=int(info_i[INFO_STEPS]),
+                        cycles=int(info_i[INFO_CYCLES]), cycle_to_cycle_error=float(info_f[INFO_CYCLE_TO_CYCLE_ERROR]),
                         timings_s={"pack": t1 - t0, "solve": t2 - t1, "total": time.perf_counter() - t0})
 
 
@@ -890,7 +910,7 @@ def solve_lumped_batch(models: Sequence[LumpedModel], backend: str = "auto", out
     t2 = time.perf_counter()
     off = a["out_off"]
     nel, rows_c = packed.n_elements, packed.rows
-    if packed.mode != 0 and np.all(nel == nel[0]) and np.all(rows_c == rows_c[0]):
+    if packed.mode != OUTPUT_ALL and np.all(nel == nel[0]) and np.all(rows_c == rows_c[0]):
         # uniform batch: one (n_cases, rows, n_elements, 4) view, no per-case Python work
         ys = a["out"].reshape(len(models), int(rows_c[0]), int(nel[0]), 4)
         tcache: dict[int, np.ndarray] = {}
@@ -899,7 +919,7 @@ def solve_lumped_batch(models: Sequence[LumpedModel], backend: str = "auto", out
         ys, ts = [], []
         for c, m in enumerate(models):
             n = int(nel[c])
-            rows = int(a["info_i"][c, 3]) if packed.mode == 0 else int(rows_c[c])
+            rows = int(a["info_i"][c, INFO_ROWS]) if packed.mode == OUTPUT_ALL else int(rows_c[c])
             ys.append(a["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4))
             ts.append(_times(m, rows_c[c], packed.mode, rows))
     return LumpedBatchResult(ys, ts, a["status"].copy(), a["info_i"].copy(), a["info_f"].copy(), backend,
