@@ -18,7 +18,9 @@ from ffrflow.kernels.codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_
                                   STATUS_CYCLES_NOT_CONVERGED, STATUS_NEWTON_FAILED, STATUS_OK, STATUS_SINGULAR)
 from ffrflow.meshing.stenosis import detect_lesions
 from ffrflow.phantoms import demo_case
-from test_kernels import _hard_forest, _random_forest, _run
+
+from _helpers import (coronary_tree, hard_forest, lesion_network, random_forest, run_tree_newton, sampled_params,
+                      y_model)
 
 CU_FILES = sorted(CUDA_DIR.glob("*.cu"))
 needs_gxx = pytest.mark.skipif(not have_gxx(), reason="g++ not found")
@@ -48,8 +50,8 @@ def test_gpu_module_source_is_self_contained():
 @pytest.mark.parametrize("size", [1, 31, 32, 33, 1025])
 def test_host_tree_newton_matches_reference(size):
     lib = library("steady_host")
-    offsets, parent, R, S, R_out = _random_forest(4, [size, max(1, size // 3)], seed=size)
-    Q, Pu, Pd, it, res, pv = _run("numpy", offsets, parent, R, S, R_out)
+    offsets, parent, R, S, R_out = random_forest(4, [size, max(1, size // 3)], seed=size)
+    Q, Pu, Pd, it, res, pv = run_tree_newton("numpy", offsets, parent, R, S, R_out)
     n, nc = parent.size, offsets.size - 1
     hQ, hPu, hPd, hw = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((6, n))
     hit, hres = np.zeros(nc, dtype=np.int64), np.zeros(nc)
@@ -68,7 +70,7 @@ def test_host_tree_newton_line_search_matches_reference(start):
     """The line-searched Newton (negative linear coefficients, S up to 1e24, wild starts) as C++:
     same flows and pressures as the reference to 1e-10, same iterations."""
     lib = library("steady_host")
-    offsets, parent, R, S, R_out = _hard_forest(30, seed=8)
+    offsets, parent, R, S, R_out = hard_forest(30, seed=8)
     n, nc = parent.size, offsets.size - 1
     rng = np.random.default_rng(1)
     Q0 = np.zeros(n) if start == "zero" else rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-12, -3, n)
@@ -150,11 +152,9 @@ def _host_ensemble_pre(*a):
 def test_host_ensemble_pre_matches_reference(monkeypatch, model, kind, seed):
     """The precomputed-layout kernel (steady.cuh ff_ensemble_pre_case) as C++ against its NumPy
     reference, on random trees with tandem, touching and ostial lesions and every perturbation."""
-    from test_ensemble_precomputed import _network, _params
-
-    net = _network(seed, kind, model)
+    net = lesion_network(seed, kind, model)
     tr = ens.tree_arrays(net)
-    params = _params(net, tr, 33, seed)
+    params = sampled_params(net, tr, 33, seed)
     ref = ens.solve_steady_batch(net, params, backend="numpy", trees=[tr])
     real_get = ens.get_kernel
     monkeypatch.setattr(ens, "get_kernel", lambda name, be: _host_ensemble_pre if name == "ensemble_steady_pre"
@@ -169,9 +169,9 @@ def test_host_ensemble_pre_matches_reference(monkeypatch, model, kind, seed):
 # ----------------------------------------------------------------------------- on a device
 @pytest.mark.gpu
 def test_gpu_tree_newton_parity():
-    offsets, parent, R, S, R_out = _random_forest(64, [1, 31, 32, 33, 200], seed=11)
-    a = _run("numpy", offsets, parent, R, S, R_out)
-    b = _run("cuda", offsets, parent, R, S, R_out)
+    offsets, parent, R, S, R_out = random_forest(64, [1, 31, 32, 33, 200], seed=11)
+    a = run_tree_newton("numpy", offsets, parent, R, S, R_out)
+    b = run_tree_newton("cuda", offsets, parent, R, S, R_out)
     for x, y in zip(a[:3], b[:3]):
         assert np.max(np.abs(x - y)) / np.max(np.abs(x)) < 1e-10
 
@@ -191,11 +191,9 @@ def test_gpu_ensemble_parity():
 @pytest.mark.parametrize("model", ["poiseuille-kt", "ns-calibrated"])
 def test_gpu_ensemble_pre_parity(model):
     """The precomputed-layout kernel on a device (sample-minor arrays, 1025 cases) against the reference."""
-    from test_ensemble_precomputed import _network, _params
-
-    net = _network(2, "tandem", model)
+    net = lesion_network(2, "tandem", model)
     tr = ens.tree_arrays(net)
-    params = _params(net, tr, 1025, 6)
+    params = sampled_params(net, tr, 1025, 6)
     a = ens.solve_steady_batch(net, params, backend="numpy", trees=[tr])
     b = ens.solve_steady_batch(net, params, backend="cuda", trees=[tr])
     assert np.array_equal(a.status, b.status)
@@ -261,7 +259,6 @@ def _lumped_models():
     """Synthetic lumped models covering every boundary-condition type, stenoses, junctions, output
     paths and status codes (the models of test_lumped.py plus variants)."""
     from ffrflow.cfd.lumped import LumpedModel, SimulationParameters
-    from test_lumped import coronary_tree, y_model
 
     sim = SimulationParameters(number_of_cardiac_cycles=3, number_of_time_pts_per_cardiac_cycle=31)
     t = np.linspace(0.0, 1.0, 21)
@@ -475,7 +472,6 @@ def test_gpu_lumped_parity():
 def test_gpu_lumped_solve_and_batch_api():
     """solve_lumped / solve_lumped_batch with backend='cuda' (NumPy arrays in, results copied back)."""
     from ffrflow.cfd.lumped import solve_lumped, solve_lumped_batch
-    from test_lumped import coronary_tree
 
     m = coronary_tree()
     a = solve_lumped(m, backend="cpu", output="all")

@@ -14,7 +14,7 @@ from ffrflow.errors import InvalidInputError
 from ffrflow.formats import detect
 from ffrflow.formats.svzerod import is_svzerod, lumped_to_svzerod, network_to_svzerod, read_svzerod, write_svzerod
 
-from conftest import ZEROD, network, straight
+from _helpers import ZEROD, network, straight
 
 #: The peers' svZeroDSolver files that ffrflow refuses (closed-loop heart blocks).
 CLOSED_LOOP = {"closedLoopHeart_withCoronaries", "coupledBlock_closedLoopHeart_withCoronaries", "svzerod_tuned"}

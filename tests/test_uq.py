@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import network, straight
+from _helpers import network, straight
 from ffrflow import units
 from ffrflow.cfd.ensemble import NONPOSITIVE_RADIUS
 from ffrflow.cfd.steady import solve_steady
