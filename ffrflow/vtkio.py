@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ._atomic import atomic_path
+from .errors import InvalidInputError
 
 
 def polylines_to_polydata(lines: Sequence[np.ndarray], point_arrays: Mapping[str, Sequence[np.ndarray]] | None = None,
@@ -136,14 +137,73 @@ def with_point_arrays(polydata, arrays: Mapping[str, np.ndarray]):
     return out
 
 
+#: Point-array names read as the lumen radius of a centerline file, in order of preference (matched
+#: case-insensitively; the first present wins): VMTK's, ffrflow's own (``radius_mm``), the generic ones.
+RADIUS_ARRAY_NAMES = ("MaximumInscribedSphereRadius", "radius_mm", "radius", "radii", "r")
+
+
+def radius_array_name(names) -> str | None:
+    """The point array of ``names`` that holds the radius (see :data:`RADIUS_ARRAY_NAMES`), or None."""
+    lower = {n.lower(): n for n in names if n}
+    return next((lower[c.lower()] for c in RADIUS_ARRAY_NAMES if c.lower() in lower), None)
+
+
+class VtkErrors:
+    """Collects the error and warning events of one VTK algorithm (VTK otherwise prints them and carries on)."""
+
+    def __init__(self, algo):
+        self.messages: list[str] = []
+        algo.AddObserver("ErrorEvent", self)
+        algo.AddObserver("WarningEvent", self)
+
+    def __call__(self, obj, event, data=None):  # pragma: no cover - content depends on VTK
+        self.messages.append(str(event))
+
+
+def read_vtk_file(path: Path, readers: dict, unknown_suffix_message: str):
+    """Read ``path`` with the VTK reader its suffix selects; ``None`` when VTK reported an error.
+
+    Raises InvalidInputError for a missing or empty file and for a suffix ``readers`` lacks.
+    """
+    from . import _vtk as vtk
+
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    suf = path.suffix.lower()
+    if suf not in readers:
+        raise InvalidInputError(f"{path}: {unknown_suffix_message}")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: file is empty")
+    reader = readers[suf]()
+    reader.SetFileName(str(path))
+    errors = VtkErrors(reader)
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    try:
+        reader.Update()
+    finally:
+        vtk.vtkObject.GlobalWarningDisplayOn()
+    return None if errors.messages else reader.GetOutput()
+
+
 def read_polydata(path: str | Path):
-    """Read a ``.vtp`` (XML) or ``.vtk`` (legacy) polydata file."""
+    """Read a ``.vtp`` (XML) or ``.vtk`` (legacy) polydata file: ffrflow's one VTK polydata reader.
+
+    Raises
+    ------
+    InvalidInputError
+        A missing or empty file, another suffix, a file VTK cannot read or that has no points, a
+        legacy file that holds another kind of dataset.
+    """
     from . import _vtk as vtk
 
     path = Path(path)
-    r = vtk.vtkXMLPolyDataReader() if path.suffix.lower() == ".vtp" else vtk.vtkPolyDataReader()
-    r.SetFileName(str(path))
-    r.Update()
+    suf = path.suffix.lower()
+    readers = {".vtp": vtk.vtkXMLPolyDataReader, ".vtk": vtk.vtkGenericDataObjectReader}
+    data = read_vtk_file(path, readers, f"unknown polydata format {suf!r}; expected .vtp or .vtk")
+    if data is not None and not data.IsA("vtkPolyData"):
+        raise InvalidInputError(f"{path}: a legacy VTK {data.GetClassName()}, not POLYDATA")
+    if data is None or data.GetNumberOfPoints() == 0:
+        raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} polydata file")
     out = vtk.vtkPolyData()
-    out.ShallowCopy(r.GetOutput())
+    out.ShallowCopy(data)
     return out

@@ -19,8 +19,9 @@ Three layouts are recognised (``mode="auto"``):
     a forest, each tree is rooted at the end point with the largest radius (or the one nearest
     ``root_point_mm``) and cut into vessels at branch points.
 
-The radius comes from a point array: ``radius_array`` or the first of ``MaximumInscribedSphereRadius``,
-``Radius``, ``radius``, ``radii``, ``Radii`` (case-insensitive). Coordinates and radius are in
+The radius comes from a point array: ``radius_array`` or the first of
+:data:`ffrflow.vtkio.RADIUS_ARRAY_NAMES` (``MaximumInscribedSphereRadius``, ``radius_mm``, ``radius``,
+``radii``, ``r``; case-insensitive). Coordinates and radius are in
 ``units`` (``"mm"``, ``"cm"`` or ``"m"``; VTK files do not say), inferred from the radii when not given
 (:func:`ffrflow.plausibility.resolve_units`; ``meta["units"]`` says which and why), and converted
 to mm. Errors name the file and what does not fit: no polyline, no radius array (the arrays present
@@ -51,38 +52,15 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..network import VesselNetwork
 from ..plausibility import UNITS_TO_MM, resolve_units
+from ..vtkio import RADIUS_ARRAY_NAMES, radius_array_name, read_polydata
 
 log = logging.getLogger("ffrflow")
 
 __all__ = ["read_centerlines", "has_vmtk_arrays", "RADIUS_ARRAYS", "centerlines_to_network"]
 
-RADIUS_ARRAYS = ("MaximumInscribedSphereRadius", "Radius", "radius", "radii", "Radii")
+#: The radius-array names, one list for every centerline reader (kept under its former name).
+RADIUS_ARRAYS = RADIUS_ARRAY_NAMES
 VMTK_BRANCH_ARRAYS = ("CenterlineIds", "TractIds", "GroupIds", "Blanking")
-
-
-def _read_polydata(path: Path):
-    from .. import _vtk as vtk
-
-    name = path.name.lower()
-    if name.endswith(".vtp"):
-        r = vtk.vtkXMLPolyDataReader()
-        r.SetFileName(str(path))
-        r.Update()
-        pd = r.GetOutput()
-        if pd is None or (pd.GetNumberOfPoints() == 0 and r.GetErrorCode()):
-            raise InvalidInputError(f"{path}: VTK could not read it as XML PolyData")
-        return pd
-    if name.endswith(".vtk"):
-        r = vtk.vtkGenericDataObjectReader()
-        r.SetFileName(str(path))
-        r.Update()
-        out = r.GetOutput()
-        if out is None:
-            raise InvalidInputError(f"{path}: VTK could not read it as a legacy VTK file")
-        if not out.IsA("vtkPolyData"):
-            raise InvalidInputError(f"{path}: a legacy VTK {out.GetClassName()}, not POLYDATA with polylines")
-        return out
-    raise InvalidInputError(f"{path}: expected a .vtp or .vtk file")
 
 
 def read_centerlines(path: str | Path, radius_array: str | None = None, units: str | None = None, mode: str = "auto",
@@ -114,7 +92,7 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
-    pd = _read_polydata(path)
+    pd = read_polydata(path)
     if units is not None and units not in UNITS_TO_MM:
         raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
     n_pts = pd.GetNumberOfPoints()
@@ -187,7 +165,7 @@ def has_vmtk_arrays(path: str | Path) -> bool:
     """Whether a ``.vtp``/``.vtk`` file carries VMTK's ``CenterlineIds`` cell array (raw or branch-split
     centerlines), which :func:`read_centerlines` merges or splits as VMTK laid them out."""
     try:
-        pd = _read_polydata(Path(path))
+        pd = read_polydata(path)
     except InvalidInputError:
         return False
     return pd.GetCellData().GetArray("CenterlineIds") is not None
@@ -198,13 +176,13 @@ def _pick_radius(path, names, radius_array, cell_names) -> str:
         if radius_array in names:
             return radius_array
         raise InvalidInputError(f"{path}: no point array {radius_array!r}; point arrays: {names or 'none'}")
-    low = {n.lower(): n for n in names if n}
-    for cand in RADIUS_ARRAYS:
-        if cand.lower() in low:
-            return low[cand.lower()]
+    found = radius_array_name(names)
+    if found is not None:
+        return found
     hint = f" (cell arrays: {cell_names})" if cell_names else ""
-    raise InvalidInputError(f"{path}: no radius array; expected a point array named one of {list(RADIUS_ARRAYS)} "
-                            f"(or pass radius_array=...); point arrays: {names or 'none'}{hint}")
+    raise InvalidInputError(f"{path}: no radius array; expected a point array named one of "
+                            f"{list(RADIUS_ARRAY_NAMES)} (or pass radius_array=...); point arrays: "
+                            f"{names or 'none'}{hint}")
 
 
 def _check_consistent(path, P, r):

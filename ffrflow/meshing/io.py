@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..network import VesselNetwork
 from ..plausibility import resolve_units
+from ..vtkio import RADIUS_ARRAY_NAMES, radius_array_name, read_polydata, read_vtk_file
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -653,18 +654,6 @@ def mask_from_surface(poly, *, voxel_mm: float = 0.3, margin_mm: float = 1.0, so
 
 
 # ---------------------------------------------------------------------------------------------- surfaces
-class _VtkErrors:
-    """Collects VTK error events of one algorithm (VTK otherwise prints them and carries on)."""
-
-    def __init__(self, algo):
-        self.messages: list[str] = []
-        algo.AddObserver("ErrorEvent", self)
-        algo.AddObserver("WarningEvent", self)
-
-    def __call__(self, obj, event, data=None):  # pragma: no cover - content depends on VTK
-        self.messages.append(str(event))
-
-
 def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT) -> tuple:
     """Read a triangle surface (STL, VTP, OBJ, legacy VTK) in world millimetres.
 
@@ -694,7 +683,7 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
     suf = path.suffix.lower()
     readers = {".stl": vtk.vtkSTLReader, ".vtp": vtk.vtkXMLPolyDataReader, ".obj": vtk.vtkOBJReader,
                ".vtk": vtk.vtkPolyDataReader}
-    poly = _vtk_read(path, readers, f"unknown surface format {suf!r}; expected one of {sorted(readers)}")
+    poly = read_vtk_file(path, readers, f"unknown surface format {suf!r}; expected one of {sorted(readers)}")
     if poly is None or poly.GetNumberOfPoints() == 0 or poly.GetNumberOfPolys() == 0:
         raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} surface (no triangles read)")
     tri = vtk.vtkTriangleFilter()
@@ -726,46 +715,6 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
 
 
 # ---------------------------------------------------------------------------------------------- centerlines
-#: Point-array names read as the lumen radius of centerline files (case-insensitive, first found).
-RADIUS_ARRAY_NAMES = ("radius_mm", "radius", "radii", "maximuminscribedsphereradius", "r")
-
-
-def _vtk_read(path: Path, readers: dict, unknown_suffix_message: str):
-    """Read ``path`` with the VTK reader its suffix selects; ``None`` when VTK reported an error.
-
-    Raises InvalidInputError for a missing or empty file and for a suffix ``readers`` lacks.
-    """
-    from .. import _vtk as vtk
-
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file")
-    suf = path.suffix.lower()
-    if suf not in readers:
-        raise InvalidInputError(f"{path}: {unknown_suffix_message}")
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path}: file is empty")
-    reader = readers[suf]()
-    reader.SetFileName(str(path))
-    errors = _VtkErrors(reader)
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    try:
-        reader.Update()
-    finally:
-        vtk.vtkObject.GlobalWarningDisplayOn()
-    return None if errors.messages else reader.GetOutput()
-
-
-def _read_polydata(path: Path):
-    from .. import _vtk as vtk
-
-    readers = {".vtp": vtk.vtkXMLPolyDataReader, ".vtk": vtk.vtkPolyDataReader}
-    suf = path.suffix.lower()
-    poly = _vtk_read(path, readers, f"unknown polydata format {suf!r}; expected .vtp or .vtk")
-    if poly is None or poly.GetNumberOfPoints() == 0:
-        raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} polydata file")
-    return poly
-
-
 def polydata_kind(path: str | Path) -> str:
     """``"surface"`` or ``"centerlines"``: what a ``.vtp``/``.vtk`` file holds.
 
@@ -773,7 +722,7 @@ def polydata_kind(path: str | Path) -> str:
     centerlines. Raises :class:`InvalidInputError` for a file with neither.
     """
     path = Path(path)
-    poly = _read_polydata(path)
+    poly = read_polydata(path)
     if poly.GetNumberOfPolys() > 0 or poly.GetNumberOfStrips() > 0:
         return "surface"
     if poly.GetNumberOfLines() > 0:
@@ -798,7 +747,7 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
         in one length unit.
     radius_array : str, optional
         Name of the point array holding the radius; default: the first of
-        :data:`RADIUS_ARRAY_NAMES` present (case-insensitive).
+        :data:`ffrflow.vtkio.RADIUS_ARRAY_NAMES` present (case-insensitive).
     ostia : sequence of (x, y, z), optional
         Ostium points, mm, at most one per tree.
     tolerance_mm : float
@@ -833,14 +782,13 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
     path = Path(path)
-    poly = _read_polydata(path)
+    poly = read_polydata(path)
     if poly.GetNumberOfLines() == 0:
         raise InvalidInputError(f"{path}: no polylines (centerlines) in the file")
     pd = poly.GetPointData()
     names = {pd.GetArrayName(i): i for i in range(pd.GetNumberOfArrays()) if pd.GetArrayName(i)}
     if radius_array is None:
-        lower = {n.lower(): n for n in names}
-        radius_array = next((lower[n] for n in RADIUS_ARRAY_NAMES if n in lower), None)
+        radius_array = radius_array_name(names)
         if radius_array is None:
             raise InvalidInputError(f"{path}: no radius array among the point arrays {sorted(names)}; expected one "
                                     f"of {list(RADIUS_ARRAY_NAMES)}")
