@@ -51,8 +51,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..network import VesselNetwork
-from ..plausibility import UNITS_TO_MM, resolve_units
-from ..vtkio import RADIUS_ARRAY_NAMES, radius_array_name, read_polydata
+from ..vtkio import RADIUS_ARRAY_NAMES, read_centerline_file, read_polydata
 
 log = logging.getLogger("ffrflow")
 
@@ -89,45 +88,9 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
     """
     from vtkmodules.util import numpy_support as ns
 
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"{path}: no such file")
-    pd = read_polydata(path)
-    if units is not None and units not in UNITS_TO_MM:
-        raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
-    n_pts = pd.GetNumberOfPoints()
-    if n_pts == 0:
-        raise InvalidInputError(f"{path}: no points")
-    P = ns.vtk_to_numpy(pd.GetPoints().GetData()).astype(np.float64)
-    pdata = pd.GetPointData()
-    names = [pdata.GetArrayName(i) for i in range(pdata.GetNumberOfArrays())]
-    rname = _pick_radius(path, names, radius_array, [pd.GetCellData().GetArrayName(i)
-                                                     for i in range(pd.GetCellData().GetNumberOfArrays())])
-    arr = ns.vtk_to_numpy(pdata.GetArray(rname)).astype(np.float64)
-    if arr.ndim != 1:
-        raise InvalidInputError(f"{path}: point array {rname!r} has {arr.shape[1]} components; a radius has one")
-    radius = arr.copy()
-    lines = []
-    for c in range(pd.GetNumberOfCells()):
-        cell = pd.GetCell(c)
-        ct = cell.GetCellType()
-        if ct not in (3, 4):  # VTK_LINE, VTK_POLY_LINE
-            continue
-        ids = [cell.GetPointId(j) for j in range(cell.GetNumberOfPoints())]
-        if len(ids) >= 2:
-            lines.append((c, np.array(ids, dtype=np.int64)))
-    if not lines:
-        raise InvalidInputError(f"{path}: no polyline (lines) in the file")
-    used = np.unique(np.concatenate([ids for _, ids in lines]))
-    bad = used[~np.isfinite(radius[used]) | (radius[used] <= 0)]
-    if bad.size:
-        raise InvalidInputError(f"{path}: point array {rname!r}[{int(bad[0])}] = {float(arr[bad[0]])!r}; "
-                                f"a radius must be > 0 and finite")
-    if not np.all(np.isfinite(P[used])):
-        raise InvalidInputError(f"{path}: NaN or infinite coordinates")
-    _check_consistent(path, P[used], radius[used])
-    decision = resolve_units(radius[used], units, str(path))
-    P, radius = P * decision["to_mm"], radius * decision["to_mm"]
+    cl = read_centerline_file(path, radius_array, units)
+    path, pd, P, radius, lines, used = cl.path, cl.polydata, cl.points_mm, cl.radius_mm, cl.lines, cl.used
+    rname, decision = cl.radius_array, cl.units
     cdata = pd.GetCellData()
     cell_arrays = {}
     for nm in VMTK_BRANCH_ARRAYS:
@@ -169,30 +132,6 @@ def has_vmtk_arrays(path: str | Path) -> bool:
     except InvalidInputError:
         return False
     return pd.GetCellData().GetArray("CenterlineIds") is not None
-
-
-def _pick_radius(path, names, radius_array, cell_names) -> str:
-    if radius_array is not None:
-        if radius_array in names:
-            return radius_array
-        raise InvalidInputError(f"{path}: no point array {radius_array!r}; point arrays: {names or 'none'}")
-    found = radius_array_name(names)
-    if found is not None:
-        return found
-    hint = f" (cell arrays: {cell_names})" if cell_names else ""
-    raise InvalidInputError(f"{path}: no radius array; expected a point array named one of "
-                            f"{list(RADIUS_ARRAY_NAMES)} (or pass radius_array=...); point arrays: "
-                            f"{names or 'none'}{hint}")
-
-
-def _check_consistent(path, P, r):
-    """Coordinates and radius in one unit: the median radius is not above a quarter of the extent."""
-    med = float(np.median(r))
-    diag = float(np.linalg.norm(P.max(axis=0) - P.min(axis=0)))
-    if diag > 0 and med > 0.25 * diag:
-        raise InvalidInputError(f"{path}: the median radius ({med:.4g}) is larger than a quarter of the "
-                                f"centerlines' extent ({diag:.4g}, same unit): coordinates and radius look like "
-                                f"different units")
 
 
 def _dedupe(pts, rad, tol=1e-9):

@@ -38,8 +38,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..network import VesselNetwork
-from ..plausibility import resolve_units
-from ..vtkio import RADIUS_ARRAY_NAMES, radius_array_name, read_polydata, read_vtk_file
+from ..vtkio import read_centerline_file, read_polydata, read_vtk_file
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -747,7 +746,8 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
         in one length unit.
     radius_array : str, optional
         Name of the point array holding the radius; default: the first of
-        :data:`ffrflow.vtkio.RADIUS_ARRAY_NAMES` present (case-insensitive).
+        :data:`ffrflow.vtkio.RADIUS_ARRAY_NAMES` present (case-insensitive; the file is read by
+        :func:`ffrflow.vtkio.read_centerline_file`).
     ostia : sequence of (x, y, z), optional
         Ostium points, mm, at most one per tree.
     tolerance_mm : float
@@ -775,36 +775,12 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     (7, 4)
     """
     import networkx as nx
-    from .. import _vtk as vtk
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
-    from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    path = Path(path)
-    poly = read_polydata(path)
-    if poly.GetNumberOfLines() == 0:
-        raise InvalidInputError(f"{path}: no polylines (centerlines) in the file")
-    pd = poly.GetPointData()
-    names = {pd.GetArrayName(i): i for i in range(pd.GetNumberOfArrays()) if pd.GetArrayName(i)}
-    if radius_array is None:
-        radius_array = radius_array_name(names)
-        if radius_array is None:
-            raise InvalidInputError(f"{path}: no radius array among the point arrays {sorted(names)}; expected one "
-                                    f"of {list(RADIUS_ARRAY_NAMES)}")
-    elif radius_array not in names:
-        raise InvalidInputError(f"{path}: no point array {radius_array!r} (arrays: {sorted(names)})")
-    pts = vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float64)
-    rad = vtk_to_numpy(pd.GetArray(radius_array)).astype(np.float64)
-    if rad.ndim != 1:
-        raise InvalidInputError(f"{path}: radius array {radius_array!r} has {rad.shape[1]} components, expected 1")
-    if not (np.isfinite(pts).all() and np.isfinite(rad).all()):
-        raise InvalidInputError(f"{path}: NaN or infinite coordinates or radii")
-    if (rad <= 0).any():
-        k = int(np.flatnonzero(rad <= 0)[0])
-        raise InvalidInputError(f"{path}: radius {rad[k]} <= 0 at point {k} (array {radius_array!r})")
-    decision = resolve_units(rad, units, str(path))
-    pts, rad = pts * decision["to_mm"], rad * decision["to_mm"]
+    cl = read_centerline_file(path, radius_array, units)
+    path, pts, rad, decision, radius_array = cl.path, cl.points_mm, cl.radius_mm, cl.units, cl.radius_array
     # merge coincident points into node ids (the smallest point index of each cluster)
     pairs = cKDTree(pts).query_pairs(tolerance_mm, output_type="ndarray")
     _, comp = connected_components(coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
@@ -813,11 +789,8 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     np.minimum.at(first, comp, np.arange(len(pts)))
     node = first[comp]
     lines = []
-    ids = vtk.vtkIdList()
-    cells = poly.GetLines()
-    cells.InitTraversal()
-    while cells.GetNextCell(ids):
-        seq = [int(node[ids.GetId(i)]) for i in range(ids.GetNumberOfIds())]
+    for _, ids in cl.lines:
+        seq = [int(node[i]) for i in ids]
         seq = [p for k, p in enumerate(seq) if k == 0 or p != seq[k - 1]]
         if len(seq) >= 2:
             lines.append(seq)
