@@ -52,6 +52,7 @@ def make_mask(size_xyz: tuple[int, int, int], spacing_mm: float = SPACING_MM):
     import SimpleITK as sitk
 
     from ffrflow import phantoms
+    from ffrflow.meshing.voxelize import voxelize_array
 
     net = phantoms.demo_case().network
     pts = np.concatenate([v.points_mm for v in net.vessels.values()])
@@ -64,7 +65,7 @@ def make_mask(size_xyz: tuple[int, int, int], spacing_mm: float = SPACING_MM):
         net = net.copy()
         for v in net.vessels.values():
             v.points_mm = centre + scale * (v.points_mm - centre)
-    arr, origin, sp, _ = phantoms._voxelize_array(net, spacing_mm, margin_mm=1.0)
+    arr, origin, sp, _ = voxelize_array(net, spacing_mm, margin_mm=1.0)
     full = np.zeros(tuple(size_xyz[::-1]), np.uint8)
     shift = (np.asarray(full.shape) - np.asarray(arr.shape)) // 2
     shift = np.maximum(shift, 0)

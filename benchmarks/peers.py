@@ -95,6 +95,7 @@ def run(copies=(1000,), backends=("cpu", "numpy"), threads=None, cases=None, num
     ``cuda_copies``: batch sizes of the cuda backend when given (a GPU wants larger batches)."""
     from ffrflow.cfd.lumped import solve_lumped, solve_lumped_batch
     from ffrflow.kernels import available_backends
+    from ffrflow.kernels.codes import STATUS_OK
 
     if isinstance(copies, int):
         copies = (copies,)
@@ -139,7 +140,7 @@ def run(copies=(1000,), backends=("cpu", "numpy"), threads=None, cases=None, num
                 t = time.perf_counter()
                 res = solve_lumped_batch([m] * n, backend=be, packed=packed)
                 t_batch = time.perf_counter() - t
-                ok = int(np.sum(res.status == 0))
+                ok = int(np.sum(res.status == STATUS_OK))
                 row = {**base, "single_s": t_single, "copies": n, "batched_total_s": t_batch,
                        "batched_s_per_case": t_batch / n, "speedup": t_single / (t_batch / n), "cases_ok": ok,
                        "threads": n_threads if be == "cpu" else 1, "svzerodsolver_cpp_s": SVZEROD_CPP_S.get(name)}

@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .errors import InvalidInputError
+
 
 def _read_umask() -> int:
     mask = os.umask(0o022)
@@ -97,8 +99,6 @@ def output_folder(path: str | os.PathLike):
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        from .errors import InvalidInputError
-
         raise InvalidInputError(f"{path}: output folder exists as a file")
     replace_whole = not path.exists() or (
         path.resolve() != Path.cwd().resolve() and not os.path.ismount(path)

@@ -116,7 +116,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import InvalidInputError
-from .network import VesselNetwork
+from .network import VesselNetwork, interpolate_along
 
 #: Least centerline length (mm) in a child's subtree for it to count as a branch.
 MIN_BRANCH_MM = 15.0
@@ -329,16 +329,12 @@ class _Geo:
         while True:
             v = self.net.vessels[cur]
             if s <= v.length_mm or not self.children(cur):
-                from .network import interpolate_along
-
                 return interpolate_along(v, min(s, v.length_mm))[0][0]
             s -= v.length_mm
             cur = self.biggest(cur)
 
     def point_before_end(self, vid, s_mm: float) -> np.ndarray:
         """Point ``s_mm`` upstream of the end of ``vid`` (through its parents)."""
-        from .network import interpolate_along
-
         cur, s = vid, float(s_mm)
         while True:
             v = self.net.vessels[cur]

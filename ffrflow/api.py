@@ -9,14 +9,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ._atomic import atomic_write_text, output_folder
+from .anatomy import apply_names, read_names
 from .config import apply_overrides
-from .errors import InvalidInputError
-from .network import VesselNetwork
+from .errors import BackendUnavailableError, InvalidInputError
+from .network import VesselNetwork, merge_serial_vessels
+from .plausibility import UNITS_TO_MM, fixed_units, input_warnings
+from .vtkio import write_polydata
 
 log = logging.getLogger("ffrflow")
 
@@ -70,7 +75,6 @@ def load(source: str | Path | VesselNetwork | Mapping[str, Any], *, units: str |
         told.
     """
     from . import formats
-    from .plausibility import UNITS_TO_MM, fixed_units
 
     if units is not None and units not in UNITS_TO_MM:
         raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
@@ -183,12 +187,9 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
 
         ok, why = volume_mesh_available()
         if not ok:
-            from .errors import BackendUnavailableError
-
             raise BackendUnavailableError(f"--volume-mesh: {why}")
     res = _mesh(source, label=label, threshold=threshold, ostia=ostia, lesions=lesions, **options)
     if output_dir is not None:
-        from ._atomic import output_folder
         from .meshing import write_mesh_outputs
 
         with output_folder(output_dir) as tmp:
@@ -271,7 +272,6 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
     if solver not in SOLVERS:
         raise InvalidInputError(f"solver: expected one of {SOLVERS}, got {solver!r}")
     from .cfd.lumped import LumpedModel
-    from .plausibility import input_warnings
 
     warnings = input_warnings(network)
 
@@ -320,7 +320,6 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
             # single vessels (the same 1D equations, without the sub-millimetre cells that would set the
             # time step)
             from .formats.svoned import pulsatile_inputs
-            from .network import merge_serial_vessels
 
             outlets, inlet = pulsatile_inputs(svoned)
             network, mapping = merge_serial_vessels(network)
@@ -402,8 +401,6 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
                                     f"this input is a network")
         net = load(source, units=units, contour_groups=contour_groups)
     if names is not None and isinstance(net, VesselNetwork):
-        from .anatomy import apply_names, read_names
-
         where = str(names) if isinstance(names, (str, Path)) else "names"
         net = apply_names(net, read_names(names) if isinstance(names, (str, Path)) else names, source=where)
     elif names is not None:
@@ -427,8 +424,6 @@ def run(source, output_dir: str | Path | None = None, solver: str = "steady", ba
     if output_dir is None:
         result.timings_s["total"] = time.perf_counter() - t0
         return result
-    from ._atomic import output_folder
-
     with output_folder(output_dir) as tmp:
         t = time.perf_counter()
         write_outputs(result, tmp, pictures=pictures)
@@ -470,25 +465,24 @@ def write_outputs(result, output_dir: str | Path, pictures: bool = False) -> dic
 
     ``network.json`` and :meth:`Result.save` (``summary.json``, ``results.h5``, ``centerlines.vtp``);
     for a meshed case also ``surface.vtp`` (with FFR), ``surface.stl``, ``lesions.json`` and
-    ``mesh.json``; with ``pictures`` also ``ffr.png``, ``pullback.png`` and, for a network input,
-    ``surface.vtp`` on a tube swept from the centerline radii (docs/formats.md §Outputs of one case). A picture that cannot be
-    drawn is logged and noted in the result, not fatal.
+    ``mesh.json``; for a lumped result ``model.json`` (its svZeroDSolver model); with ``pictures``
+    also ``ffr.png``, ``pullback.png`` and, for a network input, ``surface.vtp`` on a tube swept from
+    the centerline radii (docs/formats.md §Outputs of one case). A picture that cannot be drawn is
+    logged and noted in the result, not fatal.
     """
-    import json
-
-    from ._atomic import atomic_write_text
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    if isinstance(result.network, VesselNetwork):  # a lumped result writes its svZeroDSolver model itself
+    if isinstance(result.network, VesselNetwork):
         paths["network"] = result.network.to_json(out / "network.json")
     t = time.perf_counter()
     paths.update(result.save(out))
+    if not isinstance(result.network, VesselNetwork) and result.network.units == "cgs":
+        from .formats.svzerod import write_svzerod  # a lumped result: its model as svZeroDSolver JSON
+
+        paths["model"] = write_svzerod(result.network, out / "model.json")
     solved_network = hasattr(result, "disc") and isinstance(result.network, VesselNetwork)
     if getattr(result, "surface", None) is not None or (pictures and solved_network):
-        from .vtkio import write_polydata
-
         t_s = time.perf_counter()
         surf = result.surface_with_ffr() if solved_network else result.surface
         paths["surface"] = write_polydata(surf, out / "surface.vtp")

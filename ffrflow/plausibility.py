@@ -47,6 +47,7 @@ import math
 import numpy as np
 
 from .errors import InvalidInputError
+from .network import VesselNetwork
 
 log = logging.getLogger("ffrflow")
 
@@ -248,9 +249,7 @@ def lumped_warnings(model) -> list[str]:
 def input_warnings(obj) -> list[str]:
     """Every warning about an input about to be solved: the reader's (``meta["warnings"]``, already
     logged when it was read) and the radius check (logged here)."""
-    from .cfd.lumped import LumpedModel
-
-    found = lumped_warnings(obj) if isinstance(obj, LumpedModel) else network_warnings(obj)
+    found = network_warnings(obj) if isinstance(obj, VesselNetwork) else lumped_warnings(obj)
     for w in found:
         log.warning("%s", w)
     return [str(w) for w in obj.meta.get("warnings", [])] + found

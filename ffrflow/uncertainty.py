@@ -77,15 +77,20 @@ import inspect
 import json
 import logging
 import math
+import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ._atomic import atomic_path, atomic_write_text
+from .anatomy import label_network
 from .errors import ConvergenceError, InvalidInputError
 from .network import VesselNetwork
+from .readouts import lesion_readout_probes, vessel_readout_probes
 
 log = logging.getLogger("ffrflow")
 
@@ -374,8 +379,6 @@ def sample_inputs(net: VesselNetwork, n: int, distributions: Mapping[str, Any] |
         if 2 ** m == n:
             u = sob.random_base2(m)
         else:  # balance properties hold only for powers of two; still a low-discrepancy prefix
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 u = sob.random(n)
@@ -474,7 +477,7 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
     ConvergenceError
         When more than ``max_failed_fraction`` of the samples fail (the message gives the count).
     """
-    from .cfd.ensemble import STATUS, solve_steady_batch, tree_arrays
+    from .cfd.ensemble import NOT_CONVERGED, STATUS, solve_steady_batch, tree_arrays
 
     if n_samples < 2:
         raise InvalidInputError(f"samples: expected at least 2, got {n_samples}")
@@ -507,7 +510,7 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
     if bad.size > max_failed_fraction * n_samples or n_ok < 2:
         c = int(bad[0])
         first = f"sample {c}: {STATUS[int(b.status[c])]}" + (
-            f", relative residual {b.residual[c]:.2e}" if b.status[c] == 1 else "")
+            f", relative residual {b.residual[c]:.2e}" if b.status[c] == NOT_CONVERGED else "")
         raise ConvergenceError(
             f"uq: {bad.size} of {n_samples} samples failed ({100 * bad.size / n_samples:.2f} %, more than the "
             f"{100 * max_failed_fraction:g} % allowed by max_failed_fraction; {by}; first {first})",
@@ -581,9 +584,6 @@ def _readout_probes(net: VesselNetwork, tree) -> dict:
     """The points of the standard read-outs (:mod:`ffrflow.readouts`) as probes of the ensemble's
     discretisation, and the nodes whose FFR every sample needs (``nodes``, None when the read-outs
     are unavailable, with the reason in ``unavailable``)."""
-    from .anatomy import label_network
-    from .readouts import lesion_readout_probes, vessel_readout_probes
-
     cfg = net.model.readout
     if net.model.lesion == "young-tsai":
         reason = ("the young-tsai law spreads its resistance over each lesion; read-out intervals need the "
@@ -694,8 +694,6 @@ def readout_uncertainty(probes: dict, ffr_node: np.ndarray | None, ok: np.ndarra
 
 def write_uq(res: UQResult, output_dir, name: str = "uq") -> dict:
     """Write ``<name>.json`` and ``<name>.png`` (distributions with the 0.80 line) atomically."""
-    from ._atomic import atomic_path, atomic_write_text
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"{name}.json", json.dumps(res.summary(), indent=1) + "\n")
@@ -822,7 +820,6 @@ def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_s
            if n_samples > 0 else None)
     res = PCIResult(chosen, les, outs, vessels, unc)
     if output_dir is not None:
-        from ._atomic import atomic_path, atomic_write_text
         import matplotlib.pyplot as plt
 
         out = Path(output_dir)
@@ -840,10 +837,6 @@ def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_s
 def attach_to_outputs(output_dir, key: str, block: dict, arrays: Mapping[str, np.ndarray] | None = None) -> None:
     """Add ``block`` under ``key`` to ``summary.json`` and ``arrays`` under ``/<key>`` in ``results.h5``
     of a case folder (both rewritten atomically)."""
-    import shutil
-
-    from ._atomic import atomic_path, atomic_write_text
-
     out = Path(output_dir)
     sj = out / "summary.json"
     doc = json.loads(sj.read_text()) if sj.exists() else {}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BLUEFERN, needs_bluefern
+from _helpers import BLUEFERN, needs_bluefern
 from ffrflow import phantoms
 from ffrflow.anatomy import (PHANTOM_NAMES, apply_names, canonical_key, label_network, naming_accuracy, read_names,
                              rotate_network, stripped)

@@ -40,14 +40,15 @@ def manifest(tmp_path_factory):
     make_phantom_manifest and an svZeroDSolver model whose solve cannot converge (it fails on the GPU
     worker, in a batch with cases that succeed)."""
     from ffrflow.cfd.lumped import LumpedModel, SimulationParameters
+    from ffrflow.formats.svzerod import write_svzerod
 
     root = tmp_path_factory.mktemp("graph")
     path = make_phantom_manifest(root / "in", 14, inputs="network")
     mask = make_phantom_manifest(root / "mask", 1, inputs="mask", broken=False, spacing_mm=0.5)
     sim = SimulationParameters(number_of_cardiac_cycles=2, number_of_time_pts_per_cardiac_cycle=5,
                                maximum_nonlinear_iterations=1, steady_initial=False)
-    LumpedModel.single_vessel(R=1.0, S=1e4, inflow=5.0, outlet=("RESISTANCE", {"R": 1.0, "Pd": 0.0}),
-                              sim=sim).to_json(root / "in" / "stiff.json")
+    write_svzerod(LumpedModel.single_vessel(R=1.0, S=1e4, inflow=5.0, outlet=("RESISTANCE", {"R": 1.0, "Pd": 0.0}),
+                                            sim=sim), root / "in" / "stiff.json")
     rows = list(csv.DictReader(path.read_text().splitlines()))
     rows.insert(3, {"case_id": "mask-001", "input": str(mask.parent / "cases" / "p001" / "mask.nii.gz"),
                     "inlet_pressure_mmHg": ""})

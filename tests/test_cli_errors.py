@@ -54,11 +54,12 @@ def test_a_model_that_cannot_converge_is_exit_3_and_writes_nothing(tmp_path, cap
     iteration per step cannot reach its absolute tolerance of 1e-8: Newton's first step from the
     initial state leaves a residual of the order of the inflow. svZeroDSolver's own input format."""
     from ffrflow.cfd.lumped import LumpedModel, SimulationParameters
+    from ffrflow.formats.svzerod import write_svzerod
 
     sim = SimulationParameters(number_of_cardiac_cycles=2, number_of_time_pts_per_cardiac_cycle=5,
                                maximum_nonlinear_iterations=1, steady_initial=False)
     model = LumpedModel.single_vessel(R=1.0, S=1e4, inflow=5.0, outlet=("RESISTANCE", {"R": 1.0, "Pd": 0.0}), sim=sim)
-    path = model.to_json(tmp_path / "stiff.json")
+    path = write_svzerod(model, tmp_path / "stiff.json")
     out = tmp_path / "out"
     code = cli.main(["-q", "run", str(path), "-o", str(out), "--backend", "numpy"])
     err = capsys.readouterr().err.splitlines()

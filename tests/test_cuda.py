@@ -13,9 +13,14 @@ import pytest
 import ffrflow.cfd.ensemble as ens
 from cuda_host import CUDA_DIR, call, have_gxx, library
 from ffrflow.kernels import get_kernel
+from ffrflow.kernels.codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_FAILURE_TIME, INFO_NEWTON_ITERATIONS,
+                                  INFO_ROWS, INFO_STEPS, OUTPUT_ALL, SIM_VARRES_ABSOLUTE_TIME,
+                                  STATUS_CYCLES_NOT_CONVERGED, STATUS_NEWTON_FAILED, STATUS_OK, STATUS_SINGULAR)
 from ffrflow.meshing.stenosis import detect_lesions
 from ffrflow.phantoms import demo_case
-from test_kernels import _hard_forest, _random_forest, _run
+
+from _helpers import (coronary_tree, hard_forest, lesion_network, random_forest, run_tree_newton, sampled_params,
+                      y_model)
 
 CU_FILES = sorted(CUDA_DIR.glob("*.cu"))
 needs_gxx = pytest.mark.skipif(not have_gxx(), reason="g++ not found")
@@ -45,8 +50,8 @@ def test_gpu_module_source_is_self_contained():
 @pytest.mark.parametrize("size", [1, 31, 32, 33, 1025])
 def test_host_tree_newton_matches_reference(size):
     lib = library("steady_host")
-    offsets, parent, R, S, R_out = _random_forest(4, [size, max(1, size // 3)], seed=size)
-    Q, Pu, Pd, it, res, pv = _run("numpy", offsets, parent, R, S, R_out)
+    offsets, parent, R, S, R_out = random_forest(4, [size, max(1, size // 3)], seed=size)
+    Q, Pu, Pd, it, res, pv = run_tree_newton("numpy", offsets, parent, R, S, R_out)
     n, nc = parent.size, offsets.size - 1
     hQ, hPu, hPd, hw = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((6, n))
     hit, hres = np.zeros(nc, dtype=np.int64), np.zeros(nc)
@@ -65,7 +70,7 @@ def test_host_tree_newton_line_search_matches_reference(start):
     """The line-searched Newton (negative linear coefficients, S up to 1e24, wild starts) as C++:
     same flows and pressures as the reference to 1e-10, same iterations."""
     lib = library("steady_host")
-    offsets, parent, R, S, R_out = _hard_forest(30, seed=8)
+    offsets, parent, R, S, R_out = hard_forest(30, seed=8)
     n, nc = parent.size, offsets.size - 1
     rng = np.random.default_rng(1)
     Q0 = np.zeros(n) if start == "zero" else rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-12, -3, n)
@@ -147,11 +152,9 @@ def _host_ensemble_pre(*a):
 def test_host_ensemble_pre_matches_reference(monkeypatch, model, kind, seed):
     """The precomputed-layout kernel (steady.cuh ff_ensemble_pre_case) as C++ against its NumPy
     reference, on random trees with tandem, touching and ostial lesions and every perturbation."""
-    from test_ensemble_precomputed import _network, _params
-
-    net = _network(seed, kind, model)
+    net = lesion_network(seed, kind, model)
     tr = ens.tree_arrays(net)
-    params = _params(net, tr, 33, seed)
+    params = sampled_params(net, tr, 33, seed)
     ref = ens.solve_steady_batch(net, params, backend="numpy", trees=[tr])
     real_get = ens.get_kernel
     monkeypatch.setattr(ens, "get_kernel", lambda name, be: _host_ensemble_pre if name == "ensemble_steady_pre"
@@ -166,9 +169,9 @@ def test_host_ensemble_pre_matches_reference(monkeypatch, model, kind, seed):
 # ----------------------------------------------------------------------------- on a device
 @pytest.mark.gpu
 def test_gpu_tree_newton_parity():
-    offsets, parent, R, S, R_out = _random_forest(64, [1, 31, 32, 33, 200], seed=11)
-    a = _run("numpy", offsets, parent, R, S, R_out)
-    b = _run("cuda", offsets, parent, R, S, R_out)
+    offsets, parent, R, S, R_out = random_forest(64, [1, 31, 32, 33, 200], seed=11)
+    a = run_tree_newton("numpy", offsets, parent, R, S, R_out)
+    b = run_tree_newton("cuda", offsets, parent, R, S, R_out)
     for x, y in zip(a[:3], b[:3]):
         assert np.max(np.abs(x - y)) / np.max(np.abs(x)) < 1e-10
 
@@ -188,11 +191,9 @@ def test_gpu_ensemble_parity():
 @pytest.mark.parametrize("model", ["poiseuille-kt", "ns-calibrated"])
 def test_gpu_ensemble_pre_parity(model):
     """The precomputed-layout kernel on a device (sample-minor arrays, 1025 cases) against the reference."""
-    from test_ensemble_precomputed import _network, _params
-
-    net = _network(2, "tandem", model)
+    net = lesion_network(2, "tandem", model)
     tr = ens.tree_arrays(net)
-    params = _params(net, tr, 1025, 6)
+    params = sampled_params(net, tr, 1025, 6)
     a = ens.solve_steady_batch(net, params, backend="numpy", trees=[tr])
     b = ens.solve_steady_batch(net, params, backend="cuda", trees=[tr])
     assert np.array_equal(a.status, b.status)
@@ -258,7 +259,6 @@ def _lumped_models():
     """Synthetic lumped models covering every boundary-condition type, stenoses, junctions, output
     paths and status codes (the models of test_lumped.py plus variants)."""
     from ffrflow.cfd.lumped import LumpedModel, SimulationParameters
-    from test_lumped import coronary_tree, y_model
 
     sim = SimulationParameters(number_of_cardiac_cycles=3, number_of_time_pts_per_cardiac_cycle=31)
     t = np.linspace(0.0, 1.0, 21)
@@ -339,22 +339,23 @@ def _lumped_max_rel(a, b, packed, names, same_newton=True):
     identical Newton iteration counts when ``same_newton`` (the twins of the Numba kernel; the NumPy
     reference's sparse LU can take a different number of iterations near the round-off floor)."""
     assert np.array_equal(a["status"], b["status"])
-    cols = [0, 1, 2] if same_newton else [0, 2]  # steps, (Newton iterations,) cycles
+    cols = [INFO_STEPS, INFO_NEWTON_ITERATIONS, INFO_CYCLES] if same_newton else [INFO_STEPS, INFO_CYCLES]
     assert np.array_equal(a["info_i"][:, cols], b["info_i"][:, cols])
     # rows: a case that failed in "last"/"mean" mode reports the buffer rows in the reference and the rows
     # of the failing cycle in the Numba twin (LumpedResult reads neither: it uses the buffer size)
-    rows_ok = same_newton | np.isin(a["status"], (0, 3)) | (packed.mode == 0)
-    assert np.array_equal(a["info_i"][rows_ok, 3], b["info_i"][rows_ok, 3])
+    rows_ok = same_newton | np.isin(a["status"], (STATUS_OK, STATUS_CYCLES_NOT_CONVERGED)) | (packed.mode == OUTPUT_ALL)
+    assert np.array_equal(a["info_i"][rows_ok, INFO_ROWS], b["info_i"][rows_ok, INFO_ROWS])
     # failure time (exact) and the last cycle-to-cycle error (a relative change of cycle sums, so its
     # round-off floor is absolute, ~1e-14); the last Newton residual sits at the round-off floor: not compared
-    assert np.array_equal(a["info_f"][:, 0], b["info_f"][:, 0], equal_nan=True)
-    assert np.allclose(a["info_f"][:, 2], b["info_f"][:, 2], rtol=1e-10, atol=1e-12, equal_nan=True)
+    assert np.array_equal(a["info_f"][:, INFO_FAILURE_TIME], b["info_f"][:, INFO_FAILURE_TIME], equal_nan=True)
+    assert np.allclose(a["info_f"][:, INFO_CYCLE_TO_CYCLE_ERROR], b["info_f"][:, INFO_CYCLE_TO_CYCLE_ERROR],
+                       rtol=1e-10, atol=1e-12, equal_nan=True)
     off, nel, worst = a["out_off"], packed.n_elements, {}
     for c, name in enumerate(names):
         n = int(nel[c])
-        failed = a["status"][c] in (1, 2)
+        failed = a["status"][c] in (STATUS_NEWTON_FAILED, STATUS_SINGULAR)
         # a failed case: its whole buffer, rows never written included (NaN in both)
-        rows = int(a["info_i"][c, 3]) if packed.mode == 0 and not failed else int(packed.rows[c])
+        rows = int(a["info_i"][c, INFO_ROWS]) if packed.mode == OUTPUT_ALL and not failed else int(packed.rows[c])
         ya = a["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4)
         yb = b["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4)
         e0, e1 = a["el_off"][c], a["el_off"][c + 1]
@@ -392,15 +393,16 @@ def test_host_lumped_matches_reference(output):
     packed = pack(list(models.values()), output, max_extra_cycles=5)
     vr = [i for i, n in enumerate(names) if "var_res" in n or "varres" in n]
     assert vr
-    packed.arrays["sim_i"][vr[-1], 7] = 1  # absolute time for one CORONARY_VAR_RES case
+    packed.arrays["sim_i"][vr[-1], SIM_VARRES_ABSOLUTE_TIME] = 1  # absolute time for one CORONARY_VAR_RES case
     a = _lumped_run(packed, "numpy")
     b = _lumped_run(packed, "host")
     worst = _lumped_max_rel(a, b, packed, names, same_newton=False)
     assert max(worst.values()) <= 1e-10, worst
     # ok, the Newton failure, the capped cycle-to-cycle loop (each reported identically: asserted above),
     # the synthetic models alone covering the three
-    assert set(a["status"]) == {0, 1, 3}
-    assert a["status"][names.index("newton_fails")] == 1 and a["status"][names.index("coronary_c2c_capped")] == 3
+    assert set(a["status"]) == {STATUS_OK, STATUS_NEWTON_FAILED, STATUS_CYCLES_NOT_CONVERGED}
+    assert a["status"][names.index("newton_fails")] == STATUS_NEWTON_FAILED
+    assert a["status"][names.index("coronary_c2c_capped")] == STATUS_CYCLES_NOT_CONVERGED
 
 
 @needs_gxx
@@ -470,7 +472,6 @@ def test_gpu_lumped_parity():
 def test_gpu_lumped_solve_and_batch_api():
     """solve_lumped / solve_lumped_batch with backend='cuda' (NumPy arrays in, results copied back)."""
     from ffrflow.cfd.lumped import solve_lumped, solve_lumped_batch
-    from test_lumped import coronary_tree
 
     m = coronary_tree()
     a = solve_lumped(m, backend="cpu", output="all")

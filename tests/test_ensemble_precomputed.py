@@ -11,8 +11,6 @@ two lesions) give the single-case solver's answer.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -20,50 +18,11 @@ from ffrflow.cfd.ensemble import solve_steady_batch, tree_arrays
 from ffrflow.cfd.ensemble_layout import (build_layout, cheb_eval, cheb_fit, default_ranges, frustum_sum,
                                         homogeneous_sum)
 from ffrflow.config import Model
-from ffrflow.network import VesselNetwork
-from ffrflow.phantoms import LesionSpec, narrow, random_tree
+
+from _helpers import lesion_network, sampled_params
 
 LAWS = ["ns-calibrated", "poiseuille-kt", "young-tsai"]
 KEYS = ("ffr_lesion", "ffr_outlet", "delta_p_lesion_mmHg", "mld_mm", "flow_ml_s")
-
-
-def _network(seed: int, kind: str, law: str) -> VesselNetwork:
-    """A random tree with lesions: one per long vessel ("single"), two close ones in one vessel
-    ("tandem"), two sharing a node ("touching") or one starting at the vessel's first point ("ostial")."""
-    tree = random_tree(9, seed=seed)
-    long = [v for v in tree.ids if tree.vessels[v].length_mm >= 14]
-    v0 = long[0]
-    L = tree.vessels[v0].length_mm
-    if kind == "single":
-        specs = [LesionSpec(v, tree.vessels[v].length_mm / 2, 4.0, ds) for v, ds in zip(long[:3], (70, 55, 85))]
-    else:
-        specs = [LesionSpec(v0, L / 2 - 3.0, 4.0, 75), LesionSpec(v0, L / 2 + 2.5, 4.0, 60)]
-        if len(long) > 1:
-            specs.append(LesionSpec(long[1], tree.vessels[long[1]].length_mm / 2, 5.0, 65))
-    net = narrow(tree, specs).network_with_lesions()
-    les = net.vessels[v0].lesions
-    if kind == "touching":
-        les[1] = dataclasses.replace(les[1], start_mm=les[0].end_mm)
-    if kind == "ostial":
-        les[0] = dataclasses.replace(les[0], start_mm=0.0)
-    return net.replace_config(model=Model.from_dict({**net.model.to_dict(), "lesion": law}))
-
-
-def _params(net, tr, n: int, seed: int) -> dict:
-    """Every perturbation: the bounded samples of ffrflow.uncertainty (radius errors of σ = 0.2 mm,
-    truncated to their physical ranges), a stented lesion in every fourth case, density, venous
-    pressure and outlet resistances on top."""
-    from ffrflow.uncertainty import kernel_params, sample_inputs
-
-    rng = np.random.default_rng(seed)
-    big = {"dist": "normal", "mean": 0.0, "sd": 0.2}
-    _, smp = sample_inputs(net, n, {"radius_vessel_mm": big, "radius_throat_mm": big}, seed=seed, method="mc",
-                           tree=tr)
-    p = kernel_params(tr, smp)
-    p["lesion_severity"][::4, 0] = 0.0
-    p.update({"venous_pressure_mmHg": rng.uniform(0.0, 8.0, n), "blood_density_kg_m3": rng.uniform(1040, 1070, n),
-              "outlet_resistance_scale": rng.uniform(0.8, 1.25, (n, tr.n_outlets))})
-    return p
 
 
 def _assert_equal(a, b, tol=1e-9):
@@ -80,10 +39,10 @@ def _assert_equal(a, b, tol=1e-9):
 @pytest.mark.parametrize("kind,seed", [("single", 1), ("tandem", 2), ("touching", 4), ("ostial", 5)])
 def test_precomputed_equals_the_node_level_pass(backend, law, kind, seed):
     """Truth: the node-level pass, case by case, to 1e-9 (every perturbation kind at once)."""
-    net = _network(seed, kind, law)
+    net = lesion_network(seed, kind, law)
     tr = tree_arrays(net)
     assert tr.n_lesions >= 2
-    p = _params(net, tr, 24, seed)
+    p = sampled_params(net, tr, 24, seed)
     a = solve_steady_batch(net, p, backend="numpy", method="nodes", trees=[tr])
     b = solve_steady_batch(net, p, backend=backend, method="precomputed", trees=[tr])
     assert a.n_failed == 0
@@ -95,7 +54,7 @@ def test_touching_lesions_equal_the_single_solver(backend):
     sharing a node; the node-level pass of every backend and the precomputed method agree with it."""
     from ffrflow.cfd.steady import solve_steady
 
-    net = _network(4, "touching", "poiseuille-kt")
+    net = lesion_network(4, "touching", "poiseuille-kt")
     tr = tree_arrays(net)
     k1 = [x["node_end"] for x in tr.disc.lesions]
     k0 = [x["node_start"] for x in tr.disc.lesions]
@@ -112,7 +71,7 @@ def test_touching_lesions_equal_the_single_solver(backend):
 def test_several_networks_and_a_wider_range(backend):
     """Truth: the node-level pass, for a batch of several networks (one case each) and for offsets
     and severities outside the bounded ranges (the layout is rebuilt for them)."""
-    nets = [_network(s, k, law) for s, k, law in ((1, "single", "ns-calibrated"), (2, "tandem", "poiseuille-kt"),
+    nets = [lesion_network(s, k, law) for s, k, law in ((1, "single", "ns-calibrated"), (2, "tandem", "poiseuille-kt"),
                                                   (5, "ostial", "young-tsai"))]
     a = solve_steady_batch(nets, {"hyperemia_factor": [0.2, 0.25, 0.3]}, backend="numpy", method="nodes")
     b = solve_steady_batch(nets, {"hyperemia_factor": [0.2, 0.25, 0.3]}, backend=backend)
@@ -122,7 +81,7 @@ def test_several_networks_and_a_wider_range(backend):
                                        np.asarray(getattr(a, k)[c], dtype=float), rtol=1e-9, atol=1e-12)
     net = nets[0]
     tr = tree_arrays(net)
-    p = _params(net, tr, 8, 3)
+    p = sampled_params(net, tr, 8, 3)
     p["radius_offset_mm"] = p["radius_offset_mm"] * 1.6      # beyond ±½ the smallest radius of some vessels
     p["lesion_severity"] = np.linspace(-0.5, 1.45, 8)[:, None] * np.ones((1, tr.n_lesions))
     a = solve_steady_batch(net, p, backend="numpy", method="nodes", trees=[tr])
@@ -132,9 +91,9 @@ def test_several_networks_and_a_wider_range(backend):
 
 
 def test_a_radius_below_zero_is_marked_the_same_way(backend):
-    net = _network(1, "single", "ns-calibrated")
+    net = lesion_network(1, "single", "ns-calibrated")
     tr = tree_arrays(net)
-    p = _params(net, tr, 6, 7)
+    p = sampled_params(net, tr, 6, 7)
     p["radius_offset_mm"][2, 0] = -50.0
     p["lesion_severity"][4, 1] = 60.0
     a = solve_steady_batch(net, p, backend="numpy", method="nodes", trees=[tr])
@@ -174,7 +133,7 @@ def test_chebyshev_expansion_of_frustum_sums_within_1e_10():
 def test_layout_sums_equal_the_vessel_resistances():
     """Truth: the discretisation's Poiseuille resistance of every vessel (R_cum at its last node,
     lesion terms excluded) at zero offset and full severity, and the frustum sums at random offsets."""
-    net = _network(2, "tandem", "poiseuille-kt")
+    net = lesion_network(2, "tandem", "poiseuille-kt")
     net = net.replace_config(model=Model.from_dict({**net.model.to_dict(), "lesion": "poiseuille-kt"}))
     tr = tree_arrays(net)
     rng = np.random.default_rng(3)

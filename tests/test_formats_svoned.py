@@ -11,7 +11,7 @@ from ffrflow.cfd.steady import solve_steady
 from ffrflow.errors import InvalidInputError
 from ffrflow.formats.svoned import network_to_svoned, read_svoned, write_svoned
 
-from conftest import ONED, network, straight
+from _helpers import ONED, network, straight
 MMHG = 1333.22387415
 
 SMALL = """MODEL small

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from ffrflow.cfd.lumped import solve_lumped
+from ffrflow.cfd.lumped import solve_lumped, state_slots
 from ffrflow.cfd.steady import solve_steady
 from ffrflow.errors import InvalidInputError
 from ffrflow.formats import detect
 from ffrflow.formats.svzerod import is_svzerod, lumped_to_svzerod, network_to_svzerod, read_svzerod, write_svzerod
 
-from conftest import ZEROD, network, straight
+from _helpers import ZEROD, network, straight
 
 #: The peers' svZeroDSolver files that ffrflow refuses (closed-loop heart blocks).
 CLOSED_LOOP = {"closedLoopHeart_withCoronaries", "coupledBlock_closedLoopHeart_withCoronaries", "svzerod_tuned"}
@@ -177,10 +177,14 @@ def test_initial_condition_names_map_to_nodes():
     d["simulation_parameters"]["steady_initial"] = False
     d["initial_condition"] = {"pressure_all": 100.0, "flow:INFLOW:branch0_seg0": 5.0}
     m = read_svzerod(d)
-    assert m.initial_condition["y"]["flow:INFLOW:branch0_seg0"] == 5.0
+    y, ydot, bc_y, bc_ydot = m.initial_state
+    _, i, base = state_slots(m)["INFLOW:branch0_seg0"]
+    assert y[i, base + 1] == 5.0 and y[i, base] == 100.0
+    assert np.all(y[:, [0, 2]] == 100.0) and not ydot.any() and not bc_y.any() and not bc_ydot.any()
+    assert solve_lumped(m, backend="numpy").converged
     d["initial_condition"] = {"pressure:nowhere": 1.0}
     with pytest.raises(InvalidInputError, match="initial_condition.pressure:nowhere: unknown variable"):
-        solve_lumped(read_svzerod(d), backend="numpy")
+        read_svzerod(d)
 
 
 def test_every_peer_file_reads_or_is_rejected_clearly():

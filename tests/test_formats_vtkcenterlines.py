@@ -8,60 +8,12 @@ import pytest
 from ffrflow.errors import InvalidInputError
 from ffrflow.formats.vtkcenterlines import read_centerlines
 
-from conftest import BLUEFERN, needs_bluefern
-
-
-def _write_vtp(path, lines, radii, point_name="MaximumInscribedSphereRadius", cell_arrays=None, legacy=False):
-    import vtk
-    from vtk.util import numpy_support as ns
-
-    pts = vtk.vtkPoints()
-    cells = vtk.vtkCellArray()
-    rad = []
-    for line, r in zip(lines, radii):
-        ids = []
-        for p, rr in zip(line, r):
-            ids.append(pts.InsertNextPoint(*p))
-            rad.append(rr)
-        pl = vtk.vtkPolyLine()
-        pl.GetPointIds().SetNumberOfIds(len(ids))
-        for j, i in enumerate(ids):
-            pl.GetPointIds().SetId(j, i)
-        cells.InsertNextCell(pl)
-    pd = vtk.vtkPolyData()
-    pd.SetPoints(pts)
-    pd.SetLines(cells)
-    if point_name:
-        a = ns.numpy_to_vtk(np.asarray(rad, float), deep=True)
-        a.SetName(point_name)
-        pd.GetPointData().AddArray(a)
-    for name, vals in (cell_arrays or {}).items():
-        a = ns.numpy_to_vtk(np.asarray(vals, dtype=np.int32), deep=True)
-        a.SetName(name)
-        pd.GetCellData().AddArray(a)
-    w = vtk.vtkPolyDataWriter() if legacy else vtk.vtkXMLPolyDataWriter()
-    w.SetFileName(str(path))
-    w.SetInputData(pd)
-    w.Write()
-    return path
-
-
-def _y(offset=0.0):
-    """Two centerlines from one inlet: a 20 mm trunk, then +x / -x branches (0.5 mm spacing)."""
-    trunk = np.stack([np.zeros(41), np.zeros(41), np.linspace(0, 20, 41)], axis=1)
-    s = np.linspace(0.5, 15, 30)
-    left = np.stack([s, np.zeros_like(s), 20 + 0.5 * s], axis=1)
-    right = np.stack([-s, np.zeros_like(s), 20 + 0.5 * s], axis=1)
-    l0 = np.concatenate([trunk, left])
-    l1 = np.concatenate([trunk + [offset, 0, 0], right])
-    r0 = np.concatenate([np.full(41, 2.0), np.full(30, 1.3)])
-    r1 = np.concatenate([np.full(41, 2.0), np.full(30, 1.1)])
-    return [l0, l1], [r0, r1]
+from _helpers import BLUEFERN, needs_bluefern, write_centerlines_vtp, y_centerlines
 
 
 def test_raw_vmtk_centerlines_are_merged_where_they_overlap(tmp_path):
-    lines, radii = _y(offset=0.05)
-    p = _write_vtp(tmp_path / "cl.vtp", lines, radii, cell_arrays={"CenterlineIds": [0, 1]})
+    lines, radii = y_centerlines(offset=0.05)
+    p = write_centerlines_vtp(tmp_path / "cl.vtp", lines, radii, cell_arrays={"CenterlineIds": [0, 1]})
     net = read_centerlines(p)
     assert net.meta["layout"] == "overlap"
     assert len(net.vessels) == 3 and len(net.roots) == 1 and len(net.outlets) == 2
@@ -71,7 +23,7 @@ def test_raw_vmtk_centerlines_are_merged_where_they_overlap(tmp_path):
 
 
 def test_vmtk_branch_split_centerlines(tmp_path):
-    lines, radii = _y()
+    lines, radii = y_centerlines()
     # tracts per centerline: trunk (group 0), bifurcation (group 1, blanked), branch (group 2 or 3)
     tl, tr, ci, ti, gi, bl = [], [], [], [], [], []
     for c, (line, r) in enumerate(zip(lines, radii)):
@@ -83,7 +35,7 @@ def test_vmtk_branch_split_centerlines(tmp_path):
             ti.append(t)
             gi.append(0 if t == 0 else 1 if t == 1 else 2 + c)
             bl.append(1 if t == 1 else 0)
-    p = _write_vtp(tmp_path / "br.vtp", tl, tr, cell_arrays={"CenterlineIds": ci, "TractIds": ti, "GroupIds": gi,
+    p = write_centerlines_vtp(tmp_path / "br.vtp", tl, tr, cell_arrays={"CenterlineIds": ci, "TractIds": ti, "GroupIds": gi,
                                                              "Blanking": bl})
     net = read_centerlines(p)
     assert net.meta["layout"] == "branches"
@@ -96,11 +48,11 @@ def test_vmtk_branch_split_centerlines(tmp_path):
 
 
 def test_polylines_sharing_end_points_legacy_vtk_in_cm(tmp_path):
-    lines, radii = _y()
+    lines, radii = y_centerlines()
     # one polyline per segment: trunk, then two branches starting at the trunk's end (legacy .vtk, cm)
     segs = [lines[0][:41], lines[0][40:], lines[1][40:]]
     rads = [radii[0][:41], radii[0][40:], radii[1][40:]]
-    p = _write_vtp(tmp_path / "seg.vtk", [s / 10 for s in segs], [r / 10 for r in rads], point_name="Radius",
+    p = write_centerlines_vtp(tmp_path / "seg.vtk", [s / 10 for s in segs], [r / 10 for r in rads], point_name="Radius",
                    legacy=True)
     net = read_centerlines(p, units="cm")
     assert net.meta["layout"] == "graph" and len(net.vessels) == 3
@@ -119,20 +71,20 @@ def test_bluefern_real_centrelines():
 
 
 def test_errors_name_the_problem(tmp_path):
-    lines, radii = _y()
-    p = _write_vtp(tmp_path / "norad.vtp", lines, radii, point_name="Thickness")
+    lines, radii = y_centerlines()
+    p = write_centerlines_vtp(tmp_path / "norad.vtp", lines, radii, point_name="Thickness")
     with pytest.raises(InvalidInputError, match=r"no radius array; .*point arrays: \['Thickness'\]"):
         read_centerlines(p)
     bad = [r.copy() for r in radii]
     bad[1][5] = -1.0
-    p = _write_vtp(tmp_path / "neg.vtp", lines, bad)
+    p = write_centerlines_vtp(tmp_path / "neg.vtp", lines, bad)
     with pytest.raises(InvalidInputError, match=r"MaximumInscribedSphereRadius'\[\d+\] = -1.0; a radius must be > 0"):
         read_centerlines(p)
-    p = _write_vtp(tmp_path / "units.vtp", [lines[0] / 1000], [radii[0]], cell_arrays={"CenterlineIds": [0]})
+    p = write_centerlines_vtp(tmp_path / "units.vtp", [lines[0] / 1000], [radii[0]], cell_arrays={"CenterlineIds": [0]})
     with pytest.raises(InvalidInputError, match="coordinates and radius look like different units"):
         read_centerlines(p)
     loop = [np.array([[0, 0, 0], [10, 0, 0.0]]), np.array([[10, 0, 0], [10, 10, 0.0]]),
             np.array([[10, 10, 0], [0, 0, 0.0]])]
-    p = _write_vtp(tmp_path / "loop.vtp", loop, [np.full(2, 1.0)] * 3)
+    p = write_centerlines_vtp(tmp_path / "loop.vtp", loop, [np.full(2, 1.0)] * 3)
     with pytest.raises(InvalidInputError, match="the centerlines form a loop"):
         read_centerlines(p)

@@ -18,60 +18,21 @@ import scipy.sparse.linalg as spla
 from ffrflow.errors import BackendUnavailableError, InvalidInputError
 from ffrflow.kernels import available_backends, get_kernel, resolve_backend
 
-
-def _random_forest(n_cases, sizes, seed=0):
-    """CSR-packed random trees with lesion coefficients and outlet resistances, SI magnitudes."""
-    rng = np.random.default_rng(seed)
-    parents, Rs, Ss, Routs, offs = [], [], [], [], [0]
-    for c in range(n_cases):
-        n = sizes[c % len(sizes)]
-        base = offs[-1]
-        par = np.full(n, -1, dtype=np.int64)
-        for i in range(1, n):
-            par[i] = base + rng.integers(0, i)
-        if n > 3 and rng.random() < 0.5:
-            par[n // 2] = -1  # a second root (left + right trees)
-            par[n // 2 + 1:][par[n // 2 + 1:] < base + n // 2] = base + n // 2
-        parents.append(par)
-        Rs.append(rng.uniform(1e8, 5e9, n))
-        Ss.append(np.where(rng.random(n) < 0.3, rng.uniform(1e12, 5e14, n), 0.0))
-        has_child = np.zeros(n, bool)
-        has_child[(par[par >= 0] - base)] = True
-        Routs.append(np.where(has_child, 0.0, rng.uniform(1e9, 2e10, n)))
-        offs.append(base + n)
-    return (np.array(offs, dtype=np.int64), np.concatenate(parents), np.concatenate(Rs), np.concatenate(Ss),
-            np.concatenate(Routs))
-
-
-def _run(backend, offsets, parent, R, S, R_out, flow_root=False, tol=1e-12):
-    n = parent.size
-    n_cases = offsets.size - 1
-    root_p = np.full(n, 93.0 * 133.322387415)
-    root_q = np.full(n, np.nan)
-    if flow_root:
-        root_q[parent < 0] = 3e-6
-    pv = np.linspace(0.0, 500.0, n_cases)
-    Q, Pu, Pd = np.zeros(n), np.zeros(n), np.zeros(n)
-    work = np.zeros((6, n))
-    it = np.zeros(n_cases, dtype=np.int64)
-    res = np.zeros(n_cases)
-    get_kernel("tree_newton", backend)(offsets, parent, R, S, R_out, root_p, root_q, pv, tol, 60,
-                                       Q, Pu, Pd, work, it, res)
-    return Q, Pu, Pd, it, res, pv
+from _helpers import hard_forest, random_forest, run_tree_newton
 
 
 @pytest.mark.parametrize("size", [1, 31, 32, 33, 1025])
 @pytest.mark.parametrize("flow_root", [False, True])
-def test_tree_newton_backends_agree(backend, size, flow_root):
-    offsets, parent, R, S, R_out = _random_forest(5, [size, max(1, size // 3)], seed=size)
+def test_tree_newton_backends_agree(parity_backend, size, flow_root):
+    offsets, parent, R, S, R_out = random_forest(5, [size, max(1, size // 3)], seed=size)
     if flow_root:  # a prescribed inflow needs single-root cases
-        offsets, parent, R, S, R_out = _random_forest(5, [size], seed=size)
+        offsets, parent, R, S, R_out = random_forest(5, [size], seed=size)
         for c in range(5):
             lo, hi = offsets[c], offsets[c + 1]
             blk = parent[lo:hi]
             blk[1:][blk[1:] < 0] = lo
-    ref = _run("numpy", offsets, parent, R, S, R_out, flow_root)
-    got = _run(backend, offsets, parent, R, S, R_out, flow_root)
+    ref = run_tree_newton("numpy", offsets, parent, R, S, R_out, flow_root)
+    got = run_tree_newton(parity_backend, offsets, parent, R, S, R_out, flow_root)
     assert np.all(ref[4] <= 1e-12) and np.all(got[4] <= 1e-12)
     for a, b in zip(ref[:3], got[:3]):
         scale = np.max(np.abs(a)) or 1.0
@@ -79,8 +40,8 @@ def test_tree_newton_backends_agree(backend, size, flow_root):
 
 
 def test_mass_conserved_at_every_junction(backend):
-    offsets, parent, R, S, R_out = _random_forest(3, [200], seed=7)
-    Q, Pu, Pd, *_ = _run(backend, offsets, parent, R, S, R_out)
+    offsets, parent, R, S, R_out = random_forest(3, [200], seed=7)
+    Q, Pu, Pd, *_ = run_tree_newton(backend, offsets, parent, R, S, R_out)
     inflow_children = np.zeros_like(Q)
     np.add.at(inflow_children, parent[parent >= 0], Q[parent >= 0])
     internal = R_out == 0
@@ -136,25 +97,33 @@ def _sparse_newton(parent, R, S, R_out, p_root, pv):
 
 
 def test_tree_newton_matches_sparse_direct_newton(backend):
-    offsets, parent, R, S, R_out = _random_forest(1, [60], seed=3)
+    offsets, parent, R, S, R_out = random_forest(1, [60], seed=3)
     parent[parent < 0] = -1
     parent[0] = -1
-    Q, Pu, Pd, it, res, pv = _run(backend, offsets, parent, R, S, R_out)
+    Q, Pu, Pd, it, res, pv = run_tree_newton(backend, offsets, parent, R, S, R_out)
     Qs, Ps = _sparse_newton(parent, R, S, R_out, 93.0 * 133.322387415, pv[0])
     assert np.max(np.abs(Q - Qs)) / np.max(np.abs(Qs)) < 1e-10
     assert np.max(np.abs(Pd - Ps)) / np.max(np.abs(Ps)) < 1e-10
 
 
-def test_segment_resistance_backends_agree(backend):
-    rng = np.random.default_rng(0)
-    r0 = rng.uniform(2e-4, 3e-3, 1025)
-    r1 = rng.uniform(2e-4, 3e-3, 1025)
-    L = rng.uniform(1e-5, 1e-3, 1025)
+def _frusta(seed=0, n=1025):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(2e-4, 3e-3, n), rng.uniform(2e-4, 3e-3, n), rng.uniform(1e-5, 1e-3, n)
+
+
+def test_segment_resistance_backends_agree(parity_backend):
+    r0, r1, L = _frusta()
     a, b = np.empty(1025), np.empty(1025)
     get_kernel("segment_resistance", "numpy")(r0, r1, L, 0.0035, a)
-    get_kernel("segment_resistance", backend)(r0, r1, L, 0.0035, b)
+    get_kernel("segment_resistance", parity_backend)(r0, r1, L, 0.0035, b)
     assert np.max(np.abs(a - b) / a) < 1e-12
-    # truth: the exact integral of 8μ/(π r(s)^4) for a linear radius
+
+
+def test_segment_resistance_is_the_exact_integral(backend):
+    """Truth: the exact integral of 8μ/(π r(s)^4) for a linear radius (trapezoid rule, 2e5 steps)."""
+    r0, r1, L = _frusta()
+    a = np.empty(1025)
+    get_kernel("segment_resistance", backend)(r0, r1, L, 0.0035, a)
     i = 5
     s = np.linspace(0, L[i], 200001)
     r = r0[i] + (r1[i] - r0[i]) * s / L[i]
@@ -163,7 +132,7 @@ def test_segment_resistance_backends_agree(backend):
     assert abs(a[i] - trap) / trap < 1e-8
 
 
-def test_node_pressure_backends_agree(backend):
+def test_node_pressure_backends_agree(parity_backend):
     rng = np.random.default_rng(1)
     nv, nn = 40, 1000
     node_vessel = np.sort(rng.integers(0, nv, nn))
@@ -171,7 +140,7 @@ def test_node_pressure_backends_agree(backend):
     Pu, Q = rng.uniform(1e4, 1.3e4, nv), rng.uniform(-1e-6, 5e-6, nv)
     a, b = np.empty(nn), np.empty(nn)
     get_kernel("node_pressure", "numpy")(node_vessel, Rc, Sc, Pu, Q, a)
-    get_kernel("node_pressure", backend)(node_vessel, Rc, Sc, Pu, Q, b)
+    get_kernel("node_pressure", parity_backend)(node_vessel, Rc, Sc, Pu, Q, b)
     assert np.max(np.abs(a - b)) / np.max(np.abs(a)) < 1e-14
 
 
@@ -188,20 +157,6 @@ def test_backend_choice_is_validated():
 
 
 # ------------------------------------------------------------------------------------ global convergence
-def _hard_forest(n_cases, seed=0):
-    """Trees of 2-40 vessels whose coefficients span the extremes an uncertainty study reaches: R from
-    1e5 to 1e15 Pa·s/m³, S up to 1e24 Pa·s²/m⁶ (a throat of a few micrometres), and lesion vessels whose
-    linear coefficient is negative (flow-dependent coefficients frozen at a flow: R_x = −S·Q_c)."""
-    rng = np.random.default_rng(seed)
-    offsets, parent, R, S, R_out = _random_forest(n_cases, [2, 9, 40], seed=seed)
-    n = parent.size
-    R = 10.0 ** rng.uniform(5, 15, n)
-    les = rng.random(n) < 0.4
-    S = np.where(les, 10.0 ** rng.uniform(12, 24, n), 0.0)
-    neg = les & (rng.random(n) < 0.5)
-    R = np.where(neg, -S * 10.0 ** rng.uniform(-12, -8, n), R)    # −S·Q_c with Q_c 1e-12..1e-8 m³/s
-    R_out = np.where(R_out > 0, 10.0 ** rng.uniform(9, 12, n), 0.0)
-    return offsets, parent, R, S, R_out
 
 
 def _equations_residual(offsets, parent, R, S, R_out, p_root, pv, Q, Pu, Pd):
@@ -227,7 +182,7 @@ def test_tree_newton_converges_from_any_start_on_extreme_coefficients(backend, s
     """Truth: every equation of the network holds to 1e-10 of the driving pressure (checked from
     scratch), no vessel carries flow against its pressure drop, and the solution is the same from
     every start (the energy is strictly convex: one solution)."""
-    offsets, parent, R, S, R_out = _hard_forest(40, seed=4)
+    offsets, parent, R, S, R_out = hard_forest(40, seed=4)
     n, nc = parent.size, offsets.size - 1
     p_root = np.full(n, 93.0 * 133.322387415)
     pv = np.linspace(0.0, 600.0, nc)

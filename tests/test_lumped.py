@@ -7,27 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from ffrflow.cfd.lumped import (LumpedBC, LumpedElement, LumpedModel, Param, SimulationParameters, network_to_lumped,
-                                pack, solve_lumped, solve_lumped_batch, solve_lumped_network)
+from ffrflow.cfd.lumped import (LumpedModel, Param, SimulationParameters, network_to_lumped, pack, solve_lumped,
+                                solve_lumped_batch, solve_lumped_network)
 from ffrflow.cfd.steady import solve_steady
 from ffrflow.errors import ConvergenceError, InvalidInputError
 from ffrflow.kernels import available_backends
 
-from conftest import network, straight
-
-FAST = SimulationParameters(number_of_cardiac_cycles=2, number_of_time_pts_per_cardiac_cycle=11)
-
-
-def y_model(Q=5.0, R=(100.0, 200.0, 300.0), S=(0.0, 50.0, 0.0), Rout=(1000.0, 2000.0), Pd=(10.0, 20.0), C=0.0,
-            sim=None):
-    """Inflow -> vessel 0 -> junction -> vessels 1, 2 -> RESISTANCE outlets."""
-    el = [LumpedElement("v0", -1, R[0], C, 0.0, S[0], inlet_bc="IN", junction="J0"),
-          LumpedElement("v1", 0, R[1], C, 0.0, S[1], outlet_bc="O1"),
-          LumpedElement("v2", 0, R[2], C, 0.0, S[2], outlet_bc="O2")]
-    bcs = {"IN": LumpedBC("IN", "FLOW", {"Q": Param(np.array([Q, Q]), np.array([0.0, 1.0]))}),
-           "O1": LumpedBC("O1", "RESISTANCE", {"R": Param.const(Rout[0]), "Pd": Param.const(Pd[0])}),
-           "O2": LumpedBC("O2", "RESISTANCE", {"R": Param.const(Rout[1]), "Pd": Param.const(Pd[1])})}
-    return LumpedModel(el, bcs, sim or FAST).validate()
+from _helpers import coronary_tree, network, straight, y_model
 
 
 def test_single_vessel_stenosis_analytic(backend):
@@ -93,25 +79,6 @@ def test_all_output_modes_agree():
     assert ra.y.shape == (1 + 3 * 10, 3, 4) and rl.y.shape == (11, 3, 4) and rm.y.shape == (1, 3, 4)
     assert np.allclose(ra.y[-11:], rl.y, rtol=1e-14, atol=0)
     assert np.allclose(rm.y[0], rl.y.mean(axis=0), rtol=1e-12)
-
-
-def coronary_tree(n_cycles=2, pts=41):
-    """Pulsatile FLOW inlet, a junction element, a CORONARY and an RCR outlet, stenosis terms."""
-    t = np.linspace(0.0, 0.8, 17)
-    q = 3.0 + 2.0 * np.sin(2 * np.pi * t / 0.8)
-    el = [LumpedElement("a", -1, 50.0, 1e-5, 0.5, 0.0, inlet_bc="IN"),
-          LumpedElement("b", 0, 300.0, 5e-6, 1.0, 20.0, outlet_bc="COR"),
-          LumpedElement("j", 0, 10.0, 0.0, 0.1, 5.0, kind="junction"),
-          LumpedElement("c", 2, 400.0, 4e-6, 1.0, 0.0, outlet_bc="RCR")]
-    pim = Param(np.array([0.0, 2000.0, 500.0, 0.0]), np.array([0.0, 0.2, 0.5, 0.8]))
-    bcs = {"IN": LumpedBC("IN", "FLOW", {"Q": Param(q, t)}),
-           "COR": LumpedBC("COR", "CORONARY", {"Ra1": Param.const(1000.0), "Ra2": Param.const(1500.0),
-                                               "Rv1": Param.const(500.0), "Ca": Param.const(2e-5),
-                                               "Cc": Param.const(1e-4), "Pim": pim, "P_v": Param.const(100.0)}),
-           "RCR": LumpedBC("RCR", "RCR", {"Rp": Param.const(800.0), "C": Param.const(1e-4), "Rd": Param.const(4000.0),
-                                          "Pd": Param.const(0.0)})}
-    return LumpedModel(el, bcs, SimulationParameters(number_of_cardiac_cycles=n_cycles,
-                                                     number_of_time_pts_per_cardiac_cycle=pts)).validate()
 
 
 @pytest.mark.skipif("cpu" not in available_backends(), reason="needs Numba")

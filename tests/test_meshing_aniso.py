@@ -17,6 +17,7 @@ from ffrflow import phantoms
 from ffrflow.meshing import mesh_mask
 from ffrflow.meshing.io import mask_from_array
 from ffrflow.meshing.stenosis import lesion_table, reference_radius
+from ffrflow.meshing.voxelize import voxelize_array
 from ffrflow.network import VesselNetwork
 from ffrflow.phantoms import LesionSpec
 
@@ -38,7 +39,7 @@ def _mask(net, spacing, shift_voxels=(0.0, 0.0, 0.0), direction=None):
     d = np.eye(3) if direction is None else np.asarray(direction)
     o0 = np.asarray(phantoms.voxelize(net, spacing_mm=sp, direction=d).GetOrigin())
     origin = o0 - d @ (sp * (1.0 - np.asarray(shift_voxels)))
-    arr, origin, sp, d = phantoms._voxelize_array(net, sp, 3.0, d, origin)
+    arr, origin, sp, d = voxelize_array(net, sp, 3.0, d, origin)
     return mask_from_array(arr, spacing_mm=sp, origin_mm=origin, direction=d)
 
 
@@ -143,7 +144,7 @@ def test_voxelised_steep_lesion_has_the_network_radius():
     centerline joints used to fill it to twice the area: the mask's lesion was 56 %, not 65 %)."""
     net, _ = _tube(1.5, (0.0, 0.0, 1.0), length=16.0)
     ph = phantoms.narrow(net, [LesionSpec("A", center_mm=8.0, length_mm=3.2, ds_pct=65.0)])
-    arr, origin, sp, _ = phantoms._voxelize_array(ph.network, 0.1, 1.0, None, np.array([-3.0, -3.0, -3.0]))
+    arr, origin, sp, _ = voxelize_array(ph.network, 0.1, 1.0, None, np.array([-3.0, -3.0, -3.0]))
     k = int(round((8.0 - origin[2]) / sp[2]))
     area = arr[k].sum() * sp[0] * sp[1]
     r_min = ph.lesions[0]["mld_mm"] / 2

@@ -15,7 +15,7 @@ from ffrflow.meshing.centerline import smooth_resample
 from ffrflow.meshing.compare import compare_networks
 from ffrflow.meshing.io import mask_from_array
 from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork
-from ffrflow.phantoms import _voxelize_array
+from ffrflow.meshing.voxelize import voxelize_array
 
 
 def _net(vessels):
@@ -30,7 +30,7 @@ def _line(p0, direction, length, n=None):
 
 
 def _mask(net, spacing=0.4, direction=None):
-    arr, origin, sp, d = _voxelize_array(net, spacing, 3.0, direction, None)
+    arr, origin, sp, d = voxelize_array(net, spacing, 3.0, direction, None)
     return mask_from_array(arr, spacing_mm=sp, origin_mm=origin, direction=d)
 
 

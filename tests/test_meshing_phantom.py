@@ -25,6 +25,7 @@ from ffrflow.meshing import mesh, write_mesh_outputs
 from ffrflow.meshing.compare import compare_networks
 from ffrflow.meshing.stenosis import lesion_table
 from ffrflow.meshing.surface import write_surface
+from ffrflow.meshing.voxelize import voxelize_array
 from ffrflow.network import TOUCH_TOLERANCE_MM, VesselNetwork
 from ffrflow.phantoms import LesionSpec
 
@@ -249,7 +250,7 @@ def test_large_mask_time_and_memory(tmp_path):
     import subprocess
     import SimpleITK as sitk
 
-    arr, origin, sp, _ = phantoms._voxelize_array(phantoms.demo_case().network, VOXEL_MM)
+    arr, origin, sp, _ = voxelize_array(phantoms.demo_case().network, VOXEL_MM)
     big = np.zeros((300, 512, 512), np.uint8)
     z, y, x = (min(a, b) for a, b in zip(arr.shape, (300, 412, 412)))
     big[:z, 100:100 + y, 100:100 + x] = arr[:z, :y, :x]

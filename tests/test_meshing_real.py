@@ -25,8 +25,8 @@ from ffrflow.meshing.surface import tube_surface, write_surface
 from ffrflow.network import TOUCH_TOLERANCE_MM
 from ffrflow.vtkio import write_polydata
 
-from conftest import BLUEFERN as REAL
-from conftest import needs_bluefern
+from _helpers import BLUEFERN as REAL
+from _helpers import needs_bluefern
 
 pytestmark = needs_bluefern
 TREES = {"227A_Centreline.vtk": (7, 4, 739), "721A_Centreline.vtk": (3, 2, 357)}

@@ -12,7 +12,7 @@ from ffrflow.meshing.io import mask_from_array
 from ffrflow.meshing.radius import SurfaceCutter
 from ffrflow.meshing.surface import mask_to_surface, require_watertight, surface_report, write_surface
 from ffrflow.network import VesselNetwork
-from ffrflow.phantoms import _voxelize_array
+from ffrflow.meshing.voxelize import voxelize_array
 
 AXIS = np.array([1.0, 0.6, 0.3]) / np.linalg.norm([1.0, 0.6, 0.3])
 
@@ -24,7 +24,7 @@ def _tube(radius, length=30.0, axis=AXIS, start=(0.0, 0.0, 0.0)):
 
 
 def _mask(net, spacing=0.4, direction=None):
-    arr, origin, sp, d = _voxelize_array(net, spacing, 3.0, direction, None)
+    arr, origin, sp, d = voxelize_array(net, spacing, 3.0, direction, None)
     return mask_from_array(arr, spacing_mm=sp, origin_mm=origin, direction=d)
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import network, straight
+from _helpers import network, straight
 from ffrflow.errors import InvalidInputError
 from ffrflow.network import VesselNetwork
 

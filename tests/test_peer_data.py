@@ -13,7 +13,7 @@ import pytest
 
 from ffrflow import _datapaths
 
-from conftest import ONED, PEERS, ZEROD
+from _helpers import ONED, PEERS, ZEROD
 
 HERE = Path(__file__).resolve().parent
 IN_REPO = HERE / "data" / "peers"

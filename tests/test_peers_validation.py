@@ -3,16 +3,9 @@ results, the hand-built references, the analytic answers, the closed-loop cases 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import validate  # noqa: E402
+from benchmarks import validate
 
 
 @pytest.fixture(scope="module")

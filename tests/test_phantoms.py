@@ -117,7 +117,7 @@ def test_trees_lie_on_a_heart_sized_surface_and_do_not_touch(demo):
     pts = np.concatenate([v.points_mm for v in net.vessels.values()])
     c = np.asarray(P.HEART_CENTER_MM)
     a, b, _ = P.HEART_SEMI_AXES_MM
-    _, u, v, w = P._heart_frame()
+    _, u, v, w = P.anatomy._heart_frame()
     q = pts - c
     rho = (q @ u / a) ** 2 + ((q @ v) ** 2 + (q @ w) ** 2) / b**2
     assert np.all((rho > 0.95) & (rho < 1.2))            # on (just above) the ellipsoid

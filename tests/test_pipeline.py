@@ -56,7 +56,10 @@ def test_mass_conserved_at_every_junction_of_the_phantom(demo_result):
 def test_backends_agree_on_the_phantom(demo, demo_result):
     from ffrflow.kernels import available_backends
 
-    for be in available_backends():
+    others = [be for be in available_backends() if be != demo_result.backend]   # never the reference against itself
+    if not others:
+        pytest.skip("only the NumPy reference is usable here")
+    for be in others:
         r = ffrflow.solve(demo.network, backend=be)
         assert np.max(np.abs(r.pressure_pa - demo_result.pressure_pa)) / demo_result.pressure_pa.max() < 1e-10
         assert np.max(np.abs(r.flow_m3_s - demo_result.flow_m3_s)) / np.abs(demo_result.flow_m3_s).max() < 1e-10

@@ -13,7 +13,7 @@ import ffrflow
 from ffrflow.errors import InvalidInputError
 from ffrflow.plausibility import input_warnings, lumped_warnings, network_warnings, resolve_units
 
-from conftest import PEERS, network, straight
+from _helpers import PEERS, network, straight, write_centerlines_vtp, y_centerlines
 
 
 @pytest.fixture
@@ -96,14 +96,12 @@ def test_a_severe_stenosis_alone_is_not_implausible():
 
 
 def test_vtk_centerlines_in_cm_and_m_are_inferred_and_reported(tmp_path):
-    from test_formats_vtkcenterlines import _write_vtp, _y
-
-    lines, radii = _y()
-    ref = ffrflow.load(_write_vtp(tmp_path / "mm.vtp", lines, radii, point_name="Radius"))
+    lines, radii = y_centerlines()
+    ref = ffrflow.load(write_centerlines_vtp(tmp_path / "mm.vtp", lines, radii, point_name="Radius"))
     ref_vmtk = ffrflow.formats.vtkcenterlines.read_centerlines(tmp_path / "mm.vtp")
     assert ref.meta["units"]["unit"] == "mm" and ref.meta["units"]["decided_by"] == "inferred"
     for unit, f in (("cm", 10.0), ("m", 1000.0)):
-        p = _write_vtp(tmp_path / f"{unit}.vtp", [x / f for x in lines], [x / f for x in radii], point_name="Radius")
+        p = write_centerlines_vtp(tmp_path / f"{unit}.vtp", [x / f for x in lines], [x / f for x in radii], point_name="Radius")
         net = ffrflow.load(p)  # plain polylines: ffrflow.meshing.io.load_centerlines
         assert (net.meta["units"]["unit"], net.meta["units"]["decided_by"]) == (unit, "inferred")
         for vid, v in ref.vessels.items():
@@ -115,7 +113,7 @@ def test_vtk_centerlines_in_cm_and_m_are_inferred_and_reported(tmp_path):
             assert np.allclose(vmtk.vessels[vid].points_mm, v.points_mm, atol=1e-9)
     given = ffrflow.load(tmp_path / "cm.vtp", units="cm")
     assert given.meta["units"]["decided_by"] == "given"
-    p = _write_vtp(tmp_path / "both.vtp", [x / 5 for x in lines], [x / 5 for x in radii], point_name="Radius")
+    p = write_centerlines_vtp(tmp_path / "both.vtp", [x / 5 for x in lines], [x / 5 for x in radii], point_name="Radius")
     with pytest.raises(InvalidInputError, match=r"both\.vtp: cannot tell the length unit.*fits mm and cm alike"):
         ffrflow.load(p)  # median radius 0.4: 0.4 mm or 4 mm
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import network, straight
+from _helpers import network, straight
 from ffrflow import units
 from ffrflow.cfd.pulsatile import build_model, olufsen_beta, run_cycles, solve_pulsatile
 from ffrflow.cfd.steady import solve_steady

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import network, poiseuille_r, straight
+from _helpers import network, poiseuille_r, straight
 from ffrflow import units
 from ffrflow.cfd.boundary import outlet_resistances
 from ffrflow.cfd.steady import solve_steady

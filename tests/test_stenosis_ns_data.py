@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.stenosis_ns.harness import geometry_of  # pure geometry, no OpenFOAM
 
-from benchmarks.stenosis_ns.harness import geometry_of  # noqa: E402  (pure geometry, no OpenFOAM)
+ROOT = Path(__file__).resolve().parents[1]
+
 
 DATA = ROOT / "benchmarks" / "data" / "stenosis_ns"
 FAMILIES = ("core", "gaussian", "asymmetric", "diffuse", "tandem", "short", "holdout")

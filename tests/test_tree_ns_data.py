@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.tree_ns import compare
 
-from benchmarks.tree_ns import compare  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 DATA = ROOT / "benchmarks" / "data" / "tree_ns"
 META_KEYS = ("rho_kg_m3", "mu_pa_s", "openfoam", "solver", "settings", "boundary_conditions", "pressure_definition",

@@ -5,17 +5,15 @@ and the polyMesh readers."""
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.tree_ns import cases, foamcase, mesh, post
 
-from benchmarks.tree_ns import cases, foamcase, mesh, post  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 SYNTHETIC = [c for c in cases.CASES if c != "bluefern_721A"]
 

@@ -12,7 +12,7 @@ import pytest
 
 from ffrflow import units
 from ffrflow.cfd.boundary import outlet_resistances
-from ffrflow.cfd.ensemble import solve_steady_batch, tree_arrays
+from ffrflow.cfd.ensemble import CONVERGED, solve_steady_batch, tree_arrays
 from ffrflow.cfd.steady import solve_steady
 from ffrflow.config import Boundary, Model
 from ffrflow.meshing.stenosis import detect_lesions
@@ -165,7 +165,7 @@ def test_statistics_and_class_probabilities_by_hand(demo):
     """Truth: the quantiles, P(FFR ≤ 0.80) and class fractions counted directly from the per-sample
     read-outs; the three class probabilities add up to 1."""
     r = uq(demo, 512, backend="numpy", seed=1)
-    ok = r.status == 0
+    ok = r.status == CONVERGED
     cfg = r.readouts["config"]
     for j, q in enumerate(r.readouts["lesions"]):
         y = r.readout_samples["lesion_ffr_20mm"][ok, j]

@@ -44,6 +44,7 @@ import numpy as np
 from .. import units
 from ..errors import ConvergenceError, InvalidInputError
 from ..kernels import get_kernel, resolve_backend
+from ..kernels.codes import LESION_NS_CALIBRATED, LESION_POISEUILLE_KT, LESION_YOUNG_TSAI
 from ..network import VesselNetwork
 from .assembly import Discretization, discretize
 from .boundary import outlet_resistances, resting_coronary_flow_ml_min
@@ -67,10 +68,11 @@ PARAMS = {
     "lesion_mld_mm": "(N, n_lesions): minimal lumen diameter (replaces lesion_severity)",
 }
 log = logging.getLogger("ffrflow")
-_MODEL_CODE = {"poiseuille-kt": 0, "young-tsai": 1, "ns-calibrated": 2}
+_MODEL_CODE = {"poiseuille-kt": LESION_POISEUILLE_KT, "young-tsai": LESION_YOUNG_TSAI,
+               "ns-calibrated": LESION_NS_CALIBRATED}
 #: Status of each case of a batch (``BatchResult.status``), by code.
-STATUS = {0: "converged", 1: "not converged", 2: "radius <= 0"}
 CONVERGED, NOT_CONVERGED, NONPOSITIVE_RADIUS = 0, 1, 2
+STATUS = {CONVERGED: "converged", NOT_CONVERGED: "not converged", NONPOSITIVE_RADIUS: "radius <= 0"}
 
 
 @dataclass
@@ -312,6 +314,9 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     nv = np.array([t.n_vessels for t in trees], dtype=np.int64)[case_tree]
     nl = np.array([t.n_lesions for t in trees], dtype=np.int64)[case_tree]
     no = np.array([t.n_outlets for t in trees], dtype=np.int64)[case_tree]
+    # per case c: its vessels cv_off[c]:cv_off[c+1], lesions cl_off[c]:..., outlets co_off[c]:... in the
+    # per-case arrays (dr: radius offset per case-vessel, m; sev: severity per case-lesion; r_out);
+    # the kernels' short argument names are listed in ffrflow/kernels/codes.py
     cv_off = np.concatenate([[0], np.cumsum(nv)]).astype(np.int64)
     cl_off = np.concatenate([[0], np.cumsum(nl)]).astype(np.int64)
     co_off = np.concatenate([[0], np.cumsum(no)]).astype(np.int64)
@@ -468,7 +473,7 @@ def _solve_precomputed(trees, single, case_tree, cv_off, cl_off, co_off, dr, sev
     iters = np.zeros(n_cases, dtype=np.int64)
     resid = np.zeros(n_cases)
     passes = np.zeros(n_cases, dtype=np.int64)
-    law = bool(np.any(model == 2))
+    law = bool(np.any(model == LESION_NS_CALIBRATED))
     kernel = get_kernel("ensemble_steady_pre", backend)
     kernel(*tab.values(), case_tree, tc_off, cv_b, cl_b, co_b, mu, rho, kt, model, units.mmhg_to_pa(pa),
            units.ml_s_to_m3_s(qin), units.mmhg_to_pa(pv), np.concatenate(dr_sm), np.concatenate(sev_sm),
@@ -491,6 +496,7 @@ def _solve_nodes(trees, t0, case_tree, cv_off, cl_off, co_off, dr, sev, r_out, m
     # flat tree arrays
     tv_off = np.concatenate([[0], np.cumsum([t.n_vessels for t in trees])]).astype(np.int64)
     tn_off = np.concatenate([[0], np.cumsum([t.disc.n_nodes for t in trees])]).astype(np.int64)
+    # per tree t: its lesions tl_off[t]:tl_off[t+1] in the tree tables (les_k0, les_k1, les_ref, ...)
     tl_off = np.concatenate([[0], np.cumsum([t.n_lesions for t in trees])]).astype(np.int64)
     to_off = np.concatenate([[0], np.cumsum([t.n_outlets for t in trees])]).astype(np.int64)
     parent = np.concatenate([np.where(t.disc.parent >= 0, t.disc.parent + tv_off[i], -1)
@@ -517,7 +523,8 @@ def _solve_nodes(trees, t0, case_tree, cv_off, cl_off, co_off, dr, sev, r_out, m
     resid = np.zeros(n_cases)
     # ns-calibrated cases: per case-lesion coefficients (R_x, S) at the lesion's flow, iterated with the solution
     lesion_coef = np.zeros((n_cl, 2))
-    law = _NsLaw(trees, case_tree, cv_off, cl_off, tl_off, sev, dr, mu, rho, kt, model) if np.any(model == 2) else None
+    law = (_NsLaw(trees, case_tree, cv_off, cl_off, tl_off, sev, dr, mu, rho, kt, model)
+           if np.any(model == LESION_NS_CALIBRATED) else None)
     if law is not None:
         law.initial(lesion_coef)
     t_pack = time.perf_counter() - t0
@@ -662,7 +669,7 @@ class _NsLaw:
         self.cv = cv_off[case] + les_v[glob]
         self.ref = np.concatenate([t.les_ref_m for t in trees])[glob] + dr[self.cv]
         self.mu, self.rho, self.scale = mu[case], rho[case], (kt / KT_YOUNG_TSAI)[case]
-        self.on = model[case] == 2
+        self.on = model[case] == LESION_NS_CALIBRATED
         self.case = case
         self.n_cases = case_tree.size
         self.roots = [np.flatnonzero(t.disc.parent < 0) for t in trees]
@@ -776,9 +783,9 @@ def _per_point(tr: TreeArrays, mu, model, kt, lesion_coef, rho, dr, sev, Q, P_up
         ref = tr.les_ref_m[j] + dr[:, nv[k1]]
         a0, a_s = np.pi * ref ** 2, np.pi * rmin ** 2
         f = np.where(a_s < a0, (a0 / a_s - 1) ** 2, 0.0)
-        ns = (model == 2) & (a_s < a0)
+        ns = (model == LESION_NS_CALIBRATED) & (a_s < a0)
         s_coef = np.where(ns, lesion_coef[:, j, 1], kt * rho / (2 * a0 ** 2) * f)
-        if np.any(model == 1):
+        if np.any(model == LESION_YOUNG_TSAI):
             raise InvalidInputError("per_point: not available with the young-tsai lesion model")
         rc[:, k1:stop] += np.where(ns, lesion_coef[:, j, 0], 0.0)[:, None]
         sc[:, k1:stop] += s_coef[:, None]

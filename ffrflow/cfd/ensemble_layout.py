@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidInputError
+from .lesion import NS_CALIBRATED, shape_arrays
 
 #: Relative error each Chebyshev piece is fitted to (checked against the direct sum).
 FIT_RTOL = 1e-12
@@ -333,8 +334,6 @@ def build_layout(tree, delta_range: np.ndarray | None = None, w_range: np.ndarra
     nxt = np.array([-1 if x.get("next_lesion") is None else x["next_lesion"] for x in disc.lesions], dtype=np.int64)
     prev = np.full(nl, -1, dtype=np.int64)
     prev[nxt[nxt >= 0]] = np.flatnonzero(nxt >= 0)
-    from .lesion import shape_arrays
-
     none = {"band_up_mm": 0.0, "inlet_slope": 0.0, "gap_mm": math.inf, "wire_mm": 0.0, "exit_from_start_mm": 0.0}
     shape = shape_arrays([x.get("shape") or none for x in disc.lesions]) if nl else {
         k: np.zeros(0) for k in ("band_up_m", "inlet_slope", "gap_m", "wire_m", "exit_from_start_m")}
@@ -378,8 +377,6 @@ def kernel_tables(trees, layouts) -> dict:
     """The per-network tables of several trees, concatenated (:data:`TABLES`): vessel, lesion,
     outlet and node-derived indices stay local to their tree; indices into the stretch, edge,
     function, piece, coefficient and envelope tables are global."""
-    from .lesion import NS_CALIBRATED
-
     i64 = (lambda parts: np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]) if parts else
            np.zeros(0, dtype=np.int64))
     f64 = (lambda parts: np.concatenate([np.asarray(p, dtype=np.float64) for p in parts]) if parts else np.zeros(0))

@@ -100,6 +100,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -111,8 +112,21 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import units
+from .._atomic import atomic_write_text
+from .._version import __version__
 from ..errors import ConvergenceError, InvalidInputError
 from ..kernels import get_kernel, resolve_backend
+from ..kernels.codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_FAILURE_TIME, INFO_NEWTON_ITERATIONS,
+                             INFO_RESIDUAL, INFO_ROWS, INFO_STEPS, OUTPUT_ALL, OUTPUT_LAST, OUTPUT_MEAN,
+                             SIM_CYCLE_TO_CYCLE, SIM_CYCLES, SIM_I_WIDTH, SIM_MAX_EXTRA_CYCLES, SIM_MAX_NEWTON,
+                             SIM_OUTPUT_MODE, SIM_POINTS_PER_CYCLE, SIM_STEADY_INITIAL, SIM_VARRES_ABSOLUTE_TIME,
+                             SIMF_ABSOLUTE_TOLERANCE, SIMF_CYCLE_TO_CYCLE_TOLERANCE, SIMF_PERIOD, SIMF_RHO_INFTY,
+                             SIM_F_WIDTH, STATUS_CYCLES_NOT_CONVERGED, STATUS_NEWTON_FAILED, STATUS_OK,
+                             STATUS_SINGULAR)
+from .boundary import outlet_resistances
+from .elements import OLUFSEN_CGS, inductance_cgs, tube_law_compliance_cgs
+from .result import Result
+from .steady import operating_discretization
 
 log = logging.getLogger("ffrflow")
 _trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
@@ -132,10 +146,11 @@ BC_DEFAULTS = {"RCR": {"Pd": 0.0}, "RESISTANCE": {}, "CORONARY": {}, "CORONARY_V
 #: Parameters that must be >= 0.
 NONNEGATIVE = {"R", "Rp", "Rd", "C", "Ra1", "Ra2", "Rv1", "Ca", "Cc", "Ra2_min", "Ra2_max", "T_vc", "T_vr"}
 NPAR = 10
-#: Output modes of the kernel.
-OUTPUT_MODES = {"all": 0, "last": 1, "mean": 2}
-#: Kernel status codes.
-STATUS = {0: "ok", 1: "Newton did not converge", 2: "singular linear system", 3: "cycle-to-cycle not converged"}
+#: Output modes of the kernel, by the names of the ``output`` argument (:mod:`ffrflow.kernels.codes`).
+OUTPUT_MODES = {"all": OUTPUT_ALL, "last": OUTPUT_LAST, "mean": OUTPUT_MEAN}
+#: Kernel status codes and their messages.
+STATUS = {STATUS_OK: "ok", STATUS_NEWTON_FAILED: "Newton did not converge", STATUS_SINGULAR: "singular linear system",
+          STATUS_CYCLES_NOT_CONVERGED: "cycle-to-cycle not converged"}
 W_EL, W_BC = 48, 32
 
 
@@ -266,7 +281,10 @@ class LumpedModel:
     units: str = "cgs"
     name: str = "model"
     description: Any = None
-    initial_condition: dict | None = None
+    #: Initial state ``(y, ydot, bc_y, bc_ydot)``: element states (n_elements, 4) ``P_in, Q_in, P_out,
+    #: Q_out`` and the boundary conditions' internal states (n_bcs,), in the order of ``bcs``; None
+    #: is all zeros. :func:`state_slots` names the slots as svZeroDSolver does.
+    initial_state: tuple | None = None
     meta: dict = field(default_factory=dict)
 
     # -------------------------------------------------------------- derived
@@ -427,21 +445,7 @@ class LumpedModel:
         return m.validate()
 
     def copy(self) -> "LumpedModel":
-        import copy
-
         return copy.deepcopy(self)
-
-    def to_svzerod(self) -> dict:
-        """The svZeroDSolver JSON document of this model (see :mod:`ffrflow.formats.svzerod`)."""
-        from ..formats.svzerod import lumped_to_svzerod
-
-        return lumped_to_svzerod(self)
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write the model as svZeroDSolver JSON (atomically)."""
-        from ..formats.svzerod import write_svzerod
-
-        return write_svzerod(self, path)
 
     def __repr__(self) -> str:
         return (f"LumpedModel({self.name!r}, {len(self.vessels)} vessels, {len(self.elements) - len(self.vessels)} "
@@ -516,36 +520,81 @@ def _pack_one(m: LumpedModel, mode: int, max_extra_cycles: int, varres_time: str
     n_cycles = m.n_cycles()
     c2c = bool(m.sim.use_cycle_to_cycle_error and not m.has_windkessel())
     extra = max_extra_cycles if c2c else 0
-    if mode == 0:
+    if mode == OUTPUT_ALL:
         rows = 1 + (pts - 1) * (n_cycles + extra)
-    elif mode == 1:
+    elif mode == OUTPUT_LAST:
         rows = pts
     else:
         rows = 1
     y0, yd0, by0, byd0 = _initial_state(m, names)
+    sim_i = [0] * SIM_I_WIDTH
+    sim_i[SIM_CYCLES] = n_cycles
+    sim_i[SIM_POINTS_PER_CYCLE] = pts
+    sim_i[SIM_STEADY_INITIAL] = int(bool(m.sim.steady_initial))
+    sim_i[SIM_MAX_NEWTON] = int(m.sim.maximum_nonlinear_iterations)
+    sim_i[SIM_OUTPUT_MODE] = mode
+    sim_i[SIM_CYCLE_TO_CYCLE] = int(c2c)
+    sim_i[SIM_MAX_EXTRA_CYCLES] = int(extra)
+    sim_i[SIM_VARRES_ABSOLUTE_TIME] = 0 if varres_time == "cycle" else 1
+    sim_f = [0.0] * SIM_F_WIDTH
+    sim_f[SIMF_PERIOD] = m.period
+    sim_f[SIMF_ABSOLUTE_TOLERANCE] = float(m.sim.absolute_tolerance)
+    sim_f[SIMF_RHO_INFTY] = float(m.sim.rho_infty)
+    sim_f[SIMF_CYCLE_TO_CYCLE_TOLERANCE] = float(m.sim.sim_cycle_to_cycle_percent_error) / 100.0
     return dict(n=n, parent=parent, ch_counts=ch_counts, ch_idx=ch_idx, R=[e.R for e in m.elements],
                 C=[e.C for e in m.elements], L=[e.L for e in m.elements], S=[e.S for e in m.elements],
                 bc_in=el_bc_in, bc_out=el_bc_out, cap=cap, bc_type=bc_type, bc_el=bc_el, bc_tab=bc_tab,
                 tabs_t=tabs_t, tabs_v=tabs_v, tab_mean=tab_mean, tab_period=tab_period,
-                sim_i=[n_cycles, pts, int(bool(m.sim.steady_initial)), int(m.sim.maximum_nonlinear_iterations), mode,
-                       int(c2c), int(extra), 0 if varres_time == "cycle" else 1, 0],
-                sim_f=[m.period, float(m.sim.absolute_tolerance), float(m.sim.rho_infty),
-                       float(m.sim.sim_cycle_to_cycle_percent_error) / 100.0],
+                sim_i=sim_i, sim_f=sim_f,
                 y0=y0, yd0=yd0, by0=by0, byd0=byd0, rows=rows)
 
 
-def _initial_state(m: LumpedModel, bc_names: list[str]):
-    n = len(m.elements)
-    y = np.zeros((n, 4))
-    yd = np.zeros((n, 4))
-    by = np.zeros(len(bc_names))
-    byd = np.zeros(len(bc_names))
-    ic = m.initial_condition or {}
-    if ic:
-        from ..formats.svzerod import apply_initial_condition
+def state_slots(model: LumpedModel) -> dict[str, tuple[str, int, int]]:
+    """svZeroDSolver's names of a model's state variables and where they live in the solver's state.
 
-        apply_initial_condition(m, ic, y, yd, by, byd, bc_names)
-    return y, yd, by, byd
+    Returns ``{name: (kind, index, base)}``: a node ``"<upstream>:<element>"`` or
+    ``"<element>:<downstream>"`` is ``("el", element index, 0 or 2)`` (its pressure at ``base``, its
+    flow at ``base + 1`` of the element's ``P_in, Q_in, P_out, Q_out``); ``"pressure_c:<RCR>"`` and
+    ``"volume_im:<CORONARY>"`` are ``("bc", boundary-condition index in the order of bcs, 0)``.
+    """
+    names: dict[str, tuple[str, int, int]] = {}
+    for i, e in enumerate(model.elements):
+        upstream = e.inlet_bc if e.inlet_bc is not None else None
+        if e.parent >= 0:
+            p = model.elements[e.parent]
+            upstream = p.junction if p.kind == "vessel" else None
+        if upstream is not None and e.kind == "vessel":
+            names[f"{upstream}:{e.name}"] = ("el", i, 0)
+        if e.kind == "junction" and e.parent >= 0:
+            names[f"{model.elements[e.parent].junction}:{e.name.split(':', 1)[1]}"] = ("el", i, 0)
+        downstream = e.outlet_bc if e.outlet_bc is not None else e.junction
+        if downstream is not None and e.kind == "vessel":
+            names[f"{e.name}:{downstream}"] = ("el", i, 2)
+    bidx = {b: k for k, b in enumerate(model.bcs)}
+    for b, bc in model.bcs.items():
+        if bc.type == "RCR":
+            names[f"pressure_c:{b}"] = ("bc", bidx[b], 0)
+        elif bc.type.startswith("CORONARY"):
+            names[f"volume_im:{b}"] = ("bc", bidx[b], 0)
+    return names
+
+
+def junction_branches_follow(model: LumpedModel, y: np.ndarray) -> None:
+    """Set the state of every junction-branch element from its neighbours (in place): inlet pressure
+    from its parent's outlet, flow through it the parent's outlet flow."""
+    for i, e in enumerate(model.elements):
+        if e.kind == "junction" and e.parent >= 0:
+            y[i, 0] = y[e.parent, 2]
+            y[i, 1] = y[i, 3] = y[e.parent, 3]
+
+
+def _initial_state(m: LumpedModel, bc_names: list[str]):
+    if m.initial_state is not None:
+        y, yd, by, byd = m.initial_state
+        return (np.array(y, dtype=np.float64), np.array(yd, dtype=np.float64), np.array(by, dtype=np.float64),
+                np.array(byd, dtype=np.float64))
+    n = len(m.elements)
+    return np.zeros((n, 4)), np.zeros((n, 4)), np.zeros(len(bc_names)), np.zeros(len(bc_names))
 
 
 def pack(models: Sequence[LumpedModel], output: str = "last", max_extra_cycles: int = 200,
@@ -698,8 +747,6 @@ class LumpedResult:
 
     def summary(self) -> dict:
         """The ``summary.json`` document of a lumped run."""
-        from .._version import __version__
-
         return {"ffrflow_version": __version__,
                 "input": {**(self.input_info or {"path": self.model.meta.get("source")}),
                           "units": self.model.meta.get("units")},
@@ -710,16 +757,12 @@ class LumpedResult:
                 "vessels": self.means(), "timings_s": dict(self.timings_s), "warnings": list(self.warnings)}
 
     def to_json(self, path: str | Path) -> Path:
-        from .._atomic import atomic_write_text
-
         path = Path(path)
         atomic_write_text(path, json.dumps(self.summary(), indent=1) + "\n")
         return path
 
     def to_csv(self, path: str | Path) -> Path:
         """svZeroDSolver-style vessel CSV (``name,time,flow_in,flow_out,pressure_in,pressure_out``)."""
-        from .._atomic import atomic_write_text
-
         t = self.table()
         lines = ["name,time,flow_in,flow_out,pressure_in,pressure_out"]
         for k in range(t["time"].size):
@@ -730,14 +773,12 @@ class LumpedResult:
         return path
 
     def save(self, folder: str | Path) -> dict[str, Path]:
-        """Write ``summary.json`` (cycle means per vessel), ``results.csv`` (svZeroDSolver's vessel output)
-        and ``model.json`` (the model as svZeroDSolver JSON)."""
+        """Write ``summary.json`` (cycle means per vessel) and ``results.csv`` (svZeroDSolver's vessel
+        output). The model itself is a file format's business: :func:`ffrflow.api.write_outputs` writes
+        it as ``model.json`` with :func:`ffrflow.formats.svzerod.write_svzerod`."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        out = {"summary": self.to_json(folder / "summary.json"), "results": self.to_csv(folder / "results.csv")}
-        if self.model.units == "cgs":
-            out["model"] = self.model.to_json(folder / "model.json")
-        return out
+        return {"summary": self.to_json(folder / "summary.json"), "results": self.to_csv(folder / "results.csv")}
 
     def format_table(self) -> str:
         """Plain-text table of the cycle means at each vessel's inlet and outlet (model units)."""
@@ -761,7 +802,7 @@ def _finite(x):
 class LumpedBatchResult:
     """Solutions of a batch: ``y[c]`` is case ``c``'s (n_rows, n_elements, 4) array (``P_in, Q_in, P_out,
     Q_out`` per element); one (n_cases, n_rows, n_elements, 4) array when every case has the same shape,
-    else a list. ``status[c]`` is 0 when case ``c`` converged (see ``ffrflow.cfd.lumped.STATUS``)."""
+    else a list. ``status[c]`` is ``STATUS_OK`` (0) when case ``c`` converged (see ``ffrflow.cfd.lumped.STATUS``)."""
 
     y: Any
     time: list[np.ndarray]
@@ -782,7 +823,7 @@ def _run(packed: Packed, backend: str):
 
 def _times(m: LumpedModel, rows: int, mode: int, out_rows: int) -> np.ndarray:
     dt = m.period / (int(m.sim.number_of_time_pts_per_cardiac_cycle) - 1)
-    if mode == 2:
+    if mode == OUTPUT_MEAN:
         return np.array([0.0])
     return dt * np.arange(out_rows)
 
@@ -820,28 +861,29 @@ def solve_lumped(model: LumpedModel, backend: str = "auto", output: str | None =
     t2 = time.perf_counter()
     status = int(a["status"][0])
     info_i, info_f = a["info_i"][0], a["info_f"][0]
-    if status in (1, 2) and raise_on_failure:
-        when = info_f[0]
+    if status in (STATUS_NEWTON_FAILED, STATUS_SINGULAR) and raise_on_failure:
+        when = info_f[INFO_FAILURE_TIME]
         phase = "steady initialisation" if when < 0 else f"t = {when:.6g} s"
         raise ConvergenceError(f"lumped solve of {model.name!r} failed at {phase}: {STATUS[status]} "
-                               f"(max |residual| {info_f[1]:.3e}, absolute_tolerance "
+                               f"(max |residual| {info_f[INFO_RESIDUAL]:.3e}, absolute_tolerance "
                                f"{model.sim.absolute_tolerance:.1e}, maximum_nonlinear_iterations "
                                f"{model.sim.maximum_nonlinear_iterations}, backend {backend})",
-                               residual=float(info_f[1]), iterations=int(info_i[1]))
-    if status == 3:
+                               residual=float(info_f[INFO_RESIDUAL]), iterations=int(info_i[INFO_NEWTON_ITERATIONS]))
+    if status == STATUS_CYCLES_NOT_CONVERGED:
         log.warning("lumped %s: cycle-to-cycle error %.3g %% still above %.3g %% after %d extra cycles",
-                    model.name, 100 * info_f[2], model.sim.sim_cycle_to_cycle_percent_error, max_extra_cycles)
+                    model.name, 100 * info_f[INFO_CYCLE_TO_CYCLE_ERROR], model.sim.sim_cycle_to_cycle_percent_error,
+                    max_extra_cycles)
     n = len(model.elements)
-    rows_written = int(info_i[3]) if packed.mode == 0 else int(packed.rows[0])
+    rows_written = int(info_i[INFO_ROWS]) if packed.mode == OUTPUT_ALL else int(packed.rows[0])
     y = a["out"][: rows_written * 4 * n].reshape(rows_written, n, 4)
-    if packed.mode == 0 and model.sim.output_interval > 1:
+    if packed.mode == OUTPUT_ALL and model.sim.output_interval > 1:
         y = y[:: int(model.sim.output_interval)]
-        tt = _times(model, packed.rows[0], 0, rows_written)[:: int(model.sim.output_interval)]
+        tt = _times(model, packed.rows[0], OUTPUT_ALL, rows_written)[:: int(model.sim.output_interval)]
     else:
         tt = _times(model, packed.rows[0], packed.mode, rows_written)
     return LumpedResult(model=model, time=tt, y=y.copy(), backend=backend, output=output, status=STATUS[status],
-                        newton_iterations=int(info_i[1]), steps=int(info_i[0]), cycles=int(info_i[2]),
-                        cycle_to_cycle_error=float(info_f[2]),
+                        newton_iterations=int(info_i[INFO_NEWTON_ITERATIONS]), steps=int(info_i[INFO_STEPS]),
+                        cycles=int(info_i[INFO_CYCLES]), cycle_to_cycle_error=float(info_f[INFO_CYCLE_TO_CYCLE_ERROR]),
                         timings_s={"pack": t1 - t0, "solve": t2 - t1, "total": time.perf_counter() - t0})
 
 
@@ -868,7 +910,7 @@ def solve_lumped_batch(models: Sequence[LumpedModel], backend: str = "auto", out
     t2 = time.perf_counter()
     off = a["out_off"]
     nel, rows_c = packed.n_elements, packed.rows
-    if packed.mode != 0 and np.all(nel == nel[0]) and np.all(rows_c == rows_c[0]):
+    if packed.mode != OUTPUT_ALL and np.all(nel == nel[0]) and np.all(rows_c == rows_c[0]):
         # uniform batch: one (n_cases, rows, n_elements, 4) view, no per-case Python work
         ys = a["out"].reshape(len(models), int(rows_c[0]), int(nel[0]), 4)
         tcache: dict[int, np.ndarray] = {}
@@ -877,7 +919,7 @@ def solve_lumped_batch(models: Sequence[LumpedModel], backend: str = "auto", out
         ys, ts = [], []
         for c, m in enumerate(models):
             n = int(nel[c])
-            rows = int(a["info_i"][c, 3]) if packed.mode == 0 else int(rows_c[c])
+            rows = int(a["info_i"][c, INFO_ROWS]) if packed.mode == OUTPUT_ALL else int(rows_c[c])
             ys.append(a["out"][off[c]: off[c] + rows * 4 * n].reshape(rows, n, 4))
             ts.append(_times(m, rows_c[c], packed.mode, rows))
     return LumpedBatchResult(ys, ts, a["status"].copy(), a["info_i"].copy(), a["info_f"].copy(), backend,
@@ -885,31 +927,6 @@ def solve_lumped_batch(models: Sequence[LumpedModel], backend: str = "auto", out
 
 
 # ---------------------------------------------------------------------------------------------- networks
-#: Olufsen stiffness E h / r0 = k1 exp(k2 r0) + k3 (CGS: g/(s² cm), 1/cm, g/(s² cm));
-#: docs/physics.md §Pulsatile 1D.
-OLUFSEN_CGS = (2.0e7, -22.53, 8.65e5)
-
-
-def tube_law_compliance_cgs(r0_cm, r1_cm, length_cm, olufsen=OLUFSEN_CGS, n_gauss: int = 4) -> np.ndarray:
-    r"""Compliance of frusta (radius linear from r0 to r1), cm⁵/dyn.
-
-    :math:`C = \int 3\pi r^2 / (2\,(k_1 e^{k_2 r} + k_3))\,ds` (the linearised Olufsen tube law
-    :math:`dA/dP = 3A_0/(2\,Eh/r_0)`), by Gauss–Legendre quadrature per frustum.
-    """
-    k1, k2, k3 = olufsen
-    x, w = np.polynomial.legendre.leggauss(n_gauss)
-    r0 = np.asarray(r0_cm, float)[..., None]
-    r1 = np.asarray(r1_cm, float)[..., None]
-    r = r0 + (r1 - r0) * (0.5 * (x + 1.0))
-    f = 3.0 * math.pi * r * r / (2.0 * (k1 * np.exp(k2 * r) + k3))
-    return np.asarray(length_cm, float) * 0.5 * (f * w).sum(axis=-1)
-
-
-def inductance_cgs(r0_cm, r1_cm, length_cm, rho_g_cm3: float) -> np.ndarray:
-    r"""Inductance of frusta, g/cm⁴: :math:`L = \rho\int ds/(\pi r^2) = \rho\,\ell/(\pi r_0 r_1)` (exact)."""
-    return rho_g_cm3 * np.asarray(length_cm, float) / (math.pi * np.asarray(r0_cm, float) * np.asarray(r1_cm, float))
-
-
 def network_to_lumped(net, n_cycles: int = 3, pts_per_cycle: int = 101, olufsen=OLUFSEN_CGS,
                       backend: str = "auto", waveform: Any = None) -> tuple[LumpedModel, dict]:
     """A vessel network as a lumped model in CGS (one element per vessel, junctions at branch points).
@@ -942,9 +959,6 @@ def network_to_lumped(net, n_cycles: int = 3, pts_per_cycle: int = 101, olufsen=
     report : dict
         The outlet-resistance report, the discretisation, notes.
     """
-    from .boundary import outlet_resistances
-    from .steady import operating_discretization
-
     disc = operating_discretization(net, backend)
     r_out, report = outlet_resistances(net)
     b = net.boundary
@@ -1019,8 +1033,6 @@ def solve_lumped_network(net, backend: str = "auto", n_cycles: int = 3, pts_per_
     ``result.waveforms`` (per vessel: time, pressure and flow at both ends, SI) and the lumped result
     as ``result.lumped``.
     """
-    from .result import Result
-
     t0 = time.perf_counter()
     model, rep = network_to_lumped(net, n_cycles=n_cycles, pts_per_cycle=pts_per_cycle, backend=backend,
                                    waveform=waveform)
@@ -1055,4 +1067,4 @@ def solve_lumped_network(net, backend: str = "auto", n_cycles: int = 3, pts_per_
 
 __all__ = ["BC_TYPES", "LumpedBC", "LumpedBatchResult", "LumpedElement", "LumpedModel", "LumpedResult", "Param",
            "SimulationParameters", "network_to_lumped", "pack", "solve_lumped", "solve_lumped_batch",
-           "solve_lumped_network", "tube_law_compliance_cgs", "inductance_cgs"]
+           "solve_lumped_network", "state_slots", "tube_law_compliance_cgs", "inductance_cgs", "OLUFSEN_CGS"]

@@ -52,6 +52,7 @@ from ..network import VesselNetwork
 from .assembly import Discretization, discretize
 from .boundary import outlet_resistances
 from .result import Result
+from .steady import secant_discretization, solve_steady
 
 log = logging.getLogger("ffrflow")
 
@@ -147,8 +148,6 @@ def build_model(networks, backend: str = "numpy", steady_results=None, outlet_mo
     ``boundary.outlets`` entry so that the steady start is consistent. ``inlet`` (optional)
     replaces the inlet waveform by a table: ``{"kind": "flow" | "pressure", "t_s": [...],
     "values": [...] (m³/s or Pa)}`` over one cycle."""
-    from .steady import secant_discretization, solve_steady
-
     nets = [networks] if isinstance(networks, VesselNetwork) else list(networks)
     hr = {n.boundary.heart_rate_bpm for n in nets}
     if len(hr) != 1:

@@ -56,7 +56,13 @@ import numpy as np
 
 from .. import units
 from .._atomic import atomic_write_text
+from ..cfd.boundary import outlet_resistances
+from ..cfd.elements import OLUFSEN_CGS, young_tsai_expansion, young_tsai_viscous
+from ..cfd.steady import solve_steady
 from ..errors import InvalidInputError
+from ..kernels import get_kernel
+from ..network import VesselNetwork, interpolate_along
+from ..plausibility import fixed_units
 
 log = logging.getLogger("ffrflow")
 
@@ -334,15 +340,11 @@ def read_svoned(source: str | Path, units_check: bool = True):
     doc = parse_svoned(text, str(path))
     net, data = _to_network(doc, str(path))
     net.meta.setdefault("source", str(path))
-    from ..plausibility import fixed_units
-
     net.meta["units"] = fixed_units("cm", "an svOneDSolver input (CGS)")
     return net, data
 
 
 def _to_network(doc: dict, source: str):
-    from ..network import VesselNetwork
-
     segs = _check_refs(doc, source)
     # tree from the joints
     parent: dict[int, int] = {}
@@ -612,8 +614,6 @@ ENTRANCE_FRACTION = 0.1
 
 def _frustum_resistance(r0_mm: float, r1_mm: float, length_mm: float, mu_pa_s: float) -> float:
     """Exact Poiseuille resistance (Pa·s/m³) of a segment whose radius is linear from r0 to r1 (mm)."""
-    from ..kernels import get_kernel
-
     out = np.zeros(1)
     get_kernel("segment_resistance", "numpy")(np.array([units.mm_to_m(r0_mm)]), np.array([units.mm_to_m(r1_mm)]),
                                               units.mm_to_m(length_mm), mu_pa_s, out)
@@ -657,8 +657,6 @@ def _equivalent_throat_radius(target_pa: float, q_m3_s: float, ref_radius_m: flo
     reference radius; None when the target is not above that (no narrowing loses so little)."""
     from scipy.optimize import brentq
 
-    from ..cfd.elements import young_tsai_expansion, young_tsai_viscous
-
     def excess(r):
         return (young_tsai_viscous(ref_radius_m, r, length_m, mu_pa_s) * q_m3_s
                 + young_tsai_expansion(ref_radius_m, r, rho_kg_m3, SVONED_KT) * q_m3_s * q_m3_s - target_pa)
@@ -686,8 +684,6 @@ def _lesion_operating_points(net, backend: str = "auto") -> dict[tuple[str, int]
         "start_mm", "end_mm"}}``; ``dp_pa`` is the drop from the lesion's start to its end (Poiseuille
         along its radius plus the lesion law's terms).
     """
-    from ..cfd.steady import solve_steady
-
     res = solve_steady(net, backend=backend)
     disc = res.disc
     out: dict[tuple[str, int], dict] = {}
@@ -716,8 +712,6 @@ def _lesion_pieces(v, pieces: list[dict], j: int, number: int, op: dict, mu: flo
     ``ENTRANCE_FRACTION`` of length; a NONE segment of equivalent constant radius when no STENOSIS
     segment loses as little as the lesion.
     """
-    from ..network import interpolate_along
-
     p = pieces[j]
     a, bnd = p["a"], p["b"]
     q, dp, r_ref = op["q_m3_s"], op["dp_pa"], op["reference_radius_mm"]
@@ -783,7 +777,7 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
     save_every : int
         Steps between saves.
     olufsen : (k1, k2, k3), optional
-        Olufsen material constants, CGS (default :data:`ffrflow.cfd.lumped.OLUFSEN_CGS`).
+        Olufsen material constants, CGS (default :data:`ffrflow.cfd.elements.OLUFSEN_CGS`).
     elements_per_cm : float
         Finite elements per cm of segment (at least 2 per segment).
     root : str, optional
@@ -835,10 +829,6 @@ def network_to_svoned(net, dt: float = 1e-3, n_cycles: int = 2, save_every: int 
     lesions start where the lumen has its reference radius, the root is the lesion's own minimal area
     and the file is exact at every flow.
     """
-    from ..cfd.boundary import outlet_resistances
-    from ..cfd.lumped import OLUFSEN_CGS
-    from ..network import interpolate_along
-
     k1, k2, k3 = olufsen or OLUFSEN_CGS
     b = net.boundary
     period = 60.0 / b.heart_rate_bpm

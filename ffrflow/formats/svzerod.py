@@ -39,6 +39,7 @@ ffrflow.errors.InvalidInputError: junctions[0] 'J'.outlet_vessels: no vessel wit
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -48,11 +49,13 @@ import numpy as np
 
 from .._atomic import atomic_write_text
 from ..cfd.lumped import (BC_DEFAULTS, BC_TYPES, LumpedBC, LumpedElement, LumpedModel, Param,
-                          SimulationParameters, network_to_lumped)
+                          SimulationParameters, junction_branches_follow, network_to_lumped, state_slots)
 from ..errors import InvalidInputError
+from ..network import VesselNetwork
+from ..plausibility import fixed_units
 
 __all__ = ["is_svzerod", "read_svzerod", "read_svzerod_result", "lumped_to_svzerod", "network_to_svzerod",
-           "write_svzerod", "apply_initial_condition", "CLOSED_LOOP_BC_TYPES"]
+           "write_svzerod", "initial_state", "CLOSED_LOOP_BC_TYPES"]
 
 TOP_KEYS = {"simulation_parameters", "vessels", "junctions", "boundary_conditions", "description",
             "initial_condition", "initial_condition_d"}
@@ -168,8 +171,6 @@ def read_svzerod(source: str | Path | Mapping[str, Any]) -> LumpedModel:
     if not isinstance(source, Mapping):
         model.meta["source"] = str(source)
         model.name = model.meta.get("model_name") or Path(source).stem
-    from ..plausibility import fixed_units
-
     model.meta["units"] = fixed_units("cm", "an svZeroDSolver input (CGS)")
     return model
 
@@ -213,7 +214,9 @@ def _parse(doc: Any) -> LumpedModel:
         ic = {"y": top.get("initial_condition") or {}, "ydot": top.get("initial_condition_d") or {}}
         if not isinstance(ic["y"], Mapping) or not isinstance(ic["ydot"], Mapping):
             raise InvalidInputError("initial_condition: expected an object of variable names")
-        model.initial_condition = ic
+        model.validate()
+        model.initial_state = initial_state(model, ic)
+        return model
     return model.validate()
 
 
@@ -493,28 +496,14 @@ def _label(x):
     return obj["name"]
 
 
-def apply_initial_condition(model: LumpedModel, ic: dict, y, yd, by, byd, bc_names: list[str]) -> None:
-    """Fill an initial state from svZeroDSolver's ``initial_condition`` (``pressure_all``, ``flow_all``,
-    ``pressure:<node>``, ``flow:<node>``, ``pressure_c:<RCR>``, ``volume_im:<CORONARY>``)."""
-    names: dict[str, tuple[str, int, int]] = {}
-    for i, e in enumerate(model.elements):
-        upstream = e.inlet_bc if e.inlet_bc is not None else None
-        if e.parent >= 0:
-            p = model.elements[e.parent]
-            upstream = p.junction if p.kind == "vessel" else None
-        if upstream is not None and e.kind == "vessel":
-            names[f"{upstream}:{e.name}"] = ("el", i, 0)
-        if e.kind == "junction" and e.parent >= 0:
-            names[f"{model.elements[e.parent].junction}:{e.name.split(':', 1)[1]}"] = ("el", i, 0)
-        downstream = e.outlet_bc if e.outlet_bc is not None else e.junction
-        if downstream is not None and e.kind == "vessel":
-            names[f"{e.name}:{downstream}"] = ("el", i, 2)
-    bidx = {b: k for k, b in enumerate(bc_names)}
-    for b, bc in model.bcs.items():
-        if bc.type == "RCR":
-            names[f"pressure_c:{b}"] = ("bc", bidx[b], 0)
-        elif bc.type.startswith("CORONARY"):
-            names[f"volume_im:{b}"] = ("bc", bidx[b], 0)
+def initial_state(model: LumpedModel, ic: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The solver's initial state ``(y, ydot, bc_y, bc_ydot)`` (see ``LumpedModel.initial_state``) from
+    svZeroDSolver's ``initial_condition`` and ``initial_condition_d`` (``ic["y"]``, ``ic["ydot"]``:
+    ``pressure_all``, ``flow_all``, ``pressure:<node>``, ``flow:<node>``, ``pressure_c:<RCR>``,
+    ``volume_im:<CORONARY>``; the names as :func:`ffrflow.cfd.lumped.state_slots` gives them)."""
+    n, nb = len(model.elements), len(model.bcs)
+    y, yd, by, byd = np.zeros((n, 4)), np.zeros((n, 4)), np.zeros(nb), np.zeros(nb)
+    names = state_slots(model)
     for which, target_y, target_by in (("y", y, by), ("ydot", yd, byd)):
         d = dict(ic.get(which) or {})
         p_all = d.pop("pressure_all", None) if which == "y" else None
@@ -536,10 +525,8 @@ def apply_initial_condition(model: LumpedModel, ic: dict, y, yd, by, byd, bc_nam
                                         f"volume_im:<CORONARY>, pressure_all, flow_all)")
             _, i, base = names[node]
             target_y[i, base + (0 if kind == "pressure" else 1)] = float(val)
-    for i, e in enumerate(model.elements):  # junction-branch elements follow their neighbours
-        if e.kind == "junction" and e.parent >= 0:
-            y[i, 0] = y[e.parent, 2]
-            y[i, 1] = y[i, 3] = y[e.parent, 3]
+    junction_branches_follow(model, y)
+    return y, yd, by, byd
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -670,8 +657,6 @@ def read_svzerod_result(path: str | Path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        import csv
-
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
         if not rows:
@@ -695,8 +680,6 @@ def read_svzerod_result(path: str | Path) -> dict[str, np.ndarray]:
 
 def write_svzerod(obj, path: str | Path, **kw) -> Path:
     """Write a :class:`LumpedModel` or a :class:`~ffrflow.network.VesselNetwork` as svZeroDSolver JSON."""
-    from ..network import VesselNetwork
-
     doc = network_to_svzerod(obj, **kw) if isinstance(obj, VesselNetwork) else lumped_to_svzerod(obj)
     path = Path(path)
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")

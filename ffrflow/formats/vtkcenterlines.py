@@ -19,8 +19,9 @@ Three layouts are recognised (``mode="auto"``):
     a forest, each tree is rooted at the end point with the largest radius (or the one nearest
     ``root_point_mm``) and cut into vessels at branch points.
 
-The radius comes from a point array: ``radius_array`` or the first of ``MaximumInscribedSphereRadius``,
-``Radius``, ``radius``, ``radii``, ``Radii`` (case-insensitive). Coordinates and radius are in
+The radius comes from a point array: ``radius_array`` or the first of
+:data:`ffrflow.vtkio.RADIUS_ARRAY_NAMES` (``MaximumInscribedSphereRadius``, ``radius_mm``, ``radius``,
+``radii``, ``r``; case-insensitive). Coordinates and radius are in
 ``units`` (``"mm"``, ``"cm"`` or ``"m"``; VTK files do not say), inferred from the radii when not given
 (:func:`ffrflow.plausibility.resolve_units`; ``meta["units"]`` says which and why), and converted
 to mm. Errors name the file and what does not fit: no polyline, no radius array (the arrays present
@@ -49,39 +50,16 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..plausibility import UNITS_TO_MM, resolve_units
+from ..network import VesselNetwork
+from ..vtkio import RADIUS_ARRAY_NAMES, read_centerline_file, read_polydata
 
 log = logging.getLogger("ffrflow")
 
 __all__ = ["read_centerlines", "has_vmtk_arrays", "RADIUS_ARRAYS", "centerlines_to_network"]
 
-RADIUS_ARRAYS = ("MaximumInscribedSphereRadius", "Radius", "radius", "radii", "Radii")
+#: The radius-array names, one list for every centerline reader (kept under its former name).
+RADIUS_ARRAYS = RADIUS_ARRAY_NAMES
 VMTK_BRANCH_ARRAYS = ("CenterlineIds", "TractIds", "GroupIds", "Blanking")
-
-
-def _read_polydata(path: Path):
-    from .. import _vtk as vtk
-
-    name = path.name.lower()
-    if name.endswith(".vtp"):
-        r = vtk.vtkXMLPolyDataReader()
-        r.SetFileName(str(path))
-        r.Update()
-        pd = r.GetOutput()
-        if pd is None or (pd.GetNumberOfPoints() == 0 and r.GetErrorCode()):
-            raise InvalidInputError(f"{path}: VTK could not read it as XML PolyData")
-        return pd
-    if name.endswith(".vtk"):
-        r = vtk.vtkGenericDataObjectReader()
-        r.SetFileName(str(path))
-        r.Update()
-        out = r.GetOutput()
-        if out is None:
-            raise InvalidInputError(f"{path}: VTK could not read it as a legacy VTK file")
-        if not out.IsA("vtkPolyData"):
-            raise InvalidInputError(f"{path}: a legacy VTK {out.GetClassName()}, not POLYDATA with polylines")
-        return out
-    raise InvalidInputError(f"{path}: expected a .vtp or .vtk file")
 
 
 def read_centerlines(path: str | Path, radius_array: str | None = None, units: str | None = None, mode: str = "auto",
@@ -110,45 +88,9 @@ def read_centerlines(path: str | Path, radius_array: str | None = None, units: s
     """
     from vtkmodules.util import numpy_support as ns
 
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"{path}: no such file")
-    pd = _read_polydata(path)
-    if units is not None and units not in UNITS_TO_MM:
-        raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
-    n_pts = pd.GetNumberOfPoints()
-    if n_pts == 0:
-        raise InvalidInputError(f"{path}: no points")
-    P = ns.vtk_to_numpy(pd.GetPoints().GetData()).astype(np.float64)
-    pdata = pd.GetPointData()
-    names = [pdata.GetArrayName(i) for i in range(pdata.GetNumberOfArrays())]
-    rname = _pick_radius(path, names, radius_array, [pd.GetCellData().GetArrayName(i)
-                                                     for i in range(pd.GetCellData().GetNumberOfArrays())])
-    arr = ns.vtk_to_numpy(pdata.GetArray(rname)).astype(np.float64)
-    if arr.ndim != 1:
-        raise InvalidInputError(f"{path}: point array {rname!r} has {arr.shape[1]} components; a radius has one")
-    radius = arr.copy()
-    lines = []
-    for c in range(pd.GetNumberOfCells()):
-        cell = pd.GetCell(c)
-        ct = cell.GetCellType()
-        if ct not in (3, 4):  # VTK_LINE, VTK_POLY_LINE
-            continue
-        ids = [cell.GetPointId(j) for j in range(cell.GetNumberOfPoints())]
-        if len(ids) >= 2:
-            lines.append((c, np.array(ids, dtype=np.int64)))
-    if not lines:
-        raise InvalidInputError(f"{path}: no polyline (lines) in the file")
-    used = np.unique(np.concatenate([ids for _, ids in lines]))
-    bad = used[~np.isfinite(radius[used]) | (radius[used] <= 0)]
-    if bad.size:
-        raise InvalidInputError(f"{path}: point array {rname!r}[{int(bad[0])}] = {float(arr[bad[0]])!r}; "
-                                f"a radius must be > 0 and finite")
-    if not np.all(np.isfinite(P[used])):
-        raise InvalidInputError(f"{path}: NaN or infinite coordinates")
-    _check_consistent(path, P[used], radius[used])
-    decision = resolve_units(radius[used], units, str(path))
-    P, radius = P * decision["to_mm"], radius * decision["to_mm"]
+    cl = read_centerline_file(path, radius_array, units)
+    path, pd, P, radius, lines, used = cl.path, cl.polydata, cl.points_mm, cl.radius_mm, cl.lines, cl.used
+    rname, decision = cl.radius_array, cl.units
     cdata = pd.GetCellData()
     cell_arrays = {}
     for nm in VMTK_BRANCH_ARRAYS:
@@ -186,34 +128,10 @@ def has_vmtk_arrays(path: str | Path) -> bool:
     """Whether a ``.vtp``/``.vtk`` file carries VMTK's ``CenterlineIds`` cell array (raw or branch-split
     centerlines), which :func:`read_centerlines` merges or splits as VMTK laid them out."""
     try:
-        pd = _read_polydata(Path(path))
+        pd = read_polydata(path)
     except InvalidInputError:
         return False
     return pd.GetCellData().GetArray("CenterlineIds") is not None
-
-
-def _pick_radius(path, names, radius_array, cell_names) -> str:
-    if radius_array is not None:
-        if radius_array in names:
-            return radius_array
-        raise InvalidInputError(f"{path}: no point array {radius_array!r}; point arrays: {names or 'none'}")
-    low = {n.lower(): n for n in names if n}
-    for cand in RADIUS_ARRAYS:
-        if cand.lower() in low:
-            return low[cand.lower()]
-    hint = f" (cell arrays: {cell_names})" if cell_names else ""
-    raise InvalidInputError(f"{path}: no radius array; expected a point array named one of {list(RADIUS_ARRAYS)} "
-                            f"(or pass radius_array=...); point arrays: {names or 'none'}{hint}")
-
-
-def _check_consistent(path, P, r):
-    """Coordinates and radius in one unit: the median radius is not above a quarter of the extent."""
-    med = float(np.median(r))
-    diag = float(np.linalg.norm(P.max(axis=0) - P.min(axis=0)))
-    if diag > 0 and med > 0.25 * diag:
-        raise InvalidInputError(f"{path}: the median radius ({med:.4g}) is larger than a quarter of the "
-                                f"centerlines' extent ({diag:.4g}, same unit): coordinates and radius look like "
-                                f"different units")
 
 
 def _dedupe(pts, rad, tol=1e-9):
@@ -226,8 +144,6 @@ def _dedupe(pts, rad, tol=1e-9):
 
 def centerlines_to_network(vessels: list[dict], source: str | None = None):
     """Validated network from ``[{"id", "parent", "points" (n,3) mm, "radius" (n,) mm}]`` (points deduplicated)."""
-    from ..network import VesselNetwork
-
     out = []
     for v in vessels:
         pts, rad = _dedupe(np.asarray(v["points"], float), np.asarray(v["radius"], float))

@@ -7,9 +7,12 @@ equations and the array layout. Batched kernels run one case per thread (``prang
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
+
+from .codes import LESION_NS_CALIBRATED, LESION_YOUNG_TSAI
 
 
 @njit(parallel=True, cache=True)
@@ -186,12 +189,12 @@ def _lesion_end(les, il, k, c, i, rc, sc, les_k0, les_ref, dr, r_mld, model, les
     a_s = math.pi * r_mld[il] * r_mld[il]
     if a_s < a0:
         f = (a0 / a_s - 1.0) ** 2
-        if model[c] == 2:
+        if model[c] == LESION_NS_CALIBRATED:
             rc += lesion_coef[il, 0]
             sc += lesion_coef[il, 1]
         else:
             sc += kt[c] * rho[c] / (2.0 * a0 * a0) * f
-        if model[c] == 1:
+        if model[c] == LESION_YOUNG_TSAI:
             ls = 0.0
             for kk in range(les_k0[les] + 1, k + 1):
                 ls += el_len[kk]
@@ -221,7 +224,7 @@ def _ensemble_case(c, tv_off, parent, vn_off, el_len, r_node, d_node, node_les, 
     Rc1 = lwork[1]
     Sc0 = lwork[2]
     Sc1 = lwork[3]
-    yt = model[c] == 1
+    yt = model[c] == LESION_YOUNG_TSAI
     for g in range(v0, v1):
         i = cb + g - v0
         par_cv[i] = -1 if parent[g] < 0 else cb + parent[g] - v0
@@ -304,6 +307,8 @@ def _ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v
         residual[c] = rel
 
 
+# Argument names (tv_off, cv_off, cl_off, tl_off, co_off, dr, sev, ...): ffrflow/kernels/codes.py;
+# layout and units: the NumPy reference, ffrflow.kernels.reference.ensemble_steady.
 def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                     tl_off, les_k0, les_k1, les_ref, to_off,
                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v,
@@ -647,7 +652,7 @@ def _pre_case(c, t, ns, vb, lb, ob, tv_off, parent, v_out, tl_off, les_v, les_ne
     rho = rho_c[c]
     kt = kt_c[c]
     model = model_c[c]
-    yt = model == 1
+    yt = model == LESION_YOUNG_TSAI
     R = work[0]
     S = work[1]
     Ro = work[8]
@@ -668,7 +673,7 @@ def _pre_case(c, t, ns, vb, lb, ob, tv_off, parent, v_out, tl_off, les_v, les_ne
         a_s = math.pi * r_mld[jn] * r_mld[jn]
         er = 0.0
         es = 0.0
-        if model == 2:
+        if model == LESION_NS_CALIBRATED:
             nr, nsv = _ns_coefficients(j, l0, les_v, les_next, les_prev, les_band, les_slope, les_gap, les_wire,
                                        les_efs, law_c, Q, vb, r0, r_mld, rpois, lb, ns, sev[jn], mu, rho, scale, True)
             cr[jn] = nr
@@ -879,8 +884,6 @@ _wave_value = njit(cache=True)(_src.wave_value)
 
 def _rebind(fn, **names):
     """Compile a scalar function with its module globals replaced by compiled twins."""
-    import types
-
     g = dict(fn.__globals__)
     g.update(names)
     return njit(cache=True)(types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__))

@@ -26,6 +26,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_FAILURE_TIME, INFO_NEWTON_ITERATIONS, INFO_RESIDUAL,
+                    INFO_ROWS, INFO_STEPS, OUTPUT_ALL, OUTPUT_LAST, OUTPUT_MEAN, SIM_CYCLE_TO_CYCLE, SIM_CYCLES,
+                    SIM_MAX_EXTRA_CYCLES, SIM_MAX_NEWTON, SIM_OUTPUT_MODE, SIM_POINTS_PER_CYCLE, SIM_STEADY_INITIAL,
+                    SIM_VARRES_ABSOLUTE_TIME, SIMF_ABSOLUTE_TOLERANCE, SIMF_CYCLE_TO_CYCLE_TOLERANCE, SIMF_PERIOD,
+                    SIMF_RHO_INFTY, STATUS_CYCLES_NOT_CONVERGED, STATUS_NEWTON_FAILED, STATUS_OK, STATUS_SINGULAR)
+
 __all__ = ["lumped_integrate"]
 
 # boundary-condition type codes (same as ffrflow.kernels.reference_lumped)
@@ -120,7 +126,7 @@ def _bc_params(b0, b1, t, steady, vr_mode, period, bc_type, bc_tab, tab_off, tab
             if steady:
                 bwork[b, _BAUX + 2] = bwork[b, _BP + 1]
             else:
-                tc = np.fmod(t, period) if vr_mode == 0 else t
+                tc = np.fmod(t, period) if not vr_mode else t  # vr_mode: sim_i[SIM_VARRES_ABSOLUTE_TIME]
                 bwork[b, _BAUX + 2] = _ram_varres(tc, bwork[b, _BP + 1], bwork[b, _BP + 2], bwork[b, _BP + 8],
                                                   bwork[b, _BP + 9])
 
@@ -458,16 +464,16 @@ def _step(c, t, dt, steady, alf, am, gam, atol, max_iter, vr_mode, period, e0, e
     for it in range(max_iter):
         res = _assemble(e0, e1, b0, b1, steady, alf, am, af, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S,
                         el_bc_in, bc_type, bc_el, work, bwork)
-        info_f[c, 1] = res
+        info_f[c, INFO_RESIDUAL] = res
         if res < atol:
-            return 0, it
+            return STATUS_OK, it
         if it >= 2 and res < _STALL * atol and res > 0.5 * res_prev:
-            return 0, it  # stalled at the round-off floor of the equations, just above the tolerance
+            return STATUS_OK, it  # stalled at the round-off floor of the equations, just above the tolerance
         res_prev = res
         if it == max_iter - 1 or not math.isfinite(res):
-            return 1, it
+            return STATUS_NEWTON_FAILED, it
         if not _solve_tree(e0, e1, af, el_parent, ch_off, ch_idx, el_bc_in, el_bc_out, work, bwork):
-            return 2, it
+            return STATUS_SINGULAR, it
         for e in range(e0, e1):
             for k in range(4):
                 d = work[e, _D + k]
@@ -477,7 +483,7 @@ def _step(c, t, dt, steady, alf, am, gam, atol, max_iter, vr_mode, period, e0, e
             d = bwork[b, _BDZ]
             bwork[b, _BZD] += d
             bwork[b, _BZ] += d * ydc
-    return 1, max_iter
+    return STATUS_NEWTON_FAILED, max_iter
 
 
 @njit(cache=True)
@@ -552,18 +558,18 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
     e1 = el_off[c + 1]
     b0 = bc_off[c]
     b1 = bc_off[c + 1]
-    n_cycles = sim_i[c, 0]
-    pts = sim_i[c, 1]
-    steady_init = sim_i[c, 2]
-    max_iter = sim_i[c, 3]
-    mode = sim_i[c, 4]
-    use_c2c = sim_i[c, 5]
-    max_extra = sim_i[c, 6]
-    vr_mode = sim_i[c, 7]
-    period = sim_f[c, 0]
-    atol = sim_f[c, 1]
-    rho = sim_f[c, 2]
-    c2c_tol = sim_f[c, 3]
+    n_cycles = sim_i[c, SIM_CYCLES]
+    pts = sim_i[c, SIM_POINTS_PER_CYCLE]
+    steady_init = sim_i[c, SIM_STEADY_INITIAL]
+    max_iter = sim_i[c, SIM_MAX_NEWTON]
+    mode = sim_i[c, SIM_OUTPUT_MODE]
+    use_c2c = sim_i[c, SIM_CYCLE_TO_CYCLE]
+    max_extra = sim_i[c, SIM_MAX_EXTRA_CYCLES]
+    vr_mode = sim_i[c, SIM_VARRES_ABSOLUTE_TIME]
+    period = sim_f[c, SIMF_PERIOD]
+    atol = sim_f[c, SIMF_ABSOLUTE_TOLERANCE]
+    rho = sim_f[c, SIMF_RHO_INFTY]
+    c2c_tol = sim_f[c, SIMF_CYCLE_TO_CYCLE_TOLERANCE]
     am = 0.5 * (3.0 - rho) / (1.0 + rho)
     alf = 1.0 / (1.0 + rho)
     gam = 0.5 + am - alf
@@ -578,9 +584,9 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
         bwork[b, _BZD] = bc_yd[b]
         bwork[b, _BAUX + 0] = 0.0
         bwork[b, _BAUX + 1] = 0.0
-    status[c] = 0
+    status[c] = STATUS_OK
     n_newton = 0
-    info_f[c, 0] = math.nan
+    info_f[c, INFO_FAILURE_TIME] = math.nan
     if steady_init:
         dts = period / 10.0
         for i in range(31):
@@ -588,11 +594,11 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
                              el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in, el_bc_out,
                              bc_type, bc_el, bc_tab, tab_off, tab_t, tab_v, tab_mean, tab_period, work, bwork, info_f)
             n_newton += it
-            if code != 0:
+            if code != STATUS_OK:
                 status[c] = code
-                info_f[c, 0] = -dts * (i + 1)
-                info_f[c, 2] = math.nan  # no cycle ran (as the NumPy reference reports it)
-                info_i[c, 1] = n_newton
+                info_f[c, INFO_FAILURE_TIME] = -dts * (i + 1)
+                info_f[c, INFO_CYCLE_TO_CYCLE_ERROR] = math.nan  # no cycle ran (as the NumPy reference reports it)
+                info_i[c, INFO_NEWTON_ITERATIONS] = n_newton
                 return
     # offsets of the open-loop coronary boundary conditions from the initial state
     for b in range(b0, b1):
@@ -624,10 +630,10 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
     dt = period / (pts - 1)
     spc = pts - 1  # steps per cycle
     row = 0
-    if mode == 0:
+    if mode == OUTPUT_ALL:
         _write_row(c, 0, e0, e1, out_off, out, work)
         row = 1
-    elif mode == 2:
+    elif mode == OUTPUT_MEAN:
         _mean_acc(e0, e1, work, 0.5, True)
     _cap_add(e0, e1, el_cap, work, True)
     total_cycles = n_cycles
@@ -635,7 +641,7 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
     i = 0
     worst = math.nan
     while cycle < total_cycles:
-        if mode == 1:  # the buffer holds one cycle; row 0 is the state at the start of this cycle
+        if mode == OUTPUT_LAST:  # the buffer holds one cycle; row 0 is the state at the start of this cycle
             _write_row(c, 0, e0, e1, out_off, out, work)
         for k in range(1, spc + 1):
             t = dt * i
@@ -644,25 +650,26 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
                              bc_type, bc_el, bc_tab, tab_off, tab_t, tab_v, tab_mean, tab_period, work, bwork, info_f)
             n_newton += it
             i += 1
-            if code != 0:
+            if code != STATUS_OK:
                 status[c] = code
-                info_f[c, 0] = dt * i
-                info_f[c, 2] = worst  # last cycle-to-cycle error before the failure (NaN if none)
-                info_i[c, 0] = i
-                info_i[c, 1] = n_newton
-                info_i[c, 2] = cycle
-                info_i[c, 3] = row
+                info_f[c, INFO_FAILURE_TIME] = dt * i
+                # the last cycle-to-cycle error before the failure (NaN if none)
+                info_f[c, INFO_CYCLE_TO_CYCLE_ERROR] = worst
+                info_i[c, INFO_STEPS] = i
+                info_i[c, INFO_NEWTON_ITERATIONS] = n_newton
+                info_i[c, INFO_CYCLES] = cycle
+                info_i[c, INFO_ROWS] = row
                 return
-            if mode == 0:
+            if mode == OUTPUT_ALL:
                 _write_row(c, row, e0, e1, out_off, out, work)
                 row += 1
-            elif mode == 1:
+            elif mode == OUTPUT_LAST:
                 _write_row(c, k, e0, e1, out_off, out, work)
             else:
                 _mean_acc(e0, e1, work, 0.5 if k == spc else 1.0, False)
             _cap_add(e0, e1, el_cap, work, False)
         cycle += 1
-        if mode == 2:
+        if mode == OUTPUT_MEAN:
             base = out_off[c]
             for e in range(e0, e1):
                 for q in range(4):
@@ -674,11 +681,11 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
                 if cycle - n_cycles < max_extra:
                     total_cycles += 1
                 else:
-                    status[c] = 3
+                    status[c] = STATUS_CYCLES_NOT_CONVERGED
         _cap_add(e0, e1, el_cap, work, True)
-    if mode == 1:
+    if mode == OUTPUT_LAST:
         row = pts
-    elif mode == 2:
+    elif mode == OUTPUT_MEAN:
         row = 1
     for e in range(e0, e1):
         for k in range(4):
@@ -687,11 +694,11 @@ def _case(c, el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in
     for b in range(b0, b1):
         bc_y[b] = bwork[b, _BZ]
         bc_yd[b] = bwork[b, _BZD]
-    info_i[c, 0] = i
-    info_i[c, 1] = n_newton
-    info_i[c, 2] = cycle
-    info_i[c, 3] = row
-    info_f[c, 2] = worst
+    info_i[c, INFO_STEPS] = i
+    info_i[c, INFO_NEWTON_ITERATIONS] = n_newton
+    info_i[c, INFO_CYCLES] = cycle
+    info_i[c, INFO_ROWS] = row
+    info_f[c, INFO_CYCLE_TO_CYCLE_ERROR] = worst
 
 
 @njit(parallel=True, cache=True)

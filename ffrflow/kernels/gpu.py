@@ -118,6 +118,8 @@ def tree_newton(offsets, parent, R, S, R_out, root_p, root_q, p_venous, tol, max
     return Q, P_up, P_down, iterations, residual
 
 
+# Argument names (tv_off, cv_off, cl_off, tl_off, co_off, dr, sev, ...): ffrflow/kernels/codes.py;
+# layout and units: the NumPy reference, ffrflow.kernels.reference.ensemble_steady.
 def ensemble_steady(tv_off, parent, vn_off, el_len, r_node, d_node, node_les, v_out,
                     tl_off, les_k0, les_k1, les_ref, to_off,
                     case_tree, cv_off, cl_off, co_off, mu, rho, kt, model, lesion_coef, p_in, q_in, p_v,

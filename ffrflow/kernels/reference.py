@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .codes import LESION_NS_CALIBRATED, LESION_POISEUILLE_KT, LESION_YOUNG_TSAI  # noqa: F401
+
 
 def segment_resistance(r0_m, r1_m, length_m, mu_pa_s, out):
     """Exact Poiseuille resistance of a frustum (radius linear from r0 to r1), Pa·s/m³.
@@ -232,10 +234,8 @@ def node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out):
 # ---------------------------------------------------------------------------------------------
 # Ensemble (batched) steady solve: many cases of one or several trees, sampled parameters.
 # ---------------------------------------------------------------------------------------------
-#: Lesion-model codes of the ensemble kernel (``model`` per case).
-LESION_POISEUILLE_KT = 0
-LESION_YOUNG_TSAI = 1
-LESION_NS_CALIBRATED = 2
+# Lesion-law codes of the ``model`` argument, and what the short argument names (tv_off, cv_off,
+# cl_off, tl_off, co_off, dr, sev, ...) stand for: ffrflow/kernels/codes.py.
 
 
 def _frustum(r0, r1, length, mu):

@@ -30,9 +30,10 @@ Flat layout (batched over cases, CSR-style; every index is global; float64 / int
 ``sim_i`` (n_cases, 9)
     cycles, points per cycle, steady initial (0/1), max Newton iterations, output mode (0 all, 1 last
     cycle, 2 cycle mean), cycle-to-cycle extension (0/1), max extra cycles, CORONARY_VAR_RES time
-    (0 cycle time, 1 absolute), unused.
+    (0 cycle time, 1 absolute), unused. The slots and codes by name: :mod:`ffrflow.kernels.codes`
+    (``SIM_*``, ``OUTPUT_*``).
 ``sim_f`` (n_cases, 4)
-    period (s), absolute tolerance, ρ∞, cycle-to-cycle tolerance (fraction).
+    period (s), absolute tolerance, ρ∞, cycle-to-cycle tolerance (fraction) (``SIMF_*``).
 ``el_y, el_yd`` (n_el, 4); ``bc_y, bc_yd`` (n_bc)
     In: initial state (P_in, Q_in, P_out, Q_out and the internal variable of each BC) and its time
     derivative. Out: final state.
@@ -41,10 +42,10 @@ Flat layout (batched over cases, CSR-style; every index is global; float64 / int
 ``out_off`` (n_cases + 1), ``out``
     Out: case ``c``'s rows start at ``out_off[c]``, ``4 * n_el_c`` values per row.
 ``status`` (n_cases)
-    Out: 0 ok, 1 Newton failed, 2 singular system, 3 cycle-to-cycle not converged.
+    Out: 0 ok, 1 Newton failed, 2 singular system, 3 cycle-to-cycle not converged (``STATUS_*``).
 ``info_i`` (n_cases, 4), ``info_f`` (n_cases, 3)
     Out: steps, Newton iterations, cycles, rows written; failure time (negative during the steady
-    initialisation), last max |residual|, last cycle-to-cycle error.
+    initialisation), last max |residual|, last cycle-to-cycle error (``INFO_*``).
 ``work`` (n_el, 48), ``bwork`` (n_bc, 32)
     Scratch (used by the Numba twin; kept for one signature).
 """
@@ -54,6 +55,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from .codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_FAILURE_TIME, INFO_NEWTON_ITERATIONS, INFO_RESIDUAL,
+                    INFO_ROWS, INFO_STEPS, OUTPUT_ALL, OUTPUT_LAST, OUTPUT_MEAN, SIM_CYCLE_TO_CYCLE, SIM_CYCLES,
+                    SIM_MAX_EXTRA_CYCLES, SIM_MAX_NEWTON, SIM_OUTPUT_MODE, SIM_POINTS_PER_CYCLE, SIM_STEADY_INITIAL,
+                    SIM_VARRES_ABSOLUTE_TIME, SIMF_ABSOLUTE_TOLERANCE, SIMF_CYCLE_TO_CYCLE_TOLERANCE, SIMF_PERIOD,
+                    SIMF_RHO_INFTY, STATUS_CYCLES_NOT_CONVERGED, STATUS_NEWTON_FAILED, STATUS_OK, STATUS_SINGULAR)
 
 __all__ = ["lumped_integrate"]
 
@@ -291,7 +298,7 @@ def _step(g, st, t, dt, steady, alf, am, gam, atol, max_iter, vr_abs, period, ac
         iters[done] = it
         going &= ~done
         bad = going & ((it == max_iter - 1) | ~np.isfinite(res))
-        code[bad] = 1
+        code[bad] = STATUS_NEWTON_FAILED
         iters[bad] = it
         going &= ~bad
         if not going.any():
@@ -307,7 +314,7 @@ def _step(g, st, t, dt, steady, alf, am, gam, atol, max_iter, vr_abs, period, ac
         try:
             dsub = spla.splu(Jm).solve(-f[rsel])
         except RuntimeError:
-            code[going] = 2
+            code[going] = STATUS_SINGULAR
             iters[going] = it
             break
         d = np.zeros(g.n)
@@ -324,8 +331,12 @@ def _step(g, st, t, dt, steady, alf, am, gam, atol, max_iter, vr_abs, period, ac
 def _integrate_group(g, A):
     c0 = g.cases[0]
     si, sf = A["sim_i"][c0], A["sim_f"][c0]
-    n_cycles, pts, steady_init, max_iter, mode, use_c2c, max_extra, vr_abs = (int(x) for x in si[:8])
-    period, atol, rho, c2c_tol = (float(x) for x in sf[:4])
+    n_cycles, pts, steady_init, max_iter = (int(si[k]) for k in (SIM_CYCLES, SIM_POINTS_PER_CYCLE, SIM_STEADY_INITIAL,
+                                                                 SIM_MAX_NEWTON))
+    mode, use_c2c, max_extra, vr_abs = (int(si[k]) for k in (SIM_OUTPUT_MODE, SIM_CYCLE_TO_CYCLE, SIM_MAX_EXTRA_CYCLES,
+                                                             SIM_VARRES_ABSOLUTE_TIME))
+    period, atol, rho, c2c_tol = (float(sf[k]) for k in (SIMF_PERIOD, SIMF_ABSOLUTE_TOLERANCE, SIMF_RHO_INFTY,
+                                                         SIMF_CYCLE_TO_CYCLE_TOLERANCE))
     am = 0.5 * (3.0 - rho) / (1.0 + rho)
     alf = 1.0 / (1.0 + rho)
     gam = 0.5 + am - alf
@@ -342,7 +353,7 @@ def _integrate_group(g, A):
         for i in range(31):
             code, it = _step(g, st, dts * i, dts, True, alf, am, gam, atol, max_iter, vr_abs, period, active, A)
             n_newton += np.where(active, it, 0)
-            newly = active & (code != 0)
+            newly = active & (code != STATUS_OK)
             status[newly] = code[newly]
             fail_t[newly] = -dts * (i + 1)
             active &= code == 0
@@ -378,10 +389,10 @@ def _integrate_group(g, A):
 
     rows = np.zeros(nc, dtype=np.int64)
     mean_acc = np.zeros_like(st["y"])
-    if mode == 0:
+    if mode == OUTPUT_ALL:
         write(0, active)
         rows[:] = 1
-    elif mode == 2:
+    elif mode == OUTPUT_MEAN:
         mean_acc = 0.5 * st["y"]
     capm = g.cap > 0
     cap_ip = np.where(g.cap == 1, 0, 2)
@@ -399,29 +410,29 @@ def _integrate_group(g, A):
     i = 0
     cycle = 0
     while active.any():
-        if mode == 1:
+        if mode == OUTPUT_LAST:
             write(0, active)
         for k in range(1, spc + 1):
             code, it = _step(g, st, dt * i, dt, False, alf, am, gam, atol, max_iter, vr_abs, period, active, A)
             n_newton += np.where(active, it, 0)
             i += 1
             steps[active] = i
-            newly = active & (code != 0)
+            newly = active & (code != STATUS_OK)
             status[newly] = code[newly]
             fail_t[newly] = dt * i
             cycles[newly] = cycle
             active &= code == 0
-            if mode == 0:
+            if mode == OUTPUT_ALL:
                 write(i, active)
                 rows[active] = i + 1
-            elif mode == 1:
+            elif mode == OUTPUT_LAST:
                 write(k, active)
             else:
                 mean_acc += (0.5 if k == spc else 1.0) * st["y"]
             cur[capm] += cap_values()[capm]
         cycle += 1
         cycles[active] = cycle
-        if mode == 2:
+        if mode == OUTPUT_MEAN:
             for j in np.flatnonzero(active):
                 c = g.cases[j]
                 n = ne_c[j]
@@ -440,27 +451,27 @@ def _integrate_group(g, A):
             worst = np.where(active & (w == np.inf), np.inf, worst)
             extend = active & bad & (cycle - n_cycles < max_extra)
             total[extend] += 1
-            status[active & bad & ~extend] = 3
+            status[active & bad & ~extend] = STATUS_CYCLES_NOT_CONVERGED
         prev[:] = cur
         cur[:] = 0.0
         cur[capm] = cap_values()[capm]
         active &= cycle < total
-    if mode == 1:
+    if mode == OUTPUT_LAST:
         rows[:] = pts
-    elif mode == 2:
+    elif mode == OUTPUT_MEAN:
         rows[:] = 1
     A["el_y"][g.E] = st["y"]
     A["el_yd"][g.E] = st["yd"]
     A["bc_y"][g.B] = st["z"]
     A["bc_yd"][g.B] = st["zd"]
     A["status"][g.cases] = status
-    A["info_i"][g.cases, 0] = steps
-    A["info_i"][g.cases, 1] = n_newton
-    A["info_i"][g.cases, 2] = cycles
-    A["info_i"][g.cases, 3] = rows
-    A["info_f"][g.cases, 0] = fail_t
-    A["info_f"][g.cases, 1] = st["res"]
-    A["info_f"][g.cases, 2] = worst
+    A["info_i"][g.cases, INFO_STEPS] = steps
+    A["info_i"][g.cases, INFO_NEWTON_ITERATIONS] = n_newton
+    A["info_i"][g.cases, INFO_CYCLES] = cycles
+    A["info_i"][g.cases, INFO_ROWS] = rows
+    A["info_f"][g.cases, INFO_FAILURE_TIME] = fail_t
+    A["info_f"][g.cases, INFO_RESIDUAL] = st["res"]
+    A["info_f"][g.cases, INFO_CYCLE_TO_CYCLE_ERROR] = worst
 
 
 def lumped_integrate(el_off, el_parent, ch_off, ch_idx, el_R, el_C, el_L, el_S, el_bc_in, el_bc_out, el_cap,

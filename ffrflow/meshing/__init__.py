@@ -30,7 +30,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._atomic import atomic_write_text
+from ..errors import InvalidInputError
 from ..network import _jsonable
+from ..vtkio import nearest_centerline_node, polylines_to_polydata, write_polydata
+from .centerline import CenterlineOptions, extract_centerlines
+from .io import IMAGE_SUFFIXES, load_image, load_surface, mask_from_surface, polydata_kind
+from .stenosis import lesion_table
+from .surface import (PROBABILITY_SMOOTH_ITERATIONS, SMOOTH_ITERATIONS, SMOOTH_PASS_BAND, lumen_model, mask_to_surface,
+                      require_watertight, write_surface)
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -88,8 +96,6 @@ class MeshResult:
 def is_surface_path(path: str | Path) -> bool:
     """Whether ``path`` names a surface file (``.stl``, ``.obj``; a ``.vtp``/``.vtk`` holding
     triangles) rather than an image or centerlines."""
-    from .io import polydata_kind
-
     p = Path(path)
     suf = p.suffix.lower()
     if not p.is_file() or suf not in (".stl", ".obj", ".vtp", ".vtk"):
@@ -105,8 +111,6 @@ def is_surface_path(path: str | Path) -> bool:
 def is_geometry_path(path: str | Path) -> bool:
     """Whether ``path`` is an input that must be meshed: a mask image (NIfTI, NRRD, MHA/MHD, DICOM
     file or series folder) or a closed surface (see :func:`is_surface_path`)."""
-    from .io import IMAGE_SUFFIXES
-
     p = Path(path)
     name = p.name.lower()
     if p.is_dir():
@@ -117,7 +121,7 @@ def is_geometry_path(path: str | Path) -> bool:
 def _detect(network, enabled: bool, timings: dict):
     if not enabled:
         return network, False
-    try:
+    try:  # looked up at call time: the lesion-detection hook (tests replace ffrflow.meshing.stenosis)
         from .stenosis import detect_lesions
     except ImportError:
         log.info("lesion detection is not available (ffrflow.meshing.stenosis); network left without lesions")
@@ -141,10 +145,6 @@ def mesh_mask(mask, *, ostia: Sequence[Sequence[float]] | None = None, spacing_o
     the smaller area its flat facets cut off (:func:`correct_iso_surface_bias`). Either way the
     surface is then inflated to match the corrected radii (:func:`inflate_surface`).
     """
-    from .centerline import CenterlineOptions, extract_centerlines
-    from .surface import (PROBABILITY_SMOOTH_ITERATIONS, SMOOTH_ITERATIONS, SMOOTH_PASS_BAND, lumen_model,
-                          mask_to_surface, require_watertight)
-
     timings = {} if timings is None else timings
     opts = dataclasses.replace(options or CenterlineOptions(), spacing_out_mm=float(spacing_out_mm))
     soft = mask.probability is not None
@@ -205,7 +205,7 @@ def refine_lesion_sampling(network, surface, spacing_mm: float = 0.1, shoulder_m
         ``vessels`` refined, ``points_added``, ``spacing_mm``.
     """
     from .radius import SurfaceCutter, section_radii
-    from .stenosis import detect_vessel_lesions
+    from .stenosis import detect_vessel_lesions  # the lesion-detection hook, see _detect
 
     out = network.copy()
     new_pts, guess = {}, {}
@@ -249,8 +249,6 @@ def inflate_surface(surface, network, r_measured: dict):
     """
     from .. import _vtk as vtk
     from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-
-    from ..vtkio import nearest_centerline_node
 
     normals = surface.GetPointData().GetNormals()
     if normals is None:
@@ -369,7 +367,7 @@ def correct_iso_surface_bias(network, spacing_mm, direction=None, c: float = PRO
     voxel centred on a convex wall is below one half: ``h²/(24 r)`` for a box blur, plus the linear
     interpolation along voxel edges), and its flat triangles cut chords another ``0.08 h²/r`` inside
     (as for a mask). The radius reads about ``0.14 h²/r`` low without the correction: 0.045 mm at a 0.5 mm throat at 0.4 mm voxels. Measured
-    at the threshold 0.5 on exact partial-volume maps (:func:`ffrflow.phantoms.voxelize` with
+    at the threshold 0.5 on exact partial-volume maps (:func:`ffrflow.meshing.voxelize.voxelize` with
     ``partial_volume=True``); a segmentation network's map with a sharper edge has a smaller share
     of the second effect.
     """
@@ -401,9 +399,6 @@ def mesh_surface(path: str | Path, *, ostia=None, spacing_out_mm: float = 0.5, l
     MeshQualityError
         A surface with holes (not watertight).
     """
-    from .io import load_surface, mask_from_surface
-    from .surface import require_watertight
-
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     t0 = time.perf_counter()
@@ -411,8 +406,6 @@ def mesh_surface(path: str | Path, *, ostia=None, spacing_out_mm: float = 0.5, l
     rep = require_watertight(surf, str(path))
     mask = mask_from_surface(surf, voxel_mm=voxel_mm, source=str(path))
     timings["load"] = time.perf_counter() - t0
-    from .centerline import CenterlineOptions, extract_centerlines
-
     opts = dataclasses.replace(options or CenterlineOptions(), spacing_out_mm=float(spacing_out_mm))
     net, cinfo = extract_centerlines(mask, surf, ostia=ostia, opts=opts, timings=timings)
     net, detected = _detect(net, lesions, timings)
@@ -476,14 +469,10 @@ def mesh(path: str | Path, *, label: int | None = None, threshold: float | None 
     """
     if is_surface_path(path):
         if threshold is not None or label is not None:
-            from ..errors import InvalidInputError
-
             raise InvalidInputError(f"{path}: a surface has no labels or probabilities; --label and --threshold "
                                     f"apply to mask and probability-map images")
         return mesh_surface(path, ostia=ostia, spacing_out_mm=spacing_out_mm, lesions=lesions,
                             voxel_mm=surface_voxel_mm, options=options)
-    from .io import load_image
-
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     t0 = time.perf_counter()
@@ -500,8 +489,6 @@ def mesh(path: str | Path, *, label: int | None = None, threshold: float | None 
 def centerline_polydata(network):
     """The network's centerlines as vtkPolyData: one polyline per vessel, point array ``radius_mm``,
     cell arrays ``vessel_id`` (string) and ``vessel_index`` (int)."""
-    from ..vtkio import polylines_to_polydata
-
     ids = list(network.vessels)
     lines = [network.vessels[v].points_mm for v in ids]
     return polylines_to_polydata(lines, {"radius_mm": [network.vessels[v].radius_mm for v in ids]},
@@ -527,10 +514,6 @@ def write_mesh_outputs(result: MeshResult, folder: str | Path) -> dict[str, Path
     -------
     dict[str, Path]
     """
-    from .._atomic import atomic_write_text
-    from ..vtkio import write_polydata
-    from .surface import write_surface
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"network": result.network.to_json(folder / "network.json"),
@@ -548,6 +531,4 @@ def lesion_records(result: MeshResult) -> list[dict]:
     """The ``lesions.json`` records of a meshing result (geometry only: mm, %; no pressures)."""
     if not result.lesions_detected:
         return []
-    from .stenosis import lesion_table
-
     return lesion_table(result.network)

@@ -28,6 +28,7 @@ The tree whose ostium is larger is ``side: "left"`` when there are two trees (do
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -641,8 +642,6 @@ def extract_centerlines(mask: LumenMask, surface=None, *, ostia=None, opts: Cent
     MeshQualityError
         An empty skeleton.
     """
-    import time
-
     from .radius import section_radii
 
     opts = opts or CenterlineOptions()

@@ -25,7 +25,11 @@ stored as floats; anything else (a CT in Hounsfield units, say) is refused.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import struct
+import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +37,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..network import VesselNetwork
+from ..vtkio import read_centerline_file, read_polydata, read_vtk_file
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -211,10 +217,6 @@ def check_nifti_complete(path: str | Path) -> None:
     length is checked here: the header's ``vox_offset + prod(dim) * bitpix / 8`` against the file
     size (``.nii``) or the decompressed stream length (``.nii.gz``, which also catches a cut gzip).
     """
-    import gzip
-    import struct
-    import zlib
-
     path = Path(path)
     opener = gzip.open if _suffix(path) == ".nii.gz" else open
     try:
@@ -588,8 +590,6 @@ def mask_from_array(labels_zyx: np.ndarray, *, spacing_mm: Sequence[float] = (1.
 
     The array is written to a temporary MHA file and read back, so that both paths share one code.
     """
-    import tempfile
-
     import SimpleITK as sitk
 
     img = sitk.GetImageFromArray(np.asarray(labels_zyx).astype(np.uint8))
@@ -653,18 +653,6 @@ def mask_from_surface(poly, *, voxel_mm: float = 0.3, margin_mm: float = 1.0, so
 
 
 # ---------------------------------------------------------------------------------------------- surfaces
-class _VtkErrors:
-    """Collects VTK error events of one algorithm (VTK otherwise prints them and carries on)."""
-
-    def __init__(self, algo):
-        self.messages: list[str] = []
-        algo.AddObserver("ErrorEvent", self)
-        algo.AddObserver("WarningEvent", self)
-
-    def __call__(self, obj, event, data=None):  # pragma: no cover - content depends on VTK
-        self.messages.append(str(event))
-
-
 def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT) -> tuple:
     """Read a triangle surface (STL, VTP, OBJ, legacy VTK) in world millimetres.
 
@@ -694,7 +682,7 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
     suf = path.suffix.lower()
     readers = {".stl": vtk.vtkSTLReader, ".vtp": vtk.vtkXMLPolyDataReader, ".obj": vtk.vtkOBJReader,
                ".vtk": vtk.vtkPolyDataReader}
-    poly = _vtk_read(path, readers, f"unknown surface format {suf!r}; expected one of {sorted(readers)}")
+    poly = read_vtk_file(path, readers, f"unknown surface format {suf!r}; expected one of {sorted(readers)}")
     if poly is None or poly.GetNumberOfPoints() == 0 or poly.GetNumberOfPolys() == 0:
         raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} surface (no triangles read)")
     tri = vtk.vtkTriangleFilter()
@@ -726,46 +714,6 @@ def load_surface(path: str | Path, *, metre_limit: float = METRE_DIAGONAL_LIMIT)
 
 
 # ---------------------------------------------------------------------------------------------- centerlines
-#: Point-array names read as the lumen radius of centerline files (case-insensitive, first found).
-RADIUS_ARRAY_NAMES = ("radius_mm", "radius", "radii", "maximuminscribedsphereradius", "r")
-
-
-def _vtk_read(path: Path, readers: dict, unknown_suffix_message: str):
-    """Read ``path`` with the VTK reader its suffix selects; ``None`` when VTK reported an error.
-
-    Raises InvalidInputError for a missing or empty file and for a suffix ``readers`` lacks.
-    """
-    from .. import _vtk as vtk
-
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file")
-    suf = path.suffix.lower()
-    if suf not in readers:
-        raise InvalidInputError(f"{path}: {unknown_suffix_message}")
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path}: file is empty")
-    reader = readers[suf]()
-    reader.SetFileName(str(path))
-    errors = _VtkErrors(reader)
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    try:
-        reader.Update()
-    finally:
-        vtk.vtkObject.GlobalWarningDisplayOn()
-    return None if errors.messages else reader.GetOutput()
-
-
-def _read_polydata(path: Path):
-    from .. import _vtk as vtk
-
-    readers = {".vtp": vtk.vtkXMLPolyDataReader, ".vtk": vtk.vtkPolyDataReader}
-    suf = path.suffix.lower()
-    poly = _vtk_read(path, readers, f"unknown polydata format {suf!r}; expected .vtp or .vtk")
-    if poly is None or poly.GetNumberOfPoints() == 0:
-        raise InvalidInputError(f"{path}: not a readable {suf[1:].upper()} polydata file")
-    return poly
-
-
 def polydata_kind(path: str | Path) -> str:
     """``"surface"`` or ``"centerlines"``: what a ``.vtp``/``.vtk`` file holds.
 
@@ -773,7 +721,7 @@ def polydata_kind(path: str | Path) -> str:
     centerlines. Raises :class:`InvalidInputError` for a file with neither.
     """
     path = Path(path)
-    poly = _read_polydata(path)
+    poly = read_polydata(path)
     if poly.GetNumberOfPolys() > 0 or poly.GetNumberOfStrips() > 0:
         return "surface"
     if poly.GetNumberOfLines() > 0:
@@ -798,7 +746,8 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
         in one length unit.
     radius_array : str, optional
         Name of the point array holding the radius; default: the first of
-        :data:`RADIUS_ARRAY_NAMES` present (case-insensitive).
+        :data:`ffrflow.vtkio.RADIUS_ARRAY_NAMES` present (case-insensitive; the file is read by
+        :func:`ffrflow.vtkio.read_centerline_file`).
     ostia : sequence of (x, y, z), optional
         Ostium points, mm, at most one per tree.
     tolerance_mm : float
@@ -826,41 +775,12 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     (7, 4)
     """
     import networkx as nx
-    from .. import _vtk as vtk
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
-    from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    from ..network import VesselNetwork
-
-    path = Path(path)
-    poly = _read_polydata(path)
-    if poly.GetNumberOfLines() == 0:
-        raise InvalidInputError(f"{path}: no polylines (centerlines) in the file")
-    pd = poly.GetPointData()
-    names = {pd.GetArrayName(i): i for i in range(pd.GetNumberOfArrays()) if pd.GetArrayName(i)}
-    if radius_array is None:
-        lower = {n.lower(): n for n in names}
-        radius_array = next((lower[n] for n in RADIUS_ARRAY_NAMES if n in lower), None)
-        if radius_array is None:
-            raise InvalidInputError(f"{path}: no radius array among the point arrays {sorted(names)}; expected one "
-                                    f"of {list(RADIUS_ARRAY_NAMES)}")
-    elif radius_array not in names:
-        raise InvalidInputError(f"{path}: no point array {radius_array!r} (arrays: {sorted(names)})")
-    pts = vtk_to_numpy(poly.GetPoints().GetData()).astype(np.float64)
-    rad = vtk_to_numpy(pd.GetArray(radius_array)).astype(np.float64)
-    if rad.ndim != 1:
-        raise InvalidInputError(f"{path}: radius array {radius_array!r} has {rad.shape[1]} components, expected 1")
-    if not (np.isfinite(pts).all() and np.isfinite(rad).all()):
-        raise InvalidInputError(f"{path}: NaN or infinite coordinates or radii")
-    if (rad <= 0).any():
-        k = int(np.flatnonzero(rad <= 0)[0])
-        raise InvalidInputError(f"{path}: radius {rad[k]} <= 0 at point {k} (array {radius_array!r})")
-    from ..plausibility import resolve_units
-
-    decision = resolve_units(rad, units, str(path))
-    pts, rad = pts * decision["to_mm"], rad * decision["to_mm"]
+    cl = read_centerline_file(path, radius_array, units)
+    path, pts, rad, decision, radius_array = cl.path, cl.points_mm, cl.radius_mm, cl.units, cl.radius_array
     # merge coincident points into node ids (the smallest point index of each cluster)
     pairs = cKDTree(pts).query_pairs(tolerance_mm, output_type="ndarray")
     _, comp = connected_components(coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
@@ -869,11 +789,8 @@ def load_centerlines(path: str | Path, *, radius_array: str | None = None, ostia
     np.minimum.at(first, comp, np.arange(len(pts)))
     node = first[comp]
     lines = []
-    ids = vtk.vtkIdList()
-    cells = poly.GetLines()
-    cells.InitTraversal()
-    while cells.GetNextCell(ids):
-        seq = [int(node[ids.GetId(i)]) for i in range(ids.GetNumberOfIds())]
+    for _, ids in cl.lines:
+        seq = [int(node[i]) for i in ids]
         seq = [p for k, p in enumerate(seq) if k == 0 or p != seq[k - 1]]
         if len(seq) >= 2:
             lines.append(seq)

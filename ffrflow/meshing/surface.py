@@ -41,6 +41,7 @@ import numpy as np
 from .._atomic import atomic_path
 from ..errors import InvalidInputError, MeshQualityError
 from .io import LumenMask
+from .voxelize import voxelize_array
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -326,7 +327,7 @@ def tube_surface(network, *, voxel_mm: float | None = None, margin_mm: float = 1
     """Sweep a network's centerlines and radii into a closed, smooth lumen surface (world mm).
 
     The swept tube (union of cones between consecutive centerline points, spheres at the joints;
-    :func:`ffrflow.phantoms.voxelize`) is voxelised and contoured like a mask
+    :func:`ffrflow.meshing.voxelize.voxelize`) is voxelised and contoured like a mask
     (:func:`mask_to_surface`), so junctions are merged into one watertight surface.
 
     Parameters
@@ -357,8 +358,6 @@ def tube_surface(network, *, voxel_mm: float | None = None, margin_mm: float = 1
     >>> surface_report(surf)["watertight"]
     True
     """
-    from ..phantoms import _voxelize_array
-
     if voxel_mm is None:
         rmin = float(min(v.radius_mm.min() for v in network.vessels.values()))
         voxel_mm = float(np.clip(rmin / 2.5, 0.15, 0.4))
@@ -368,7 +367,7 @@ def tube_surface(network, *, voxel_mm: float | None = None, margin_mm: float = 1
         n = float(np.prod(extent / voxel_mm))
         if n > max_voxels:
             voxel_mm *= (n / max_voxels) ** (1.0 / 3.0)
-    arr, origin, sp, dmat = _voxelize_array(network, float(voxel_mm), margin_mm)
+    arr, origin, sp, dmat = voxelize_array(network, float(voxel_mm), margin_mm)
     mask = LumenMask(labels=arr, offset=np.zeros(3, dtype=np.int64), origin_mm=np.asarray(origin, float),
                      spacing_mm=np.asarray(sp, float), direction=np.asarray(dmat, float),
                      size=tuple(int(x) for x in arr.shape[::-1]), source="<swept tube>")

@@ -44,13 +44,15 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .._atomic import atomic_path
-from ..errors import BackendUnavailableError, MeshQualityError
+from ..errors import BackendUnavailableError, InvalidInputError, MeshQualityError
+from .surface import require_watertight
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -238,7 +240,6 @@ def cap_surface(poly, planes: list[EndPlane]):
     from vtkmodules.util.numpy_support import numpy_to_vtk
 
     from .. import _vtk as vtk
-    from .surface import require_watertight
 
     require_watertight(poly, "volume mesh input")
     pts, tris = _arrays(poly)
@@ -398,10 +399,6 @@ def tetrahedral_mesh(poly, network, path: str | Path, *, size_per_radius: float 
         failing, an inverted tetrahedron, a cap lost in the remeshing, or tetrahedra whose volume
         differs from the capped surface's by more than 5 %.
     """
-    import time
-
-    from ..errors import InvalidInputError
-
     ok, why = volume_mesh_available()
     if not ok:
         raise BackendUnavailableError(why)
@@ -613,8 +610,6 @@ def read_volume_mesh(path: str | Path) -> dict:
     InvalidInputError
         A file that is missing or that gmsh cannot read.
     """
-    from ..errors import InvalidInputError
-
     ok, why = volume_mesh_available()
     if not ok:
         raise BackendUnavailableError(why)

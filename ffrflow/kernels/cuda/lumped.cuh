@@ -569,6 +569,8 @@ FF_HD void ff_lp_case(ff_int c, const FfLumped& M) {
     ff_int e1 = M.el_off[c + 1];
     ff_int b0 = M.bc_off[c];
     ff_int b1 = M.bc_off[c + 1];
+    // slots of sim_i, sim_f, info_i, info_f, output modes (0 all, 1 last, 2 mean) and status codes by name:
+    // ffrflow/kernels/codes.py (SIM_*, SIMF_*, INFO_*, OUTPUT_*, STATUS_*)
     const ff_int* si = M.sim_i + c * M.sim_i_w;
     const double* sf = M.sim_f + c * M.sim_f_w;
     ff_int* info_i = M.info_i + c * 4;

@@ -1,0 +1,135 @@
+"""The import rules of docs/architecture.md §Which module may import which, read from the source.
+
+Every module's import statements (at module level and inside functions) are parsed with ``ast`` and
+resolved to ffrflow module names; nothing is imported, so the test sees imports that a run would
+only reach on some paths.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ffrflow"
+
+#: What the physics (cfd) and the kernels must never import: the layers above them.
+FORBIDDEN_BELOW = ("ffrflow.formats", "ffrflow.plots", "ffrflow.meshing", "ffrflow.phantoms", "ffrflow.batch",
+                   "ffrflow.batch_graph", "ffrflow.api", "ffrflow.report")
+
+#: (importing module, imported module) pairs allowed as function-local imports only, with the reason.
+ALLOWED_LOCAL = {
+    ("ffrflow.cfd.result", "ffrflow.plots"):
+        "Result.plot(), plot_pullback() and surface_with_ffr() are thin notebook conveniences that call into "
+        "plots; cfd never imports plots at module level (docs/architecture.md §Which module may import which)",
+    ("ffrflow.cfd.result", "ffrflow.report.case"):
+        "Result.to_html() is the notebook's thin call into the case report; cfd never imports report at "
+        "module level (docs/architecture.md §Which module may import which)",
+}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+MODULES = _modules()
+
+
+def _resolve(module: str, path: Path, node: ast.ImportFrom | ast.Import) -> list[str]:
+    """The ffrflow modules an import statement names (a ``from pkg import sub`` names the submodule)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.split(".")[0] == "ffrflow"]
+    if node.level == 0:
+        base = node.module or ""
+        if base.split(".")[0] != "ffrflow":
+            return []
+    else:
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        parts = package.split(".")
+        if node.level > 1:
+            parts = parts[: len(parts) - (node.level - 1)]
+        base = ".".join(parts + ([node.module] if node.module else []))
+    out = []
+    for a in node.names:
+        sub = f"{base}.{a.name}"
+        out.append(sub if sub in MODULES else base)
+    return out
+
+
+def _imports(module: str, path: Path) -> list[tuple[str, bool, int]]:
+    """``(imported module, function_local, line)`` for every import of an ffrflow module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found: list[tuple[str, bool, int]] = []
+
+    def visit(node, local: bool):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.extend((m, local, child.lineno) for m in _resolve(module, path, child))
+            visit(child, local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(tree, False)
+    return found
+
+
+IMPORTS = {m: _imports(m, p) for m, p in MODULES.items()}
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def test_the_parser_sees_the_package():
+    assert "ffrflow.cfd.steady" in MODULES and "ffrflow.kernels.backend" in MODULES
+    assert ("ffrflow.kernels", False) in {(m, loc) for m, loc, _ in IMPORTS["ffrflow.cfd.steady"]}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _under(m, "ffrflow.cfd") or _under(m, "ffrflow.kernels")))
+def test_physics_and_kernels_do_not_import_the_layers_above(module):
+    bad = []
+    for target, local, line in IMPORTS[module]:
+        if not any(_under(target, f) for f in FORBIDDEN_BELOW):
+            continue
+        if local and (module, target) in ALLOWED_LOCAL:
+            continue
+        bad.append(f"{MODULES[module].relative_to(PACKAGE.parent)}:{line}: imports {target}"
+                   f"{' (inside a function)' if local else ''}")
+    assert not bad, "\n".join(bad)
+
+
+def test_allowed_exceptions_are_still_needed():
+    """An exception that no import uses any more is removed from ALLOWED_LOCAL."""
+    used = {(m, t) for m, imps in IMPORTS.items() for t, local, _ in imps if local}
+    stale = [pair for pair in ALLOWED_LOCAL if pair not in used]
+    assert not stale, f"no longer imported, remove from ALLOWED_LOCAL: {stale}"
+
+
+def test_module_level_imports_form_no_cycle():
+    graph = {m: sorted({t for t, local, _ in imps if not local and t != m}) for m, imps in IMPORTS.items()}
+    state: dict[str, int] = {}   # 1 on the stack, 2 done
+    stack: list[str] = []
+    cycles = []
+
+    def dfs(m):
+        state[m] = 1
+        stack.append(m)
+        for t in graph.get(m, ()):
+            if state.get(t) == 1:
+                cycles.append(stack[stack.index(t):] + [t])
+            elif t not in state:
+                dfs(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            dfs(m)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
