@@ -30,6 +30,9 @@ DFFR_TARGET = 0.01
 #: Cases where the 1D model is known to miss the target, with the largest |ΔFFR| measured by
 #: ``python -m benchmarks.tree_ns.compare`` (the test fails if the gap closes, so the entry must go).
 KNOWN_GAPS: dict[str, tuple[float, str]] = {
+    "medina_010": (0.0337, "the lesion-distal point 5 mm past the LAD lesion at the higher flow: the 3D pressure "
+                           "has not recovered there yet (the outlets are within 0.0105); the 1D expansion loss acts "
+                           "at the lesion end"),
     "medina_111": (0.0121, "lesion-distal points 5 mm past the LAD and LCx lesions: the 3D pressure has not "
                            "recovered there yet (the outlets, 22 mm further, are within 0.007); the 1D "
                            "expansion loss acts at the lesion end"),
