@@ -292,22 +292,12 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
         raise InvalidInputError(f"case_id {spec.case_id!r}: not a plain name")   # read_manifest filters these
     if (final / "summary.json").is_file() and not options.get("force"):
         return {"case_id": spec.case_id, "status": "skipped", "seconds": 0.0}
-    stage = "input"
+    where = {"stage": "input"}
     record: dict[str, Any] = {"case_id": spec.case_id}
     with atomic_dir(final) as tmp:
         try:
-            if not Path(spec.path).exists():
-                raise InvalidInputError(f"{spec.input}: no such file or folder")
-            if api.is_geometry_input(spec.path):
-                stage = "mesh"
-                meshed = api._mesh(spec.path, label=spec.label, threshold=spec.threshold, lesions=True)
-                net = meshed.network
-            else:
-                stage = "load"
-                meshed = None
-                net = api.load(spec.path)
-            net.meta["source"] = spec.input
-            stage = "solve"
+            net, meshed = load_case_input(spec, where)
+            where["stage"] = "solve"
             result = api.solve(net, solver=spec.solver, backend=options.get("backend", "auto"),
                                overrides=spec.overrides or None)
             if meshed is not None:
@@ -316,7 +306,7 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
                 result.timings_s = {**{f"mesh_{k}": v for k, v in meshed.timings_s.items()}, **result.timings_s}
             result.input_info = {"path": spec.input, "sha256": api.file_sha256(spec.path),
                                  "case_id": spec.case_id, **(api.geometry_input_info(meshed) if meshed else {})}
-            stage = "write"
+            where["stage"] = "write"
             api.write_outputs(result, tmp, pictures=bool(options.get("pictures", True)))
             result.timings_s["total"] = time.perf_counter() - t0
             result.to_json(tmp / "summary.json")
@@ -327,14 +317,37 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
             msg = _public_message(str(exc), spec)
             err = {"case_id": spec.case_id, "input": spec.input, "type": type(exc).__name__, "message": msg,
-                   "stage": stage, "seconds": time.perf_counter() - t0,
+                   "stage": where["stage"], "seconds": time.perf_counter() - t0,
                    "expected": isinstance(exc, FfrflowError)}
             if not isinstance(exc, FfrflowError):
                 err["traceback"] = _public_message(traceback.format_exc(limit=8), spec)
             atomic_write_text(tmp / "error.json", json.dumps(err, indent=1) + "\n")
-            record.update({"status": "failed", "seconds": err["seconds"], "stage": stage,
+            record.update({"status": "failed", "seconds": err["seconds"], "stage": where["stage"],
                            "error": f"{err['type']}: {msg}"})
     return record
+
+
+def load_case_input(spec: CaseSpec, where: dict) -> tuple:
+    """A case's network from its input: meshed from a mask or surface, or read from a network file.
+
+    Returns ``(network, meshed)`` (``meshed`` is the meshing result, or None for a network file).
+    ``where["stage"]`` follows the work (``input``, ``mesh``, ``load``) so that a caller's error
+    record names the stage that failed."""
+    from . import api
+
+    where["stage"] = "input"
+    if not Path(spec.path).exists():
+        raise InvalidInputError(f"{spec.input}: no such file or folder")
+    if api.is_geometry_input(spec.path):
+        where["stage"] = "mesh"
+        meshed = api._mesh(spec.path, label=spec.label, threshold=spec.threshold, lesions=True)
+        net = meshed.network
+    else:
+        where["stage"] = "load"
+        meshed = None
+        net = api.load(spec.path)
+    net.meta["source"] = spec.input
+    return net, meshed
 
 
 def write_failure(outdir: str | Path, spec: CaseSpec, exc: BaseException, stage: str) -> dict:

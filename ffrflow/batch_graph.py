@@ -101,7 +101,7 @@ def prepare_case(spec: dict, options: dict) -> dict:
     failure, ``error`` (the future ``error.json``). Never raises for the case's own failure.
     """
     from . import api
-    from .batch import CaseSpec, tune_malloc
+    from .batch import CaseSpec, load_case_input, tune_malloc
     from .config import apply_overrides
 
     tune_malloc()
@@ -111,22 +111,14 @@ def prepare_case(spec: dict, options: dict) -> dict:
     t0 = time.perf_counter()
     out: dict[str, Any] = {"case_id": spec.case_id, "spec": spec, "network": None, "meshed": None,
                            "timings_s": {}, "where": _where(), "t0_wall": time.time()}
-    stage = "input"
+    where = {"stage": "input"}
     try:
-        if not Path(spec.path).exists():
-            raise InvalidInputError(f"{spec.input}: no such file or folder")
-        if api.is_geometry_input(spec.path):
-            stage = "mesh"
-            meshed = api._mesh(spec.path, label=spec.label, threshold=spec.threshold, lesions=True)
-            net = meshed.network
+        net, meshed = load_case_input(spec, where)
+        if meshed is not None:
             out["meshed"] = meshed
             out["timings_s"].update({f"mesh_{k}": v for k, v in meshed.timings_s.items()})
-        else:
-            stage = "load"
-            net = api.load(spec.path)
-        net.meta["source"] = spec.input
         out["sha256"] = api.file_sha256(spec.path)
-        stage = "solve"        # overrides and lesion detection are part of api.solve in ffrflow run
+        where["stage"] = "solve"        # overrides and lesion detection are part of api.solve in ffrflow run
         from .cfd.lumped import LumpedModel
 
         if not isinstance(net, LumpedModel):
@@ -144,7 +136,7 @@ def prepare_case(spec: dict, options: dict) -> dict:
                                     "svZeroDSolver model (edit its JSON)")
         out["network"] = net
     except Exception as exc:  # noqa: BLE001 - a case's failure must never stop the others
-        out["error"] = _error(spec, exc, stage, t0)
+        out["error"] = _error(spec, exc, where["stage"], t0)
     out["timings_s"]["prepare"] = time.perf_counter() - t0
     return out
 
