@@ -49,6 +49,7 @@ import os
 import shutil
 import time
 import traceback
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -417,8 +418,6 @@ def run_graph(client, todo: Sequence, outdir: Path, options: dict, futures: set,
     ``futures`` (so that an interrupted caller can cancel them); a case's futures, and a solve batch's
     once all its cases are written, are dropped as soon as its record is yielded, so that the
     cluster's memory holds only the cases in flight."""
-    from dataclasses import asdict
-
     from distributed import as_completed
 
     from .batch import write_failure

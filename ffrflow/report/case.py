@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -195,9 +197,6 @@ def write_result_report(result, path: str | Path, pictures: bool = True) -> Path
     :meth:`~ffrflow.cfd.result.Result.summary` and centerline; with ``pictures`` the FFR picture and
     the pull-back curves are drawn now (a picture that cannot be drawn is left out and named among
     the warnings)."""
-    import logging
-    import tempfile
-
     if not hasattr(result, "disc") or not hasattr(result, "lesion_records"):
         raise InvalidInputError("to_html: a report needs a network solver's result (steady or pulsatile); "
                                 "a lumped model has no vessels or lesions")
