@@ -12,6 +12,7 @@ $(STAMP): setup.py pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(VENV)/bin/ffrflow warmup
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -9,7 +9,8 @@ BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile"
               "meshing": "benchmarks.meshing", "batch": "benchmarks.batch",
               "validate": "benchmarks.validate", "peers": "benchmarks.peers",
               "mask_ffr": "benchmarks.mask_ffr", "robustness": "benchmarks.robustness",
-              "demo": "benchmarks.demo", "labels": "benchmarks.labels"}
+              "demo": "benchmarks.demo", "labels": "benchmarks.labels",
+              "coldstart": "benchmarks.coldstart"}
 
 
 def main(argv=None):

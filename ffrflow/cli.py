@@ -180,7 +180,7 @@ def format_outlet_table(outlets: list[dict]) -> str:
 
 
 def _print_result(result, output_dir) -> None:
-    if not hasattr(result, "lesions"):  # a lumped (svZeroDSolver) model: no geometry, no lesions
+    if not hasattr(result, "lesion_records"):  # a lumped (svZeroDSolver) model: no geometry, no lesions
         print(result.format_table())
         print(f"\nsolver lumped on {result.backend} | {result.status} | {result.cycles} cycles, {result.steps} steps, "
               f"{result.newton_iterations} Newton iterations | means over the last cycle, {result.model.units} units")
@@ -189,11 +189,11 @@ def _print_result(result, output_dir) -> None:
             print(f"outputs in {out}/: " + ", ".join(sorted(p.name for p in out.iterdir() if p.is_file()
                                                              and not p.name.startswith("."))))
         return
-    print(format_lesion_table(result.lesions))
+    print(format_lesion_table(result.lesion_records))
     print()
     print(format_vessel_table(result.vessel_readouts))
     print()
-    print(format_outlet_table(result.outlets))
+    print(format_outlet_table(result.outlet_records))
     print()
     if result.solver == "pulsatile":
         p = result.pulsatile
@@ -273,7 +273,7 @@ def cmd_demo(args) -> int:
     result = run(case_dir / "mask.nii.gz", output_dir=out, backend=args.backend, overrides=_parse_set(args.set))
     _print_result(result, out)
     print("\nthe phantom's true lesions (case/truth.json) beside the lesions found in its mask:")
-    print(format_truth_table(result.lesions, phantom.lesions))
+    print(format_truth_table(result.lesion_records, phantom.lesions))
     return EXIT_OK
 
 
@@ -419,6 +419,14 @@ def cmd_report(args) -> int:
 
     path = write_case_report(args.case_dir, args.output)
     print(f"report: {path}")
+    return EXIT_OK
+
+
+def cmd_warmup(args) -> int:
+    from .warmup import warm_up
+
+    for step, seconds in warm_up(everything=args.all).items():
+        print(f"{step:10s} {seconds:6.2f} s")
     return EXIT_OK
 
 
@@ -601,6 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("case_dir", help="a case folder written by run, uq, pci or batch (holds summary.json)")
     rp.add_argument("-o", "--output", default=None, help="where to write the page (default CASE_DIR/report.html)")
     rp.set_defaults(func=cmd_report)
+
+    w = sub.add_parser("warmup", help="compile the Numba CPU kernels now, so that the first run does not "
+                                      "(make install runs it)")
+    w.add_argument("--all", action="store_true",
+                   help="also the ensemble (uq, pci), pulsatile and lumped kernels (about a minute)")
+    w.set_defaults(func=cmd_warmup)
 
     i = sub.add_parser("info", help="version and available backends")
     i.set_defaults(func=cmd_info)

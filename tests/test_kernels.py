@@ -23,11 +23,12 @@ from _helpers import hard_forest, random_forest, run_tree_newton
 
 @pytest.mark.parametrize("size", [1, 31, 32, 33, 1025])
 @pytest.mark.parametrize("flow_root", [False, True])
-def test_tree_newton_backends_agree(parity_backend, size, flow_root):
-    offsets, parent, R, S, R_out = random_forest(5, [size, max(1, size // 3)], seed=size)
+@pytest.mark.parametrize("n_cases", [1, 5])     # one case runs on the calling thread in the Numba twin
+def test_tree_newton_backends_agree(parity_backend, size, flow_root, n_cases):
+    offsets, parent, R, S, R_out = random_forest(n_cases, [size, max(1, size // 3)], seed=size)
     if flow_root:  # a prescribed inflow needs single-root cases
-        offsets, parent, R, S, R_out = random_forest(5, [size], seed=size)
-        for c in range(5):
+        offsets, parent, R, S, R_out = random_forest(n_cases, [size], seed=size)
+        for c in range(n_cases):
             lo, hi = offsets[c], offsets[c + 1]
             blk = parent[lo:hi]
             blk[1:][blk[1:] < 0] = lo
@@ -111,9 +112,10 @@ def _frusta(seed=0, n=1025):
     return rng.uniform(2e-4, 3e-3, n), rng.uniform(2e-4, 3e-3, n), rng.uniform(1e-5, 1e-3, n)
 
 
-def test_segment_resistance_backends_agree(parity_backend):
-    r0, r1, L = _frusta()
-    a, b = np.empty(1025), np.empty(1025)
+@pytest.mark.parametrize("n", [1025, 70_001])   # below and above the Numba twin's serial size
+def test_segment_resistance_backends_agree(parity_backend, n):
+    r0, r1, L = _frusta(n=n)
+    a, b = np.empty(n), np.empty(n)
     get_kernel("segment_resistance", "numpy")(r0, r1, L, 0.0035, a)
     get_kernel("segment_resistance", parity_backend)(r0, r1, L, 0.0035, b)
     assert np.max(np.abs(a - b) / a) < 1e-12
@@ -132,9 +134,10 @@ def test_segment_resistance_is_the_exact_integral(backend):
     assert abs(a[i] - trap) / trap < 1e-8
 
 
-def test_node_pressure_backends_agree(parity_backend):
+@pytest.mark.parametrize("nn", [1000, 70_001])   # below and above the Numba twin's serial size
+def test_node_pressure_backends_agree(parity_backend, nn):
     rng = np.random.default_rng(1)
-    nv, nn = 40, 1000
+    nv = 40
     node_vessel = np.sort(rng.integers(0, nv, nn))
     Rc, Sc = rng.uniform(0, 1e10, nn), rng.uniform(0, 1e15, nn)
     Pu, Q = rng.uniform(1e4, 1.3e4, nv), rng.uniform(-1e-6, 5e-6, nv)
@@ -255,3 +258,11 @@ def test_energy_remainder_is_the_integral_of_the_law():
         got = reference.vessel_energy_remainder(R, S, q, h)
         scale = abs(integral) + abs(reference.vessel_law(R, S, q)[0] * h) + 1e-300
         assert abs(got - expect) <= 1e-9 * scale, (R, S, q, h, got, expect)
+
+
+def test_numba_twin_serial_size_is_inside_the_parity_sizes():
+    """The parity tests above cover both of the Numba twin's paths (serial below ``SERIAL_BELOW``
+    elements, parallel from it); this keeps their sizes on both sides if the threshold moves."""
+    from ffrflow.kernels.cpu import SERIAL_BELOW
+
+    assert 1025 < SERIAL_BELOW <= 70_001

@@ -23,6 +23,20 @@ def _segment_resistance(r0, r1, length, mu, out):
         out[i] = 8.0 * mu[i] * length[i] * (a * a + a * b + b * b) / (3.0 * math.pi * a ** 3 * b ** 3)
 
 
+@njit(cache=True)
+def _segment_resistance_serial(r0, r1, length, mu, out):
+    for i in range(out.shape[0]):
+        a = r0[i]
+        b = r1[i]
+        out[i] = 8.0 * mu[i] * length[i] * (a * a + a * b + b * b) / (3.0 * math.pi * a ** 3 * b ** 3)
+
+
+#: Below this many elements an element-wise kernel runs on one thread: a single network's few thousand
+#: frusta take microseconds, less than waking the thread pool, and the serial twin compiles in a
+#: fraction of the parallel one's time (the first run after installing compiles what it calls).
+SERIAL_BELOW = 1 << 16
+
+
 def segment_resistance(r0_m, r1_m, length_m, mu_pa_s, out):
     """Numba twin of :func:`ffrflow.kernels.reference.segment_resistance`."""
     r0 = np.ascontiguousarray(r0_m, dtype=np.float64).ravel()
@@ -30,7 +44,7 @@ def segment_resistance(r0_m, r1_m, length_m, mu_pa_s, out):
     length = np.ascontiguousarray(length_m, dtype=np.float64).ravel()
     mu = np.ascontiguousarray(np.broadcast_to(np.asarray(mu_pa_s, dtype=np.float64), r0.shape))
     flat = out.reshape(-1)
-    _segment_resistance(r0, r1, length, mu, flat)
+    (_segment_resistance_serial if flat.shape[0] < SERIAL_BELOW else _segment_resistance)(r0, r1, length, mu, flat)
     return out
 
 
@@ -153,11 +167,24 @@ def _tree_newton(offsets, parent, R, S, R_out, root_p, root_q, p_venous, tol, ma
         residual[c] = rel
 
 
+@njit(cache=True)
+def _tree_newton_one(offsets, parent, R, S, R_out, root_p, root_q, p_venous, tol, max_iter,
+                     Q, P_up, P_down, work, iterations, residual):
+    it, rel = _tree_newton_case(offsets[0], offsets[1], parent, R, S, R_out, root_p, root_q,
+                                p_venous[0], tol, max_iter, Q, P_up, P_down,
+                                work[0], work[1], work[2], work[3], work[4], work[5])
+    iterations[0] = it
+    residual[0] = rel
+
+
 def tree_newton(offsets, parent, R, S, R_out, root_p, root_q, p_venous, tol, max_iter,
                 Q, P_up, P_down, work, iterations, residual):
-    """Numba twin of :func:`ffrflow.kernels.reference.tree_newton` (one case per thread)."""
-    _tree_newton(offsets, parent, R, S, R_out, root_p, root_q, p_venous, float(tol), int(max_iter),
-                 Q, P_up, P_down, work, iterations, residual)
+    """Numba twin of :func:`ffrflow.kernels.reference.tree_newton` (one case per thread; a single case
+    runs on the calling thread)."""
+    one = offsets.shape[0] == 2
+    (_tree_newton_one if one else _tree_newton)(offsets, parent, R, S, R_out, root_p, root_q, p_venous,
+                                                float(tol), int(max_iter), Q, P_up, P_down, work,
+                                                iterations, residual)
     return Q, P_up, P_down, iterations, residual
 
 
@@ -169,9 +196,18 @@ def _node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out):
         out[k] = P_up[v] - q * R_cum[k] - q * abs(q) * S_cum[k]
 
 
+@njit(cache=True)
+def _node_pressure_serial(node_vessel, R_cum, S_cum, P_up, Q, out):
+    for k in range(node_vessel.shape[0]):
+        v = node_vessel[k]
+        q = Q[v]
+        out[k] = P_up[v] - q * R_cum[k] - q * abs(q) * S_cum[k]
+
+
 def node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out):
     """Numba twin of :func:`ffrflow.kernels.reference.node_pressure`."""
-    _node_pressure(node_vessel, R_cum, S_cum, P_up, Q, out)
+    (_node_pressure_serial if node_vessel.shape[0] < SERIAL_BELOW else _node_pressure)(
+        node_vessel, R_cum, S_cum, P_up, Q, out)
     return out
 
 

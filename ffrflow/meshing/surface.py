@@ -173,7 +173,13 @@ def mask_to_surface(mask: LumenMask, *, iterations: int = SMOOTH_ITERATIONS, pas
     from .. import _vtk as vtk
     from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
-    if mask.probability is None:
+    h = isotropic_spacing_mm(mask.spacing_mm)
+    if mask.probability is None and sigma_mm == 0 and np.allclose(mask.spacing_mm, h, rtol=1e-6, atol=0.0):
+        # the binary mask as it is: contouring 0/1 bytes at 0.5 places every vertex where 0/1 floats
+        # would, without a float copy of the whole box
+        field = np.pad(mask.labels > 0, pad).view(np.uint8)
+        grid, level = (h, h, h), 0.5
+    elif mask.probability is None:
         field, h = lumen_field(np.pad(mask.labels > 0, pad), mask.spacing_mm, sigma_mm)
         grid, level = (h, h, h), 0.5
     else:                       # already grown by one voxel; the level set of p at the threshold
@@ -186,7 +192,9 @@ def mask_to_surface(mask: LumenMask, *, iterations: int = SMOOTH_ITERATIONS, pas
     img.SetDimensions(nx, ny, nz)
     img.SetSpacing(*grid)
     img.SetOrigin(0.0, 0.0, 0.0)
-    img.GetPointData().SetScalars(numpy_to_vtk(field.ravel(order="C"), deep=True, array_type=vtk.VTK_FLOAT))
+    img.GetPointData().SetScalars(numpy_to_vtk(field.ravel(order="C"), deep=True,
+                                               array_type=vtk.VTK_UNSIGNED_CHAR if field.dtype == np.uint8
+                                               else vtk.VTK_FLOAT))
     fe = vtk.vtkFlyingEdges3D()
     fe.SetInputData(img)
     fe.SetValue(0, level)

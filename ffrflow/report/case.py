@@ -33,7 +33,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._atomic import atomic_write_text
+import numpy as np
+
+from .._atomic import atomic_path, atomic_write_text
 from ..errors import InvalidInputError
 from ._html import BASE_CSS, RDBU, class_badge, esc, finite, fmt, script_json
 
@@ -167,15 +169,12 @@ def write_thumbnail(folder: str | Path, width: int = THUMB_WIDTH) -> Path | None
     """Write ``thumb.png``, ``ffr.png`` shrunk to about ``width`` pixels (block means), atomically,
     for the batch dashboard (about 20 kB instead of 100–300 kB, so a page of thumbnails loads
     quickly). Returns its path, or None when the folder has no ``ffr.png``."""
-    import numpy as np
-    from matplotlib import image as mpimg
-
-    from .._atomic import atomic_path
-
     folder = Path(folder)
     src = folder / "ffr.png"
     if not src.is_file():
         return None
+    from matplotlib import image as mpimg
+
     img = mpimg.imread(src)
     k = max(1, int(round(img.shape[1] / width)))
     h, w = (img.shape[0] // k) * k, (img.shape[1] // k) * k
