@@ -4,7 +4,7 @@ The CPU kernels are compiled by Numba the first time they are called and cached 
 (``cache=True``): the first ``ffrflow run`` after installing pays the compilation, every later run loads
 the cached machine code. :func:`warm_up` makes that first call on a small built-in network (the demo
 case's trees), through the same code path a run takes, so the cached signatures are exactly the ones
-a run asks for. Where the cache goes (docs/architecture.md §Kernels and backends): the package's
+a run asks for. Where the cache goes (docs/architecture.md §Backends and kernels): the package's
 ``__pycache__`` when it is writable, else Numba's per-user cache directory, or ``$NUMBA_CACHE_DIR``
 when set (e.g. a folder baked into a container image).
 """

@@ -1,5 +1,5 @@
 """``ffrflow warmup``: the Numba kernels a run calls are compiled (or loaded) ahead of the run
-(docs/architecture.md §Kernels and backends)."""
+(docs/architecture.md §Backends and kernels)."""
 
 from __future__ import annotations
 
