@@ -301,23 +301,27 @@ def _stats(y: np.ndarray) -> dict:
             "p_below_cutoff": p, "p_below_cutoff_mc_se": math.sqrt(max(p * (1 - p), 0.0) / n)}
 
 
-def first_order_indices(x: np.ndarray, y: np.ndarray, bins: int | None = None, raw: bool = False) -> float:
+def first_order_indices(x: np.ndarray, y: np.ndarray, bins: int | None = None, raw: bool = False,
+                        order: np.ndarray | None = None) -> float:
     """Given-data estimate of the first-order Sobol index Var(E[y|x]) / Var(y) (dimensionless).
 
     The samples are sorted on x and split into ``bins`` (default √N) equal-count bins; the variance
     of the bin means (corrected for their sampling noise) over the total variance estimates S_i.
-    ``raw`` returns the unclipped estimate (for sums over several independent inputs).
+    ``raw`` returns the unclipped estimate (for sums over several independent inputs). ``order``:
+    ``np.argsort(x, kind="stable")`` when the caller has it (one input against many outputs).
     """
     n = y.size
     vy = y.var()
     if n < 16 or vy <= 0 or np.ptp(x) == 0:
         return 0.0
     bins = bins or max(4, int(math.sqrt(n)))
-    order = np.argsort(x, kind="stable")
-    groups = np.array_split(y[order], bins)
-    means = np.array([g.mean() for g in groups])
-    sizes = np.array([g.size for g in groups])
-    within = np.array([g.var(ddof=1) if g.size > 1 else 0.0 for g in groups])
+    ys = y[np.argsort(x, kind="stable") if order is None else order]
+    sizes = np.full(bins, n // bins)            # equal-count bins, the first n % bins one longer
+    sizes[: n % bins] += 1
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    means = np.add.reduceat(ys, starts) / sizes
+    dev2 = np.add.reduceat((ys - np.repeat(means, sizes)) ** 2, starts)
+    within = np.divide(dev2, sizes - 1, out=np.zeros(bins), where=sizes > 1)
     between = np.sum(sizes * (means - y.mean()) ** 2) / n - np.sum(within) / n
     return float(between / vy) if raw else float(np.clip(between / vy, 0.0, 1.0))
 
@@ -520,6 +524,14 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
     inputs_1d = {k: (v if v.ndim == 1 else None) for k, v in smp.items()}
     smp_ok = {k: v[ok] for k, v in smp.items()}
 
+    orders: dict = {}
+
+    def order_of(k, c=None):
+        """The sorting permutation of input ``k`` (column ``c``), computed once for every output."""
+        if (k, c) not in orders:
+            orders[k, c] = np.argsort(smp_ok[k] if c is None else smp_ok[k][:, c], kind="stable")
+        return orders[k, c]
+
     def contributions(y, lesion_index, vessel_index):
         """First-order index of every input; vector inputs (one radius error per vessel or lesion)
         sum the indices of their independent components on the path to the point."""
@@ -528,10 +540,10 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
             if _is_fixed(dists[k]):
                 out[k] = 0.0
             elif v.ndim == 1:
-                out[k] = first_order_indices(v, y)
+                out[k] = first_order_indices(v, y, order=order_of(k))
             else:
                 cols = lesion_index if k == "radius_throat_mm" else vessel_index
-                tot = sum(first_order_indices(v[:, c], y, raw=True) for c in cols)
+                tot = sum(first_order_indices(v[:, c], y, raw=True, order=order_of(k, c)) for c in cols)
                 out[k] = float(np.clip(tot, 0.0, 1.0))
         return out
 
