@@ -48,7 +48,8 @@ from ..kernels.codes import LESION_NS_CALIBRATED, LESION_POISEUILLE_KT, LESION_Y
 from ..network import VesselNetwork
 from .assembly import Discretization, discretize
 from .boundary import outlet_resistances, resting_coronary_flow_ml_min
-from .ensemble_layout import build_layout, kernel_tables, sample_ranges
+from .ensemble_layout import (build_layout, cheb_eval, cheb_fit, default_ranges, frustum_sum, kernel_tables,
+                              sample_ranges)
 from .lesion import KT_YOUNG_TSAI, ns_calibrated_coefficients, shape_arrays
 from .steady import LESION_TOL, MAX_LESION_PASSES, inner_tolerance
 
@@ -802,8 +803,11 @@ def _node_ffr(tr: TreeArrays, nodes: np.ndarray, mu, Q, P_up, p_les0, p_les1, dr
     Q_v times the exact Poiseuille resistance of the case's frusta from a to k: between an anchor
     and the next lesion end nothing but Poiseuille elements acts (every lesion term sits at its
     lesion's end, docs/physics.md §Steady network), so this is the single solve's node pressure to
-    round-off. Not for ``young-tsai`` nodes inside a lesion (that law spreads its resistance over
-    the lesion), which are refused.
+    round-off. The frusta of the stretch whose radii move only with the vessel's offset δ are summed
+    once, as a Chebyshev expansion in δ (:mod:`ffrflow.cfd.ensemble_layout`, relative error below
+    1e-10), so a sample costs O(1) per probe; the narrowed frusta (a probe inside a lesion), and
+    samples whose δ lies outside the expansion's range, are summed exactly. Not for ``young-tsai``
+    nodes inside a lesion (that law spreads its resistance over the lesion), which are refused.
     """
     disc = tr.disc
     n_cases = Q.shape[0]
@@ -820,8 +824,10 @@ def _node_ffr(tr: TreeArrays, nodes: np.ndarray, mu, Q, P_up, p_les0, p_les1, dr
         anchors.setdefault(v, []).append((int(x["node_start"]), "start", j))
         anchors.setdefault(v, []).append((int(x["node_end"]), "end", j))
     young_tsai = tr.network.model.lesion == "young-tsai"
-    c8 = 8.0 * mu[:, None] / (3.0 * math.pi)
+    c8 = 8.0 * mu / (3.0 * math.pi)
     rootp = P_up[:, np.asarray(root)]
+    d_range = default_ranges(tr)[0]
+    moved = (tr.node_les >= 0) & (tr.d_node_m > 0)           # radius moves with the lesion's severity too
     for i, k in enumerate(nodes):
         v = int(nv_of[k])
         a, p = int(disc.node_offsets[v]), P_up[:, v]
@@ -834,15 +840,41 @@ def _node_ffr(tr: TreeArrays, nodes: np.ndarray, mu, Q, P_up, p_les0, p_les1, dr
             if young_tsai and inside is not None:
                 raise InvalidInputError(f"probe_nodes: node {int(k)} lies inside lesion L{inside + 1}, whose "
                                         "young-tsai resistance is spread over the lesion; read FFR outside it")
-            ks = np.arange(a, k + 1)
-            lab = tr.node_les[ks]
-            r = tr.r_node_m[ks][None, :] + dr[:, v:v + 1]
-            if np.any(lab >= 0):
-                sv = np.where(lab >= 0, sev[:, np.maximum(lab, 0)], 1.0)
-                r = r + (1.0 - sv) * tr.d_node_m[ks][None, :]
-            r0, r1 = r[:, :-1], r[:, 1:]
-            r01 = r0 * r1
-            el = tr.el_len_m[ks[1:]][None, :] * (r0 * r0 + r01 + r1 * r1) / (r01 * r01 * r01)
-            p = p - Q[:, v] * (c8[:, 0] * el.sum(axis=1))
+            ks = np.arange(a + 1, k + 1)                   # the frusta (k − 1, k)
+            plain = ~moved[ks - 1] & ~moved[ks]
+            p = p - Q[:, v] * c8 * (_offset_sum(tr, ks[plain], dr[:, v], d_range[v]) +
+                                    _exact_sum(tr, ks[~plain], dr[:, v], sev))
         out[:, i] = p / rootp[:, v]
     return out
+
+
+def _offset_sum(tr: TreeArrays, ks: np.ndarray, delta: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """K(δ) = Σ L (a² + ab + b²)/(a³ b³) over the frusta (k − 1, k), k in ``ks``, whose radii are
+    r + δ (m⁻³, one value per sample): a Chebyshev expansion on the vessel's default range of δ
+    joined with the samples' (kept clear of the pole at δ = −min r), exact sums outside it."""
+    if ks.size == 0:
+        return np.zeros(delta.size)
+    r0, r1, ln = tr.r_node_m[ks - 1], tr.r_node_m[ks], tr.el_len_m[ks]
+    floor = -0.9 * float(min(r0.min(), r1.min()))
+    lo = max(min(float(default[0]), float(delta.min())), floor)
+    hi = max(float(default[1]), float(delta.max()), lo + 1e-12)
+    out = np.empty(delta.size)
+    inside = (delta >= lo) & (delta <= hi)
+    if inside.any():
+        out[inside] = cheb_eval(cheb_fit(lambda x: frustum_sum(r0, r1, ln, x), lo, hi), delta[inside])
+    if not inside.all():
+        out[~inside] = frustum_sum(r0, r1, ln, delta[~inside])
+    return out
+
+
+def _exact_sum(tr: TreeArrays, ks: np.ndarray, delta: np.ndarray, sev: np.ndarray) -> np.ndarray:
+    """The same sum over frusta with narrowed nodes, radius r + (1 − s)·d + δ, summed per sample."""
+    if ks.size == 0:
+        return np.zeros(delta.size)
+    nodes = np.concatenate([ks - 1, ks])
+    lab = tr.node_les[nodes]
+    s = np.where(lab >= 0, sev[:, np.maximum(lab, 0)], 1.0)
+    r = tr.r_node_m[nodes][None, :] + delta[:, None] + (1.0 - s) * tr.d_node_m[nodes][None, :]
+    r0, r1 = r[:, :ks.size], r[:, ks.size:]
+    r01 = r0 * r1
+    return np.sum(tr.el_len_m[ks][None, :] * (r0 * r0 + r01 + r1 * r1) / (r01 * r01 * r01), axis=1)
