@@ -362,30 +362,28 @@ def _parse_junctions(raw: list, vessels: dict[int, dict]) -> list[dict]:
                                     f"{list(JUNCTION_TYPES)}")
         ends = {}
         for side in ("inlet", "outlet"):
+            # a side lists its vessels by vessel_id (<side>_vessels) or by name (<side>_blocks)
             if f"{side}_vessels" in d:
-                key = f"{side}_vessels"
-                lst = d[key]
-                if not isinstance(lst, list) or not lst:
-                    raise InvalidInputError(f"{w}.{key}: expected a non-empty list of vessel ids")
-                ids = []
-                for k, x in enumerate(lst):
+                key, by_id = f"{side}_vessels", True
+            elif f"{side}_blocks" in d:
+                key, by_id = f"{side}_blocks", False
+            else:
+                raise InvalidInputError(f"{w}.{side}_vessels: missing")
+            lst = d[key]
+            if not isinstance(lst, list) or not lst:
+                raise InvalidInputError(f"{w}.{key}: expected a non-empty list of vessel {'ids' if by_id else 'names'}")
+            ids = []
+            for k, x in enumerate(lst):
+                if by_id:
                     vid = _num(f"{w}.{key}[{k}]", x, integer=True)
                     if vid not in vessels:
                         raise InvalidInputError(f"{w}.{key}: no vessel with vessel_id {vid}")
-                    ids.append(vid)
-            elif f"{side}_blocks" in d:
-                key = f"{side}_blocks"
-                lst = d[key]
-                if not isinstance(lst, list) or not lst:
-                    raise InvalidInputError(f"{w}.{key}: expected a non-empty list of vessel names")
-                ids = []
-                for x in lst:
+                else:
                     if x not in by_name:
                         raise InvalidInputError(f"{w}.{key}: no vessel named {x!r} (junctions may connect vessels "
                                                 f"only)")
-                    ids.append(by_name[x])
-            else:
-                raise InvalidInputError(f"{w}.{side}_vessels: missing")
+                    vid = by_name[x]
+                ids.append(vid)
             ends[side] = ids
         if len(ends["inlet"]) != 1:
             raise InvalidInputError(f"{w}.inlet_vessels: {len(ends['inlet'])} inlet vessels; ffrflow's lumped solver "
