@@ -105,7 +105,7 @@ def main(argv=None):
     configs = [(g, u) for g in graphs for u in ([0] if g == "cpu" else uqs)]
     if "cpu" in graphs and 0 not in uqs:
         configs = [c for c in configs if c[0] != "cpu"] + [("cpu", 0)]
-    from ffrflow.batch import make_phantom_manifest
+    from ffrflow.phantoms import make_phantom_manifest
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -556,10 +556,8 @@ def _gpu_cluster():
 
 
 #: Dask settings for the embedded cluster's workers. ``daemon`` off: a case may start processes.
-#: Distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers so that freed memory goes back
-#: to the OS at once; for meshing, which allocates and frees volume-sized arrays all the time, that costs
-#: page faults on every case (see :func:`tune_malloc`), so the workers keep glibc's own adaptive
-#: threshold. The statistical profiler (a stack sample every 10 ms) is off: nobody reads it in a batch.
+#: The nanny's ``MALLOC_TRIM_THRESHOLD_`` is not set, so that the workers keep glibc's adaptive mmap
+#: threshold (why: :func:`tune_malloc`). The statistical profiler is off: nobody reads it in a batch.
 _WORKER_CONFIG = {"distributed.worker.daemon": False,
                   "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                   "distributed.worker.profile.enabled": False}
@@ -750,7 +748,7 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
             if own:
                 probe = None
                 if pictures and not scheduler:
-                    # whether VTK renders off screen here, probed once (a subprocess, 0.8 s) while the
+                    # whether VTK renders off screen here, probed once (in a subprocess) while the
                     # cluster starts; the workers are told with the cases instead of each probing
                     from concurrent.futures import ThreadPoolExecutor
 
@@ -879,83 +877,3 @@ def _check_graph_options(gpu, client, scheduler, backend, uq_samples, gpu_batch_
     if size < 1:
         raise InvalidInputError(f"--gpu-batch-size {gpu_batch_size}: expected at least 1")
     return {"uq_samples": n_uq, "gpu_batch_size": size, "emulate_gpu_workers": emulate_gpu_workers}
-
-
-# ---------------------------------------------------------------------------------------------- phantom manifests
-#: (vessel, centre mm, length mm) of the lesion put into each phantom case, by tree.
-_PHANTOM_LESIONS = {"right": [("RCA_m", 20.0, 10.0), ("RCA_p", 15.0, 8.0), ("RCA_d", 25.0, 10.0)],
-                    "left": [("LAD_p", 12.5, 10.0), ("LAD_m", 15.0, 10.0), ("LCX_p", 12.0, 8.0)]}
-
-
-def make_phantom_manifest(folder: str | Path, n_cases: int = 20, *, inputs: str = "mask", broken: bool = True,
-                          sides: Sequence[str] = ("right",), spacing_mm: float = 0.5) -> Path:
-    """Write phantom cases and their ``manifest.csv`` into ``folder`` (tests, benchmarks, tutorials).
-
-    Case ``k`` is :func:`ffrflow.phantoms.coronary_tree` with seed ``k`` and one lesion of 40–75 %
-    DS (position and grade vary with ``k``); every third case carries its own ``inlet_pressure_mmHg``.
-    With ``broken``, the last three rows are broken cases that must fail alone: a missing file, an
-    empty mask and a malformed network (a negative radius).
-
-    Parameters
-    ----------
-    folder : path
-    n_cases : int
-        Rows in the manifest (broken ones included).
-    inputs : {"mask", "network"}
-        Voxel masks (``mask.nii.gz`` at ``spacing_mm``) or network JSON files.
-    sides : sequence of {"left", "right"}
-        Trees of each phantom.
-    spacing_mm : float
-        Voxel size of the masks, mm.
-
-    Returns
-    -------
-    Path
-        The manifest.
-    """
-    import numpy as np
-
-    from . import phantoms
-
-    if inputs not in ("mask", "network"):
-        raise InvalidInputError(f"inputs: expected 'mask' or 'network', got {inputs!r}")
-    folder = Path(folder)
-    (folder / "cases").mkdir(parents=True, exist_ok=True)
-    n_broken = 3 if broken else 0
-    rows = []
-    choices = [x for s in sides for x in _PHANTOM_LESIONS[s]]
-    for k in range(max(0, n_cases - n_broken)):
-        vessel, centre, length = choices[k % len(choices)]
-        ds = 40.0 + (35.0 * ((k * 7) % 11) / 10.0)
-        ph = phantoms.coronary_tree([phantoms.LesionSpec(vessel, centre, length, ds, "cosine")], sides=tuple(sides),
-                                    seed=k + 1)
-        cdir = folder / "cases" / f"p{k + 1:03d}"
-        cdir.mkdir(exist_ok=True)
-        if inputs == "mask":
-            phantoms.write_mask(phantoms.voxelize(ph.network, spacing_mm=spacing_mm), cdir / "mask.nii.gz")
-            inp = f"cases/{cdir.name}/mask.nii.gz"
-        else:
-            ph.network.to_json(cdir / "network.json")
-            inp = f"cases/{cdir.name}/network.json"
-        rows.append({"case_id": f"phantom-{k + 1:03d}", "input": inp,
-                     "inlet_pressure_mmHg": "90" if k % 3 == 2 else ""})
-    if broken:
-        bdir = folder / "cases" / "broken"
-        bdir.mkdir(exist_ok=True)
-        import SimpleITK as sitk
-
-        img = sitk.GetImageFromArray(np.zeros((16, 16, 16), np.uint8))
-        img.SetSpacing((spacing_mm,) * 3)
-        sitk.WriteImage(img, str(bdir / "empty.nii.gz"), True)
-        bad = {"format": "ffrflow-network/1", "units": "mm", "vessels": [
-            {"id": "A", "parent": None, "points": [[0, 0, 0], [0, 0, 10]], "radius": [1.5, -1.0]}]}
-        (bdir / "malformed.json").write_text(json.dumps(bad))
-        rows += [{"case_id": "broken-missing", "input": "cases/broken/nowhere.nii.gz", "inlet_pressure_mmHg": ""},
-                 {"case_id": "broken-empty", "input": "cases/broken/empty.nii.gz", "inlet_pressure_mmHg": ""},
-                 {"case_id": "broken-malformed", "input": "cases/broken/malformed.json", "inlet_pressure_mmHg": ""}]
-    path = folder / "manifest.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["case_id", "input", "inlet_pressure_mmHg"])
-        w.writeheader()
-        w.writerows(rows)
-    return path

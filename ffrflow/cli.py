@@ -503,6 +503,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SimVascular: use contour group NAME (its .ctgr file name) for its path where the "
                              "path has several (default: the group named like the path); repeatable")
 
+    def one_case_options(sp, func):
+        """What every command on one case takes (run, uq, pci): the geometry, names, network input,
+        backend and override options, and the command's function."""
+        geometry(sp)
+        names_option(sp)
+        network_input(sp)
+        common(sp)
+        sp.set_defaults(func=func)
+
     r = sub.add_parser("run", help="solve one case and write its outputs")
     r.add_argument("input", help="network (.json, VTK centerlines), lumen mask (.nii/.nii.gz/.nrrd/.mha/.mhd/"
                                  "DICOM folder) or closed surface (.stl/.vtp/.obj)")
@@ -512,11 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "results.h5) or lumped 0D (svZeroDSolver-compatible; an svZeroDSolver .json always runs it)")
     r.add_argument("--no-detect", action="store_true", help="do not detect lesions on vessels without a lesions list")
     r.add_argument("--no-pictures", action="store_true", help="skip ffr.png, pullback.png (and the swept surface)")
-    geometry(r)
-    names_option(r)
-    network_input(r)
-    common(r)
-    r.set_defaults(func=cmd_run)
+    one_case_options(r, cmd_run)
 
     b = sub.add_parser("batch", help="run every case of a manifest on Dask, one folder per case")
     b.add_argument("manifest", help="CSV (or .jsonl) with case_id,input[,solver,inlet_pressure_mmHg,"
@@ -574,11 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--max-failed-fraction", type=float, default=0.01, metavar="F",
                    help="largest fraction of samples whose solve may fail (default 0.01); they are reported and "
                         "left out of the statistics, more fail with exit code 3")
-    geometry(u)
-    names_option(u)
-    network_input(u)
-    common(u)
-    u.set_defaults(func=cmd_uq)
+    one_case_options(u, cmd_uq)
 
     pc = sub.add_parser("pci", help="virtual stenting: FFR before and after restoring lesions to their reference lumen")
     pc.add_argument("input", help="network, mask or surface (as for run)")
@@ -588,11 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--samples", type=int, default=0, help="also the post-PCI uncertainty with this many samples")
     pc.add_argument("--max-failed-fraction", type=float, default=0.01, metavar="F",
                     help="with --samples: largest fraction of samples whose solve may fail (default 0.01)")
-    geometry(pc)
-    names_option(pc)
-    network_input(pc)
-    common(pc)
-    pc.set_defaults(func=cmd_pci)
+    one_case_options(pc, cmd_pci)
 
     e = sub.add_parser("export", help="write a network in another tool's format (svZeroDSolver JSON, svOneDSolver .in)")
     e.add_argument("input", help="network (.json, VTK centerlines, svOneD .in, SimVascular project folder)")

@@ -10,9 +10,13 @@ import math
 import numpy as np
 import pytest
 
+from ffrflow import units
 from ffrflow._datapaths import bluefern_dir, missing_reason, peers_dir
+from ffrflow.cfd.boundary import outlet_resistances
 from ffrflow.cfd.lumped import LumpedBC, LumpedElement, LumpedModel, Param, SimulationParameters
-from ffrflow.config import Model
+from ffrflow.cfd.pulsatile import KERNEL_ARGS, build_model
+from ffrflow.cfd.steady import solve_steady
+from ffrflow.config import Boundary, Model
 from ffrflow.kernels import get_kernel
 from ffrflow.network import VesselNetwork
 from ffrflow.phantoms import LesionSpec, narrow, random_tree
@@ -153,6 +157,49 @@ def sampled_params(net, tr, n: int, seed: int) -> dict:
               "outlet_resistance_scale": rng.uniform(0.8, 1.25, (n, tr.n_outlets))})
     return p
 
+
+
+def explicit_outlets(net):
+    """The network with its outlet resistances written out (a radius error then leaves them as they are)."""
+    r_out, _ = outlet_resistances(net)
+    b = Boundary.from_dict({**net.boundary.to_dict(), "outlets": {
+        o: {"resistance_mmHg_s_per_ml": units.resistance_from_si(r)} for o, r in r_out.items()}})
+    return net.replace_config(boundary=b)
+
+
+def solve_sample(net, tr, one):
+    """solve_steady on one sample's own network: every node of the discretisation as a centerline
+    point with the sample's radius r + (1 − severity)·d + offset, lesion references moved by the
+    offset, the sample's Pa, viscosity and K_t (``one``: one case's row of the kernel parameters,
+    ``tr``: the network's ``tree_arrays``)."""
+    disc = tr.disc
+    dr = one["radius_offset_mm"]
+    sev = np.where(tr.node_les >= 0, one["lesion_severity"][np.maximum(tr.node_les, 0)], 1.0)
+    rad = 1e3 * (tr.r_node_m + (1.0 - sev) * tr.d_node_m) + dr[disc.node_vessel]
+    d = net.to_dict()
+    for v in d["vessels"]:
+        i = disc.vessel_ids.index(v["id"])
+        sl = disc.nodes_of(i)
+        v["points"], v["radius"] = disc.xyz_mm[sl].tolist(), rad[sl].tolist()
+        for les in v.get("lesions") or []:
+            les["reference_radius_mm"] += float(dr[i])
+    d["boundary"]["inlet_pressure_mmHg"] = float(one["inlet_pressure_mmHg"])
+    d["model"] = {**net.model.to_dict(), "blood_viscosity_pa_s": float(one["blood_viscosity_pa_s"]),
+                  "kt": float(one["kt"])}
+    return solve_steady(VesselNetwork.from_dict(d), backend="numpy")
+
+
+# ------------------------------------------------------------------------------------ pulsatile kernel inputs
+def pulsatile_kernel_inputs(net):
+    """A fresh pulsatile model of ``net`` and the ``pulsatile_advance`` arguments after the step
+    settings: the model's arrays in ``KERNEL_ARGS`` order, then zeroed accumulators (``acc``) and
+    waveform buffers (``wf``). Returns ``(arrays, args, acc, wf)``; the kernel advances the arrays
+    and fills ``acc`` and ``wf`` in place."""
+    a = build_model(net, backend="numpy").arrays
+    nc, nn, npt = a["A"].size, a["node_type"].size, a["port_piece"].size
+    acc = [np.zeros(nc), np.zeros(nc), np.zeros(nn), np.zeros(npt), np.zeros(npt)]
+    wf = [np.zeros((3, nc)), np.zeros((3, nc)), np.zeros((3, nn))]
+    return a, [a[k] for k in KERNEL_ARGS] + acc + wf, acc, wf
 
 # ------------------------------------------------------------------------------------ lumped models
 LUMPED_FAST = SimulationParameters(number_of_cardiac_cycles=2, number_of_time_pts_per_cardiac_cycle=11)

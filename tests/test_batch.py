@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from ffrflow import cli
-from ffrflow.batch import (CaseSpec, check_case_id, make_phantom_manifest, read_manifest,
-                           run_batch, run_case)
+from ffrflow.batch import CaseSpec, check_case_id, read_manifest, run_batch, run_case
 from ffrflow.errors import InvalidInputError
+from ffrflow.phantoms import make_phantom_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = {"broken-missing": "input", "broken-empty": "mesh", "broken-malformed": "load"}

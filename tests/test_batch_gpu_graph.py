@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 
 from ffrflow import cli
-from ffrflow.batch import make_phantom_manifest, run_batch
+from ffrflow.batch import run_batch
+from ffrflow.phantoms import make_phantom_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 UQ = 512

@@ -19,8 +19,8 @@ from ffrflow.kernels.codes import (INFO_CYCLE_TO_CYCLE_ERROR, INFO_CYCLES, INFO_
 from ffrflow.meshing.stenosis import detect_lesions
 from ffrflow.phantoms import demo_case
 
-from _helpers import (coronary_tree, hard_forest, lesion_network, random_forest, run_tree_newton, sampled_params,
-                      y_model)
+from _helpers import (coronary_tree, hard_forest, lesion_network, pulsatile_kernel_inputs, random_forest,
+                      run_tree_newton, sampled_params, y_model)
 
 CU_FILES = sorted(CUDA_DIR.glob("*.cu"))
 needs_gxx = pytest.mark.skipif(not have_gxx(), reason="g++ not found")
@@ -215,22 +215,15 @@ def test_gpu_segment_resistance_and_node_pressure_parity():
 def test_host_pulsatile_matches_reference():
     """The pulsatile CUDA device functions, run as C++ in GPU launch order, against the NumPy
     reference: 300 steps of the demo phantom (aortic inlet, coronary outlets, three lesions)."""
-    from ffrflow.cfd.pulsatile import KERNEL_ARGS, build_model
-
     net = detect_lesions(demo_case().network)
     out = {}
     for who in ("numpy", "host"):
-        model = build_model(net, backend="numpy")
-        a = model.arrays
-        nc, nn, npt = a["A"].size, a["node_type"].size, a["port_piece"].size
-        acc = [np.zeros(nc), np.zeros(nc), np.zeros(nn), np.zeros(npt), np.zeros(npt)]
-        wf = [np.zeros((3, nc)), np.zeros((3, nc)), np.zeros((3, nn))]
-        args = [a[k] for k in KERNEL_ARGS] + acc + wf
+        a, args, acc, wf = pulsatile_kernel_inputs(net)
         if who == "numpy":
             get_kernel("pulsatile_advance", "numpy")(300, 0.0, 7e-5, 100, *args)
         else:
             call(library("pulsatile_host"), "host_pulsatile_advance", 300, 0.0, 7e-5, 100, *args,
-                 a["piece_dx"].size, nn, a["lpm_type"].size, 3)
+                 a["piece_dx"].size, a["node_type"].size, a["lpm_type"].size, 3)
         out[who] = (a["A"].copy(), a["Q"].copy(), a["node_P"].copy(), a["lpm_P1"].copy(), acc[0].copy(), wf[0].copy())
     for x, y in zip(out["numpy"], out["host"]):
         assert np.max(np.abs(x - y)) <= 1e-10 * np.max(np.abs(x))
@@ -238,17 +231,11 @@ def test_host_pulsatile_matches_reference():
 
 @pytest.mark.gpu
 def test_gpu_pulsatile_parity():
-    from ffrflow.cfd.pulsatile import KERNEL_ARGS, build_model
-
     net = detect_lesions(demo_case().network)
     out = {}
     for be in ("cpu", "cuda"):
-        model = build_model(net, backend="numpy")
-        a = model.arrays
-        nc, nn, npt = a["A"].size, a["node_type"].size, a["port_piece"].size
-        acc = [np.zeros(nc), np.zeros(nc), np.zeros(nn), np.zeros(npt), np.zeros(npt)]
-        wf = [np.zeros((3, nc)), np.zeros((3, nc)), np.zeros((3, nn))]
-        get_kernel("pulsatile_advance", be)(600, 0.0, 7e-5, 200, *(a[k] for k in KERNEL_ARGS), *acc, *wf)
+        a, args, acc, _ = pulsatile_kernel_inputs(net)
+        get_kernel("pulsatile_advance", be)(600, 0.0, 7e-5, 200, *args)
         out[be] = (a["A"].copy(), a["Q"].copy(), a["node_P"].copy(), acc[0].copy())
     for x, y in zip(out["cpu"], out["cuda"]):
         assert np.max(np.abs(x - y)) <= 1e-10 * np.max(np.abs(x))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import explicit_outlets, solve_sample
 
 from ffrflow.cfd import solve_steady_batch
 from ffrflow.cfd.steady import solve_steady
@@ -161,46 +162,14 @@ def test_small_vessels_and_tight_lesions_converge_and_match_the_single_solver(la
     from ffrflow.kernels import available_backends
     from ffrflow.uncertainty import kernel_params, sample_inputs
 
-    net = _explicit_outlets(_hard_case(law))
+    net = explicit_outlets(_hard_case(law))
     tr = tree_arrays(net)
     _, smp = sample_inputs(net, 4096, tree=tr)
     p = kernel_params(tr, smp)
     b = solve_steady_batch(net, p, backend="cpu" if "cpu" in available_backends() else "numpy", trees=[tr])
     assert b.n_failed == 0 and np.all(b.residual <= 1e-8)
     for c in (int(np.argmin(b.min_ffr)), int(np.argmax(b.min_ffr)), int(np.argmin(p["radius_offset_mm"].min(axis=1)))):
-        single = _single_with(net, tr, {k: np.asarray(v)[c] for k, v in p.items()})
+        single = solve_sample(net, tr, {k: np.asarray(v)[c] for k, v in p.items()})
         np.testing.assert_allclose(b.ffr_lesion[c], [x["ffr_distal"] for x in single.lesions], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(b.ffr_outlet[c], [o["ffr"] for o in sorted(
             single.outlets, key=lambda o: b.outlet_ids.index(o["vessel"]))], rtol=1e-9)
-
-
-def _explicit_outlets(net):
-    from ffrflow import units
-    from ffrflow.cfd.boundary import outlet_resistances
-
-    r_out, _ = outlet_resistances(net)
-    b = Boundary.from_dict({**net.boundary.to_dict(), "outlets": {
-        o: {"resistance_mmHg_s_per_ml": units.resistance_from_si(r)} for o, r in r_out.items()}})
-    return net.replace_config(boundary=b)
-
-
-def _single_with(net, tr, one):
-    """solve_steady on the case's own network: every node of the discretisation as a centerline point
-    with the kernel's radius r + (1 − severity)·d + offset, lesion references moved by the offset."""
-    from ffrflow.config import Model
-    from ffrflow.network import VesselNetwork
-
-    disc = tr.disc
-    dr = one["radius_offset_mm"]
-    sev = np.where(tr.node_les >= 0, one["lesion_severity"][np.maximum(tr.node_les, 0)], 1.0)
-    rad = 1e3 * (tr.r_node_m + (1.0 - sev) * tr.d_node_m) + dr[disc.node_vessel]
-    d = net.to_dict()
-    for v in d["vessels"]:
-        i = disc.vessel_ids.index(v["id"])
-        sl = disc.nodes_of(i)
-        v["points"], v["radius"] = disc.xyz_mm[sl].tolist(), rad[sl].tolist()
-        for les in v.get("lesions") or []:
-            les["reference_radius_mm"] += float(dr[i])
-    d["boundary"]["inlet_pressure_mmHg"] = float(one["inlet_pressure_mmHg"])
-    d["model"] = {**net.model.to_dict(), "blood_viscosity_pa_s": float(one["blood_viscosity_pa_s"]), "kt": float(one["kt"])}
-    return solve_steady(VesselNetwork.from_dict(d), backend="numpy")

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from _helpers import network, straight
+from _helpers import network, pulsatile_kernel_inputs, straight
 from ffrflow import units
 from ffrflow.cfd.pulsatile import build_model, olufsen_beta, run_cycles, solve_pulsatile
 from ffrflow.cfd.steady import solve_steady
 from ffrflow.config import Boundary, Model
+from ffrflow.kernels import get_kernel
 from ffrflow.meshing.stenosis import detect_lesions
 from ffrflow.phantoms import demo_case
 
@@ -125,15 +126,8 @@ def test_numba_matches_numpy_reference(demo_net):
     """Truth: the NumPy reference kernel, 300 steps of the demo phantom, agree to 1e-10."""
     out = {}
     for be in ("numpy", "cpu"):
-        model = build_model(demo_net, backend="numpy")
-        a = model.arrays
-        from ffrflow.cfd.pulsatile import KERNEL_ARGS
-        from ffrflow.kernels import get_kernel
-
-        nc, nn, npt = a["A"].size, a["node_type"].size, a["port_piece"].size
-        acc = [np.zeros(nc), np.zeros(nc), np.zeros(nn), np.zeros(npt), np.zeros(npt)]
-        wf = [np.zeros((3, nc)), np.zeros((3, nc)), np.zeros((3, nn))]
-        get_kernel("pulsatile_advance", be)(300, 0.0, 7e-5, 100, *(a[k] for k in KERNEL_ARGS), *acc, *wf)
+        a, args, acc, _ = pulsatile_kernel_inputs(demo_net)
+        get_kernel("pulsatile_advance", be)(300, 0.0, 7e-5, 100, *args)
         out[be] = (a["A"].copy(), a["Q"].copy(), a["node_P"].copy(), a["lpm_P1"].copy(), acc[0].copy())
     for x, y in zip(out["numpy"], out["cpu"]):
         assert np.max(np.abs(x - y)) <= 1e-10 * np.max(np.abs(x))

@@ -24,8 +24,7 @@ import pytest
 
 import ffrflow
 from ffrflow import cli
-from ffrflow.batch import make_phantom_manifest
-from ffrflow.phantoms import demo_case
+from ffrflow.phantoms import demo_case, make_phantom_manifest
 from ffrflow.report import dashboard as dash
 from ffrflow.report.case import build_case_report, read_case_folder
 

@@ -22,6 +22,22 @@ def _outlet_bc(**r):
     return {"outlets": {k: {"resistance_mmHg_s_per_ml": v} for k, v in r.items()}}
 
 
+def _double_cone(law):
+    """A 60 mm vessel of radius 1.5 mm with a lesion from 20 to 30 mm narrowing linearly to 0.75 mm
+    at 25 mm, outlet resistance 10 mmHg·s/mL, lesion law ``law``."""
+    s = [0.0, 20.0, 25.0, 30.0, 60.0]
+    r = [1.5, 1.5, 0.75, 1.5, 1.5]
+    return network([{"id": "A", "parent": None, "points": [[0.0, 0.0, x] for x in s], "radius": r,
+                     "lesions": [{"start_mm": 20.0, "end_mm": 30.0, "reference_radius_mm": 1.5}]}],
+                   boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)}, model={"lesion": law})
+
+
+def _cone(L, a, b):
+    """Exact frustum resistance (SI) of a cone of length ``L`` mm from radius ``a`` to ``b`` mm."""
+    a, b, L = a * 1e-3, b * 1e-3, L * 1e-3
+    return 8 * MU * L * (a * a + a * b + b * b) / (3 * math.pi * a ** 3 * b ** 3)
+
+
 def test_straight_vessel_is_poiseuille_exactly(backend):
     """Truth: Q = (Pa − Pv) / (8μL/(πr⁴) + R_out) and the linear pressure profile of Poiseuille flow."""
     L, r, rout = 50.0, 1.5, 30.0
@@ -81,20 +97,8 @@ def test_parallel_network_closed_form(backend):
 
 def test_one_lesion_matches_hand_computed_young_tsai(backend):
     """Truth: (R_v + R_out) Q + S Q² = Pa − Pv with S = Kt ρ/(2A0²)(A0/As − 1)², solved by hand."""
-    # 60 mm vessel of radius 1.5 mm; a lesion from 20 to 30 mm narrowing linearly to 0.75 mm at 25 mm
-    s = [0.0, 20.0, 25.0, 30.0, 60.0]
-    r = [1.5, 1.5, 0.75, 1.5, 1.5]
-    pts = [[0.0, 0.0, si] for si in s]
-    net = network([{"id": "A", "parent": None, "points": pts, "radius": r,
-                    "lesions": [{"start_mm": 20.0, "end_mm": 30.0, "reference_radius_mm": 1.5}]}],
-                  boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)}, model={"lesion": "poiseuille-kt"})
-    res = solve_steady(net, backend=backend)
-
-    def cone(L, a, b):  # exact frustum resistance, SI
-        a, b, L = a * 1e-3, b * 1e-3, L * 1e-3
-        return 8 * MU * L * (a * a + a * b + b * b) / (3 * math.pi * a ** 3 * b ** 3)
-
-    Rv = cone(20, 1.5, 1.5) + cone(5, 1.5, 0.75) + cone(5, 0.75, 1.5) + cone(30, 1.5, 1.5)
+    res = solve_steady(_double_cone("poiseuille-kt"), backend=backend)
+    Rv = _cone(20, 1.5, 1.5) + _cone(5, 1.5, 0.75) + _cone(5, 0.75, 1.5) + _cone(30, 1.5, 1.5)
     A0, As = math.pi * (1.5e-3) ** 2, math.pi * (0.75e-3) ** 2
     S = 1.52 * RHO / (2 * A0 ** 2) * (A0 / As - 1) ** 2
     Rt = Rv + units.resistance_to_si(10.0)
@@ -103,7 +107,7 @@ def test_one_lesion_matches_hand_computed_young_tsai(backend):
     assert res.flow_m3_s[0] == pytest.approx(q, rel=1e-9)
     les = res.lesions[0]
     # ΔP across the lesion: viscous part over [20, 30] plus the expansion loss
-    dp_les = q * (cone(5, 1.5, 0.75) + cone(5, 0.75, 1.5)) + S * q * q
+    dp_les = q * (_cone(5, 1.5, 0.75) + _cone(5, 0.75, 1.5)) + S * q * q
     assert units.mmhg_to_pa(les["delta_p_mmHg"]) == pytest.approx(dp_les, rel=1e-9)
     assert les["diameter_stenosis_pct"] == pytest.approx(50.0)
     assert les["area_stenosis_pct"] == pytest.approx(75.0)
@@ -112,12 +116,7 @@ def test_one_lesion_matches_hand_computed_young_tsai(backend):
 
 def test_full_young_tsai_option_uses_kv_term(backend):
     """Truth: with model.lesion = young-tsai the lesion's viscous drop is Kv μ/(A0 D0) Q."""
-    s = [0.0, 20.0, 25.0, 30.0, 60.0]
-    r = [1.5, 1.5, 0.75, 1.5, 1.5]
-    net = network([{"id": "A", "parent": None, "points": [[0, 0, x] for x in s], "radius": r,
-                    "lesions": [{"start_mm": 20.0, "end_mm": 30.0, "reference_radius_mm": 1.5}]}],
-                  boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)}, model={"lesion": "young-tsai"})
-    res = solve_steady(net, backend=backend)
+    res = solve_steady(_double_cone("young-tsai"), backend=backend)
     D0, Ds, Ls = 3e-3, 1.5e-3, 10e-3
     A0 = math.pi * (1.5e-3) ** 2
     As = math.pi * (0.75e-3) ** 2
@@ -243,24 +242,14 @@ def test_ns_calibrated_lesion_terms_by_hand(backend):
     ΔP = Poiseuille + (k_exp + k_as (1 − σ)) ρ/(2A0²)(A0/As − 1)² Q² + ρ (Q/As)² σ(1 − σ)(1 − x_w/L_j)."""
     from ffrflow.cfd.lesion import NS_CALIBRATED as C
 
-    s = [0.0, 20.0, 25.0, 30.0, 60.0]
-    r = [1.5, 1.5, 0.75, 1.5, 1.5]
-    net = network([{"id": "A", "parent": None, "points": [[0, 0, x] for x in s], "radius": r,
-                    "lesions": [{"start_mm": 20.0, "end_mm": 30.0, "reference_radius_mm": 1.5}]}],
-                  boundary={"inlet_pressure_mmHg": PA, **_outlet_bc(A=10.0)}, model={"lesion": "ns-calibrated"})
-    res = solve_steady(net, backend=backend)
-
-    def cone(L, a, b):
-        a, b, L = a * 1e-3, b * 1e-3, L * 1e-3
-        return 8 * MU * L * (a * a + a * b + b * b) / (3 * math.pi * a ** 3 * b ** 3)
-
+    res = solve_steady(_double_cone("ns-calibrated"), backend=backend)
     A0, As, Ds, sig = math.pi * (1.5e-3) ** 2, math.pi * (0.75e-3) ** 2, 1.5e-3, 0.25
     f = (A0 / As - 1) ** 2
     q = res.flow_m3_s[0]
     lj = C["c_jet"] * math.exp(-C["k_jet"] * sig) * (RHO * q * Ds / (MU * As)) * Ds
     xw = (30.0 + 20 * 1.5 - 25.0) * 1e-3
     assert lj > xw
-    dp = (cone(5, 1.5, 0.75) + cone(5, 0.75, 1.5)) * q \
+    dp = (_cone(5, 1.5, 0.75) + _cone(5, 0.75, 1.5)) * q \
         + (C["k_exp"] + C["k_as"] * (1 - sig)) * RHO / (2 * A0 ** 2) * f * q * q \
         + RHO * (q / As) ** 2 * sig * (1 - sig) * (1 - xw / lj)
     assert units.mmhg_to_pa(res.lesions[0]["delta_p_mmHg"]) == pytest.approx(dp, rel=1e-9)

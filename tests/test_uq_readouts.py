@@ -9,27 +9,17 @@ import sys
 
 import numpy as np
 import pytest
+from _helpers import explicit_outlets, solve_sample
 
-from ffrflow import units
-from ffrflow.cfd.boundary import outlet_resistances
 from ffrflow.cfd.ensemble import CONVERGED, solve_steady_batch, tree_arrays
 from ffrflow.cfd.steady import solve_steady
-from ffrflow.config import Boundary, Model
+from ffrflow.config import Model
 from ffrflow.meshing.stenosis import detect_lesions
-from ffrflow.network import VesselNetwork
 from ffrflow.phantoms import demo_case
 from ffrflow.readouts import _ffr_at
 from ffrflow.uncertainty import INPUTS, _stats, kernel_params, sample_inputs, uq
 
 FIXED = {k: {"dist": "fixed"} for k in INPUTS}
-
-
-def _explicit_outlets(net):
-    """The network with its outlet resistances written out (a radius error then leaves them as they are)."""
-    r_out, _ = outlet_resistances(net)
-    b = Boundary.from_dict({**net.boundary.to_dict(), "outlets": {
-        o: {"resistance_mmHg_s_per_ml": units.resistance_from_si(r)} for o, r in r_out.items()}})
-    return net.replace_config(boundary=b)
 
 
 def _law(net, law):
@@ -38,28 +28,7 @@ def _law(net, law):
 
 @pytest.fixture(scope="module", params=["ns-calibrated", "poiseuille-kt"])
 def demo(request):
-    return _explicit_outlets(_law(detect_lesions(demo_case().network), request.param))
-
-
-def _single_with(net, tr, one):
-    """solve_steady on one sample's own network: every node of the discretisation as a centerline
-    point with the sample's radius r + (1 − severity)·d + offset, lesion references moved by the
-    offset, the sample's Pa, viscosity and K_t."""
-    disc = tr.disc
-    dr = one["radius_offset_mm"]
-    sev = np.where(tr.node_les >= 0, one["lesion_severity"][np.maximum(tr.node_les, 0)], 1.0)
-    rad = 1e3 * (tr.r_node_m + (1.0 - sev) * tr.d_node_m) + dr[disc.node_vessel]
-    d = net.to_dict()
-    for v in d["vessels"]:
-        i = disc.vessel_ids.index(v["id"])
-        sl = disc.nodes_of(i)
-        v["points"], v["radius"] = disc.xyz_mm[sl].tolist(), rad[sl].tolist()
-        for les in v.get("lesions") or []:
-            les["reference_radius_mm"] += float(dr[i])
-    d["boundary"]["inlet_pressure_mmHg"] = float(one["inlet_pressure_mmHg"])
-    d["model"] = {**net.model.to_dict(), "blood_viscosity_pa_s": float(one["blood_viscosity_pa_s"]),
-                  "kt": float(one["kt"])}
-    return solve_steady(VesselNetwork.from_dict(d), backend="numpy")
+    return explicit_outlets(_law(detect_lesions(demo_case().network), request.param))
 
 
 def test_probe_nodes_equal_the_per_node_pressures(demo, backend):
@@ -129,7 +98,7 @@ def test_every_sample_readout_equals_a_single_solve_of_its_own_network(demo):
              int(np.argmin(p["radius_offset_mm"].min(axis=1))), 17}
     same_path = 0
     for c in sorted(picks):
-        single = _single_with(demo, tr, {k: np.asarray(v)[c] for k, v in p.items()})
+        single = solve_sample(demo, tr, {k: np.asarray(v)[c] for k, v in p.items()})
         for j, les in enumerate(base.lesion_records):
             vid = les["vessel"]
             want = {}

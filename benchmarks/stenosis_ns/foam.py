@@ -1,5 +1,8 @@
 """OpenFOAM plumbing for the stenosis harness: write a 1° wedge case, run it, read it back.
 
+The general part (running an application, the dictionaries every steady laminar case has, function
+object monitors, ASCII lists and fields) is shared with :mod:`benchmarks.tree_ns.foamcase`.
+
 Everything OpenFOAM sees is in SI units with *kinematic* pressure (p/ρ, m²/s²); the conversion
 to Pa happens in :func:`column_average` callers (× ρ).
 
@@ -78,25 +81,128 @@ def openfoam_version() -> str:
     return "OpenFOAM (unknown version)"
 
 
-def run_foam(app: str, case: Path, *args: str, log: str | None = None) -> str:
+def run_foam(app: str, case: Path, *args: str, log: str | None = None, in_case_dir: bool = False) -> str:
     """Run one OpenFOAM application on ``case`` single-process under ``nice -n 10``; return its log.
 
-    The log is streamed to ``case/<log>`` (default ``log.<app>``). Raises ``RuntimeError`` (with
-    the log tail) when the application fails.
+    The log is streamed to ``case/<log>`` (default ``log.<app>``). ``in_case_dir``: run with the
+    case as working directory (``polyDualMesh`` writes its feature-edge ``.obj`` files into the
+    current directory). Raises ``RuntimeError`` (with the log tail) when the application fails.
     """
-    cmd = ["nice", "-n", "10", app, "-case", str(case), *args]
+    cmd = ["nice", "-n", "10", app, "-case", "." if in_case_dir else str(case), *args]
     path = case / (log or f"log.{app}")
     with open(path, "w") as fh:
-        res = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=foam_env())
+        res = subprocess.run(cmd, cwd=case if in_case_dir else None, stdout=fh, stderr=subprocess.STDOUT,
+                             env=foam_env())
     text = path.read_text()
     if res.returncode != 0 or "FOAM FATAL" in text:
         raise RuntimeError(f"{app} failed on {case} (rc {res.returncode}):\n{text[-3000:]}")
     return text
 
 
-def _w(path: Path, cls: str, loc: str, obj: str, body: str) -> None:
+def write_foam_file(path: Path, cls: str, obj: str, body: str) -> None:
+    """An OpenFOAM file: the ``FoamFile`` header (location: the file's folder) and ``body``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER.format(cls=cls, loc=loc, obj=obj) + body)
+    path.write_text(HEADER.format(cls=cls, loc=path.parent.name, obj=obj) + body)
+
+
+def field_value_monitor(name: str, fo_type: str, region_type: str, region: str, operation: str, field: str,
+                        every: int) -> str:
+    """A ``controlDict`` function object that records ``operation`` of ``field`` over a region
+    (``fo_type`` ``volFieldValue`` on a ``cellZone``, ``surfaceFieldValue`` on a ``patch``) every
+    ``every`` iterations into ``postProcessing/<name>``."""
+    return f"""    {name}
+    {{
+        type            {fo_type};
+        libs            ("libfieldFunctionObjects.so");
+        regionType      {region_type};
+        name            {region};
+        operation       {operation};
+        fields          ({field});
+        writeFields     false;
+        log             false;
+        writeControl    timeStep;
+        writeInterval   {every};
+    }}"""
+
+
+def write_control_dict(case: Path, chunk: int, monitors: list[str]) -> None:
+    """``system/controlDict`` of a steady ``simpleFoam`` run of ``chunk`` iterations (restarted from
+    the latest time, one time folder kept) with the function objects ``monitors``."""
+    write_foam_file(case / "system" / "controlDict", "dictionary", "controlDict", f"""
+application     simpleFoam;
+startFrom       latestTime;
+startTime       0;
+stopAt          endTime;
+endTime         {chunk};
+deltaT          1;
+writeControl    timeStep;
+writeInterval   {chunk};
+purgeWrite      1;
+writeFormat     ascii;
+writePrecision  14;
+writeCompression off;
+timeFormat      general;
+timePrecision   8;
+runTimeModifiable false;
+
+functions
+{{
+{chr(10).join(monitors)}
+}}
+""")
+
+
+def write_fv_schemes(case: Path, div_phi_U: str, grad: str = "Gauss linear",
+                     laplacian: str = "Gauss linear corrected", sn_grad: str = "corrected") -> None:
+    """``system/fvSchemes`` of a steady laminar case."""
+    write_foam_file(case / "system" / "fvSchemes", "dictionary", "fvSchemes", f"""
+ddtSchemes      {{ default steadyState; }}
+gradSchemes     {{ default {grad}; }}
+divSchemes
+{{
+    default         none;
+    div(phi,U)      {div_phi_U};
+    div((nuEff*dev2(T(grad(U))))) Gauss linear;
+}}
+laplacianSchemes {{ default {laplacian}; }}
+interpolationSchemes {{ default linear; }}
+snGradSchemes   {{ default {sn_grad}; }}
+""")
+
+
+def write_fv_solution(case: Path, p_reltol: float, U_reltol: float, simple_and_relaxation: str) -> None:
+    """``system/fvSolution``: GAMG for p, smoothSolver for U, then ``simple_and_relaxation`` (the
+    ``SIMPLE`` and ``relaxationFactors`` blocks)."""
+    write_foam_file(case / "system" / "fvSolution", "dictionary", "fvSolution", f"""
+solvers
+{{
+    p
+    {{
+        solver          GAMG;
+        smoother        DICGaussSeidel;
+        nCellsInCoarsestLevel 50;
+        tolerance       1e-12;
+        relTol          {p_reltol};
+        maxIter         100;
+    }}
+    U
+    {{
+        solver          smoothSolver;
+        smoother        symGaussSeidel;
+        tolerance       1e-15;
+        relTol          {U_reltol};
+        maxIter         50;
+    }}
+}}
+""" + simple_and_relaxation)
+
+
+def write_transport(case: Path, nu_m2_s: float) -> None:
+    """``constant/transportProperties`` (Newtonian, ``nu``) and ``turbulenceProperties`` (laminar)."""
+    write_foam_file(case / "constant" / "transportProperties", "dictionary", "transportProperties",
+                    f"\ntransportModel  Newtonian;\nnu              {nu_m2_s:.12e};\n")
+    write_foam_file(case / "constant" / "turbulenceProperties", "dictionary", "turbulenceProperties",
+                    "\nsimulationType  laminar;\n")
 
 
 def write_block_mesh_dict(case: Path, z_nodes_m, r_wall_m, n_radial: int, radial_grading: float) -> None:
@@ -131,84 +237,17 @@ def write_block_mesh_dict(case: Path, z_nodes_m, r_wall_m, n_radial: int, radial
     lines += patch("back", "wedge", [(3 * k, 3 * k + 2, 3 * k + 5, 3 * k + 3) for k in range(nb)])
     lines += patch("axis", "empty", [(3 * k, 3 * k + 3, 3 * k + 3, 3 * k) for k in range(nb)])
     lines += [");", "", "mergePatchPairs ();", ""]
-    _w(case / "system" / "blockMeshDict", "dictionary", "system", "blockMeshDict", "\n".join(lines))
+    write_foam_file(case / "system" / "blockMeshDict", "dictionary", "blockMeshDict", "\n".join(lines))
 
 
 def write_static_files(case: Path, nu_m2_s: float, chunk: int, zones: dict, settings: dict,
                        monitor_every: int = 10) -> None:
     """controlDict, fvSchemes, fvSolution, topoSetDict, transportProperties, turbulenceProperties."""
-    fos = []
-    for name in zones:
-        fos.append(f"""    p_{name}
-    {{
-        type            volFieldValue;
-        libs            ("libfieldFunctionObjects.so");
-        regionType      cellZone;
-        name            {name};
-        operation       volAverage;
-        fields          (p);
-        writeFields     false;
-        log             false;
-        writeControl    timeStep;
-        writeInterval   {monitor_every};
-    }}""")
-    _w(case / "system" / "controlDict", "dictionary", "system", "controlDict", f"""
-application     simpleFoam;
-startFrom       latestTime;
-startTime       0;
-stopAt          endTime;
-endTime         {chunk};
-deltaT          1;
-writeControl    timeStep;
-writeInterval   {chunk};
-purgeWrite      1;
-writeFormat     ascii;
-writePrecision  14;
-writeCompression off;
-timeFormat      general;
-timePrecision   8;
-runTimeModifiable false;
-
-functions
-{{
-{chr(10).join(fos)}
-}}
-""")
-    _w(case / "system" / "fvSchemes", "dictionary", "system", "fvSchemes", f"""
-ddtSchemes      {{ default steadyState; }}
-gradSchemes     {{ default Gauss linear; }}
-divSchemes
-{{
-    default         none;
-    div(phi,U)      {settings['div_phi_U']};
-    div((nuEff*dev2(T(grad(U))))) Gauss linear;
-}}
-laplacianSchemes {{ default Gauss linear corrected; }}
-interpolationSchemes {{ default linear; }}
-snGradSchemes   {{ default corrected; }}
-""")
-    _w(case / "system" / "fvSolution", "dictionary", "system", "fvSolution", f"""
-solvers
-{{
-    p
-    {{
-        solver          GAMG;
-        smoother        DICGaussSeidel;
-        nCellsInCoarsestLevel 50;
-        tolerance       1e-12;
-        relTol          {settings['p_reltol']};
-        maxIter         100;
-    }}
-    U
-    {{
-        solver          smoothSolver;
-        smoother        symGaussSeidel;
-        tolerance       1e-15;
-        relTol          {settings['U_reltol']};
-        maxIter         50;
-    }}
-}}
-
+    monitors = [field_value_monitor(f"p_{name}", "volFieldValue", "cellZone", name, "volAverage", "p", monitor_every)
+                for name in zones]
+    write_control_dict(case, chunk, monitors)
+    write_fv_schemes(case, settings["div_phi_U"])
+    write_fv_solution(case, settings["p_reltol"], settings["U_reltol"], f"""
 SIMPLE
 {{
     nNonOrthogonalCorrectors 0;
@@ -234,13 +273,9 @@ relaxationFactors
     for name, (z0, z1) in zones.items():
         acts.append(f"""    {{ name {name}Set; type cellSet; action new; source boxToCell; box ({z0:.12e} -1 -1) ({z1:.12e} 1 1); }}
     {{ name {name}; type cellZoneSet; action new; source setToCellZone; set {name}Set; }}""")
-    _w(case / "system" / "topoSetDict", "dictionary", "system", "topoSetDict", "actions\n(\n" + "\n".join(acts) + "\n);\n")
-    _w(case / "constant" / "transportProperties", "dictionary", "constant", "transportProperties", f"""
-transportModel  Newtonian;
-nu              {nu_m2_s:.12e};
-""")
-    _w(case / "constant" / "turbulenceProperties", "dictionary", "constant", "turbulenceProperties",
-       "\nsimulationType  laminar;\n")
+    write_foam_file(case / "system" / "topoSetDict", "dictionary", "topoSetDict",
+                    "actions\n(\n" + "\n".join(acts) + "\n);\n")
+    write_transport(case, nu_m2_s)
 
 
 def poiseuille_face_velocity(r_nodes_m, u_mean_m_s: float):
@@ -253,12 +288,17 @@ def poiseuille_face_velocity(r_nodes_m, u_mean_m_s: float):
     return 2.0 * u_mean_m_s * (1.0 - (ra**2 + rb**2) / (2.0 * R**2))
 
 
-def _list(name: str, values, kind: str) -> str:
+def nonuniform_list(values, kind: str) -> str:
+    """``nonuniform List<scalar>`` or ``List<vector>`` of ``values``, one entry a line (no ``;``)."""
     if kind == "vector":
         body = "\n".join(f"({v[0]:.14e} {v[1]:.14e} {v[2]:.14e})" for v in values)
-        return f"{name} nonuniform List<vector>\n{len(values)}\n(\n{body}\n)\n;"
-    body = "\n".join(f"{v:.14e}" for v in values)
-    return f"{name} nonuniform List<scalar>\n{len(values)}\n(\n{body}\n)\n;"
+    else:
+        body = "\n".join(f"{v:.14e}" for v in values)
+    return f"nonuniform List<{kind}>\n{len(values)}\n(\n{body}\n)\n"
+
+
+def _list(name: str, values, kind: str) -> str:
+    return f"{name} {nonuniform_list(values, kind)};"
 
 
 def write_fields(time_dir: Path, inlet_u_m_s, U_internal=None, p_internal=None) -> None:
@@ -268,7 +308,7 @@ def write_fields(time_dir: Path, inlet_u_m_s, U_internal=None, p_internal=None) 
     inlet = [(u, 0.0, 0.0) for u in inlet_u_m_s]
     ui = "internalField uniform (0 0 0);" if U_internal is None else _list("internalField", U_internal, "vector")
     pi = "internalField uniform 0;" if p_internal is None else _list("internalField", p_internal, "scalar")
-    _w(time_dir / "U", "volVectorField", time_dir.name, "U", f"""
+    write_foam_file(time_dir / "U", "volVectorField", "U", f"""
 dimensions      [0 1 -1 0 0 0 0];
 {ui}
 boundaryField
@@ -285,7 +325,7 @@ boundaryField
     axis            {{ type empty; }}
 }}
 """)
-    _w(time_dir / "p", "volScalarField", time_dir.name, "p", f"""
+    write_foam_file(time_dir / "p", "volScalarField", "p", f"""
 dimensions      [0 2 -2 0 0 0 0];
 {pi}
 boundaryField
@@ -368,12 +408,18 @@ def set_end_time(case: Path, end: int, write_interval: int) -> None:
 
 def read_monitor(case: Path, name: str):
     """(iterations, kinematic pressure) recorded by the ``p_<name>`` function object, all restarts."""
-    base = case / "postProcessing" / f"p_{name}"
+    return read_function_object(case, f"p_{name}", "volFieldValue.dat")
+
+
+def read_function_object(case: Path, fo_name: str, dat_file: str):
+    """(iterations, values): the first value column of ``postProcessing/<fo_name>/<time>/<dat_file>``
+    over all restarts (time folders in order); empty arrays before the first record."""
+    base = case / "postProcessing" / fo_name
     its, vals = [], []
     if not base.exists():
         return np.array([]), np.array([])
     for d in sorted(base.iterdir(), key=lambda p: float(p.name)):
-        f = d / "volFieldValue.dat"
+        f = d / dat_file
         if not f.exists():
             continue
         for line in f.read_text().splitlines():

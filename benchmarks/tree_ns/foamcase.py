@@ -1,7 +1,8 @@
 """OpenFOAM case of a sub-tree: gmsh mesh → polyMesh, boundary conditions, steady laminar solve.
 
-Running OpenFOAM (Debian's v1912 without sourcing its bashrc) and reading ASCII fields is shared
-with :mod:`benchmarks.stenosis_ns.foam`.
+Running OpenFOAM (Debian's v1912 without sourcing its bashrc), the dictionaries every steady
+laminar case has, the function-object monitors and reading and writing ASCII fields are shared with
+:mod:`benchmarks.stenosis_ns.foam`.
 
 Boundary conditions (SI, kinematic pressure p/ρ):
 
@@ -37,7 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.stenosis_ns.foam import HEADER, run_foam
+from benchmarks.stenosis_ns.foam import (field_value_monitor, nonuniform_list, read_function_object, run_foam,
+                                         write_control_dict, write_foam_file, write_fv_schemes, write_fv_solution,
+                                         write_transport)
 
 SETTINGS = {
     "div_phi_U": "bounded Gauss linearUpwind grad(U)",
@@ -61,98 +64,17 @@ SETTINGS = {
 }
 
 
-def _w(path: Path, cls: str, obj: str, body: str, loc: str = "") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER.format(cls=cls, loc=loc or path.parent.name, obj=obj) + body)
-
-
 def write_system(case: Path, nu_m2_s: float, patches: list[str], settings: dict) -> None:
     """controlDict (with patch-average pressure monitors), fvSchemes, fvSolution, transport."""
-    fos = []
+    monitors = []
     for name in patches:
-        fos.append(f"""    q_{name}
-    {{
-        type            surfaceFieldValue;
-        libs            ("libfieldFunctionObjects.so");
-        regionType      patch;
-        name            {name};
-        operation       sum;
-        fields          (phi);
-        writeFields     false;
-        log             false;
-        writeControl    timeStep;
-        writeInterval   {settings['monitor_every']};
-    }}""")
-        fos.append(f"""    p_{name}
-    {{
-        type            surfaceFieldValue;
-        libs            ("libfieldFunctionObjects.so");
-        regionType      patch;
-        name            {name};
-        operation       areaAverage;
-        fields          (p);
-        writeFields     false;
-        log             false;
-        writeControl    timeStep;
-        writeInterval   {settings['monitor_every']};
-    }}""")
-    _w(case / "system" / "controlDict", "dictionary", "controlDict", f"""
-application     simpleFoam;
-startFrom       latestTime;
-startTime       0;
-stopAt          endTime;
-endTime         {settings['chunk']};
-deltaT          1;
-writeControl    timeStep;
-writeInterval   {settings['chunk']};
-purgeWrite      1;
-writeFormat     ascii;
-writePrecision  14;
-writeCompression off;
-timeFormat      general;
-timePrecision   8;
-runTimeModifiable false;
-
-functions
-{{
-{chr(10).join(fos)}
-}}
-""")
-    _w(case / "system" / "fvSchemes", "dictionary", "fvSchemes", f"""
-ddtSchemes      {{ default steadyState; }}
-gradSchemes     {{ default {settings['grad']}; }}
-divSchemes
-{{
-    default         none;
-    div(phi,U)      {settings['div_phi_U']};
-    div((nuEff*dev2(T(grad(U))))) Gauss linear;
-}}
-laplacianSchemes {{ default {settings['laplacian']}; }}
-interpolationSchemes {{ default linear; }}
-snGradSchemes   {{ default {settings['sn_grad']}; }}
-""")
-    _w(case / "system" / "fvSolution", "dictionary", "fvSolution", f"""
-solvers
-{{
-    p
-    {{
-        solver          GAMG;
-        smoother        DICGaussSeidel;
-        nCellsInCoarsestLevel 50;
-        tolerance       1e-12;
-        relTol          {settings['p_reltol']};
-        maxIter         100;
-    }}
-    U
-    {{
-        solver          smoothSolver;
-        smoother        symGaussSeidel;
-        tolerance       1e-15;
-        relTol          {settings['U_reltol']};
-        maxIter         50;
-    }}
-}}
-
+        monitors.append(field_value_monitor(f"q_{name}", "surfaceFieldValue", "patch", name, "sum", "phi",
+                                            settings["monitor_every"]))
+        monitors.append(field_value_monitor(f"p_{name}", "surfaceFieldValue", "patch", name, "areaAverage", "p",
+                                            settings["monitor_every"]))
+    write_control_dict(case, settings["chunk"], monitors)
+    write_fv_schemes(case, settings["div_phi_U"], settings["grad"], settings["laplacian"], settings["sn_grad"])
+    write_fv_solution(case, settings["p_reltol"], settings["U_reltol"], f"""
 SIMPLE
 {{
     nNonOrthogonalCorrectors {settings['non_orthogonal']};
@@ -165,10 +87,7 @@ relaxationFactors
     fields {{ p 1; }}
 }}
 """)
-    _w(case / "constant" / "transportProperties", "dictionary", "transportProperties",
-       f"\ntransportModel  Newtonian;\nnu              {nu_m2_s:.12e};\n")
-    _w(case / "constant" / "turbulenceProperties", "dictionary", "turbulenceProperties",
-       "\nsimulationType  laminar;\n")
+    write_transport(case, nu_m2_s)
 
 
 def import_mesh(case: Path, msh: Path, dual: bool = False) -> str:
@@ -185,25 +104,8 @@ def import_mesh(case: Path, msh: Path, dual: bool = False) -> str:
     text = re.sub(r"(\bwall\s*\{\s*type\s+)\w+;", r"\1wall;", text)
     bfile.write_text(text)
     if dual:
-        _run_in(case, "polyDualMesh", "60", "-overwrite", "-concaveMultiCells")
+        run_foam("polyDualMesh", case, "60", "-overwrite", "-concaveMultiCells", in_case_dir=True)
     return run_foam("checkMesh", case, log="log.checkMesh")
-
-
-def _run_in(case: Path, app: str, *args: str) -> str:
-    """Run an OpenFOAM application with the case as working directory (``polyDualMesh`` writes
-    its feature-edge ``.obj`` files into the current directory), single-process, ``nice -n 10``."""
-    import subprocess
-
-    from benchmarks.stenosis_ns.foam import foam_env
-
-    path = case / f"log.{app}"
-    with open(path, "w") as fh:
-        res = subprocess.run(["nice", "-n", "10", app, "-case", ".", *args], cwd=case, stdout=fh,
-                             stderr=subprocess.STDOUT, env=foam_env())
-    text = path.read_text()
-    if res.returncode != 0 or "FOAM FATAL" in text:
-        raise RuntimeError(f"{app} failed on {case} (rc {res.returncode}):\n{text[-3000:]}")
-    return text
 
 
 def check_mesh_summary(text: str) -> dict:
@@ -284,51 +186,27 @@ def poiseuille_inlet(centres_m: np.ndarray, areas_m2: np.ndarray, center_m, radi
     return -u[:, None] * n
 
 
-def _vec_list(values) -> str:
-    body = "\n".join(f"({v[0]:.14e} {v[1]:.14e} {v[2]:.14e})" for v in values)
-    return f"nonuniform List<vector>\n{len(values)}\n(\n{body}\n)\n"
-
-
-def _scalar_list(values) -> str:
-    body = "\n".join(f"{v:.14e}" for v in values)
-    return f"nonuniform List<scalar>\n{len(values)}\n(\n{body}\n)\n"
-
-
 def write_fields(time_dir: Path, inlet: str, inlet_u, outlet_p: dict, U_internal=None, p_internal=None) -> None:
     """``U`` and ``p`` with the boundary conditions of the module docstring.
 
     ``inlet_u``: face velocity vectors (m/s) from :func:`poiseuille_inlet`; ``outlet_p``: the fixed
     kinematic pressure (m²/s²) of every outlet patch.
     """
-    ub = [f"    {inlet}\n    {{\n        type fixedValue;\n        value {_vec_list(inlet_u)};\n    }}",
+    ub = [f"    {inlet}\n    {{\n        type fixedValue;\n        value {nonuniform_list(inlet_u, 'vector')};\n    }}",
           "    wall { type noSlip; }"]
     pb = [f"    {inlet} {{ type fixedFluxPressure; value uniform 0; }}", "    wall { type zeroGradient; }"]
     for name, p in outlet_p.items():
         ub.append(f"    {name} {{ type inletOutlet; inletValue uniform (0 0 0); value uniform (0 0 0); }}")
         pb.append(f"    {name} {{ type fixedValue; value uniform {p:.14e}; }}")
-    ui = "uniform (0 0 0)" if U_internal is None else _vec_list(U_internal)
-    pi = "uniform 0" if p_internal is None else _scalar_list(p_internal)
-    _w(time_dir / "U", "volVectorField", "U",
-       f"\ndimensions [0 1 -1 0 0 0 0];\ninternalField {ui};\nboundaryField\n{{\n" + "\n".join(ub) + "\n}\n")
-    _w(time_dir / "p", "volScalarField", "p",
-       f"\ndimensions [0 2 -2 0 0 0 0];\ninternalField {pi};\nboundaryField\n{{\n" + "\n".join(pb) + "\n}\n")
+    ui = "uniform (0 0 0)" if U_internal is None else nonuniform_list(U_internal, "vector")
+    pi = "uniform 0" if p_internal is None else nonuniform_list(p_internal, "scalar")
+    write_foam_file(time_dir / "U", "volVectorField", "U",
+                    f"\ndimensions [0 1 -1 0 0 0 0];\ninternalField {ui};\nboundaryField\n{{\n" + "\n".join(ub) + "\n}\n")
+    write_foam_file(time_dir / "p", "volScalarField", "p",
+                    f"\ndimensions [0 2 -2 0 0 0 0];\ninternalField {pi};\nboundaryField\n{{\n" + "\n".join(pb) + "\n}\n")
 
 
 def read_patch_monitor(case: Path, patch: str, kind: str = "p"):
     """(iterations, values) of a patch monitor: ``kind="p"`` area-averaged kinematic pressure
     (m²/s²), ``"q"`` the flux out of the domain (m³/s)."""
-    base = case / "postProcessing" / f"{kind}_{patch}"
-    its, vals = [], []
-    if not base.exists():
-        return np.array([]), np.array([])
-    for d in sorted(base.iterdir(), key=lambda p: float(p.name)):
-        f = d / "surfaceFieldValue.dat"
-        if not f.exists():
-            continue
-        for line in f.read_text().splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            parts = line.split()
-            its.append(float(parts[0]))
-            vals.append(float(parts[1]))
-    return np.array(its), np.array(vals)
+    return read_function_object(case, f"{kind}_{patch}", "surfaceFieldValue.dat")

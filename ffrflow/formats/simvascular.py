@@ -67,6 +67,17 @@ def _xml(path: Path):
         raise InvalidInputError(f"{path}: not valid SimVascular XML ({exc}); truncated file?") from None
 
 
+def _element_and_timestep(path: Path, tag: str):
+    """The file's ``<tag>`` element (``path``, ``contourgroup``) and its first ``<timestep>``."""
+    el = _xml(path).find(tag)
+    if el is None:
+        raise InvalidInputError(f"{path}: no <{tag}> element")
+    ts = el.find("timestep")
+    if ts is None:
+        raise InvalidInputError(f"{path}: <{tag}> has no <timestep>")
+    return el, ts
+
+
 def _xyz(el, path, what) -> list[float]:
     try:
         return [float(el.attrib[c]) for c in "xyz"]
@@ -78,13 +89,7 @@ def read_pth(path: str | Path) -> dict:
     """A SimVascular path file: ``{"name", "id", "points" (n, 3)}`` (the path points of timestep 0, in the
     project's unit; ``name`` is the file name, as SimVascular names a path, ``id`` the ``<path id>``)."""
     path = Path(path)
-    root = _xml(path)
-    p = root.find("path")
-    if p is None:
-        raise InvalidInputError(f"{path}: no <path> element")
-    ts = p.find("timestep")
-    if ts is None:
-        raise InvalidInputError(f"{path}: <path> has no <timestep>")
+    p, ts = _element_and_timestep(path, "path")
     pts = []
     for k, pp in enumerate(ts.iter("path_point")):
         pos = pp.find("pos")
@@ -111,14 +116,8 @@ def read_ctgr(path: str | Path) -> dict:
     (positions and area-equivalent radii in the project's unit; ``path_name``/``path_id`` name the path
     as it was when the group was made)."""
     path = Path(path)
-    root = _xml(path)
-    g = root.find("contourgroup")
-    if g is None:
-        raise InvalidInputError(f"{path}: no <contourgroup> element")
+    g, ts = _element_and_timestep(path, "contourgroup")
     name = g.attrib.get("path_name") or path.stem
-    ts = g.find("timestep")
-    if ts is None:
-        raise InvalidInputError(f"{path}: <contourgroup> has no <timestep>")
     contours = []
     for k, c in enumerate(ts.iter("contour")):
         pp = c.find("path_point")

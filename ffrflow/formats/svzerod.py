@@ -260,12 +260,22 @@ def _block_name(where: str, d: dict, key: str, seen) -> tuple[str, str]:
     return name, where
 
 
+def _named_blocks(section: str, raw: list, allowed, name_key: str):
+    """``(name, where, block)`` for every block of a list section (``boundary_conditions``,
+    ``vessels``, ``junctions``): its keys checked against ``allowed``, its ``name_key`` a non-empty
+    name that no earlier block of the section has; ``where`` locates the block in messages."""
+    seen: set[str] = set()
+    for i, rb in enumerate(raw):
+        where = f"{section}[{i}]"
+        d = _check_keys(where, rb, allowed)
+        name, where = _block_name(where, d, name_key, seen)
+        seen.add(name)
+        yield name, where, d
+
+
 def _parse_bcs(raw: list) -> dict[str, LumpedBC]:
     out: dict[str, LumpedBC] = {}
-    for i, rb in enumerate(raw):
-        w = f"boundary_conditions[{i}]"
-        d = _check_keys(w, rb, {"bc_name", "bc_type", "bc_values"})
-        name, w = _block_name(w, d, "bc_name", out)
+    for name, w, d in _named_blocks("boundary_conditions", raw, {"bc_name", "bc_type", "bc_values"}, "bc_name"):
         btype = d.get("bc_type")
         if btype not in BC_TYPES:
             hint = (" (an svZeroDSolver block that ffrflow's lumped solver does not model)"
@@ -310,12 +320,7 @@ def _parse_bcs(raw: list) -> dict[str, LumpedBC]:
 
 def _parse_vessels(raw: list) -> dict[int, dict]:
     vessels: dict[int, dict] = {}
-    names: set[str] = set()
-    for i, rv in enumerate(raw):
-        w = f"vessels[{i}]"
-        d = _check_keys(w, rv, VESSEL_KEYS)
-        name, w = _block_name(w, d, "vessel_name", names)
-        names.add(name)
+    for name, w, d in _named_blocks("vessels", raw, VESSEL_KEYS, "vessel_name"):
         if "vessel_id" not in d:
             raise InvalidInputError(f"{w}.vessel_id: missing")
         vid = _num(f"{w}.vessel_id", d["vessel_id"], integer=True)
@@ -349,12 +354,7 @@ def _parse_vessels(raw: list) -> dict[int, dict]:
 def _parse_junctions(raw: list, vessels: dict[int, dict]) -> list[dict]:
     by_name = {v["name"]: vid for vid, v in vessels.items()}
     out = []
-    seen: set[str] = set()
-    for i, rj in enumerate(raw):
-        w = f"junctions[{i}]"
-        d = _check_keys(w, rj, JUNCTION_KEYS)
-        name, w = _block_name(w, d, "junction_name", seen)
-        seen.add(name)
+    for name, w, d in _named_blocks("junctions", raw, JUNCTION_KEYS, "junction_name"):
         jtype = d.get("junction_type", "NORMAL_JUNCTION")
         if jtype not in JUNCTION_TYPES:
             hint = " (an svZeroDSolver block that ffrflow does not model)" if jtype in OTHER_SVZEROD_BLOCKS else ""
@@ -362,30 +362,28 @@ def _parse_junctions(raw: list, vessels: dict[int, dict]) -> list[dict]:
                                     f"{list(JUNCTION_TYPES)}")
         ends = {}
         for side in ("inlet", "outlet"):
+            # a side lists its vessels by vessel_id (<side>_vessels) or by name (<side>_blocks)
             if f"{side}_vessels" in d:
-                key = f"{side}_vessels"
-                lst = d[key]
-                if not isinstance(lst, list) or not lst:
-                    raise InvalidInputError(f"{w}.{key}: expected a non-empty list of vessel ids")
-                ids = []
-                for k, x in enumerate(lst):
+                key, by_id = f"{side}_vessels", True
+            elif f"{side}_blocks" in d:
+                key, by_id = f"{side}_blocks", False
+            else:
+                raise InvalidInputError(f"{w}.{side}_vessels: missing")
+            lst = d[key]
+            if not isinstance(lst, list) or not lst:
+                raise InvalidInputError(f"{w}.{key}: expected a non-empty list of vessel {'ids' if by_id else 'names'}")
+            ids = []
+            for k, x in enumerate(lst):
+                if by_id:
                     vid = _num(f"{w}.{key}[{k}]", x, integer=True)
                     if vid not in vessels:
                         raise InvalidInputError(f"{w}.{key}: no vessel with vessel_id {vid}")
-                    ids.append(vid)
-            elif f"{side}_blocks" in d:
-                key = f"{side}_blocks"
-                lst = d[key]
-                if not isinstance(lst, list) or not lst:
-                    raise InvalidInputError(f"{w}.{key}: expected a non-empty list of vessel names")
-                ids = []
-                for x in lst:
+                else:
                     if x not in by_name:
                         raise InvalidInputError(f"{w}.{key}: no vessel named {x!r} (junctions may connect vessels "
                                                 f"only)")
-                    ids.append(by_name[x])
-            else:
-                raise InvalidInputError(f"{w}.{side}_vessels: missing")
+                    vid = by_name[x]
+                ids.append(vid)
             ends[side] = ids
         if len(ends["inlet"]) != 1:
             raise InvalidInputError(f"{w}.inlet_vessels: {len(ends['inlet'])} inlet vessels; ffrflow's lumped solver "

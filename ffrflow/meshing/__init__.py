@@ -35,7 +35,8 @@ from ..errors import InvalidInputError
 from ..network import _jsonable
 from ..vtkio import nearest_centerline_node, polylines_to_polydata, write_polydata
 from .centerline import CenterlineOptions, extract_centerlines
-from .io import IMAGE_SUFFIXES, load_image, load_surface, mask_from_surface, polydata_kind
+from .io import IMAGE_SUFFIXES, load_image, load_surface, polydata_kind
+from .mask import mask_from_surface
 from .stenosis import lesion_table
 from .surface import (PROBABILITY_SMOOTH_ITERATIONS, SMOOTH_ITERATIONS, SMOOTH_PASS_BAND, lumen_model, mask_to_surface,
                       require_watertight, write_surface)
@@ -135,7 +136,7 @@ def _detect(network, enabled: bool, timings: dict):
 def mesh_mask(mask, *, ostia: Sequence[Sequence[float]] | None = None, spacing_out_mm: float = 0.5,
               lesions: bool = True, smooth_iterations: int | None = None, pass_band: float | None = None,
               options=None, timings: dict | None = None) -> MeshResult:
-    """Mesh an already loaded :class:`~ffrflow.meshing.io.LumenMask` (see :func:`mesh`).
+    """Mesh an already loaded :class:`~ffrflow.meshing.mask.LumenMask` (see :func:`mesh`).
 
     A binary mask's surface is the level 0.5 of its Gaussian-smoothed indicator on an isotropic grid
     (:func:`~ffrflow.meshing.surface.lumen_field`), and its cross-section radii are corrected for what the
@@ -427,7 +428,7 @@ def mesh(path: str | Path, *, label: int | None = None, threshold: float | None 
     path : str or Path
         A mask (``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``, ``.mhd``, DICOM file or series folder), a
         lumen probability map (floating-point values in [0, 1], told apart from a mask by its values:
-        :func:`ffrflow.meshing.io.volume_kind`) or a closed surface (``.stl``, ``.vtp``, ``.obj``; in mm,
+        :func:`ffrflow.meshing.mask.volume_kind`) or a closed surface (``.stl``, ``.vtp``, ``.obj``; in mm,
         or in metres, which is detected).
     label : int, optional
         Lumen label of a label volume (default: every voxel > 0). Not for a probability map.

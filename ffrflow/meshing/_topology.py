@@ -1,4 +1,4 @@
-"""Numba kernel of :func:`ffrflow.meshing.io.euler_characteristic`: χ of a voxel mask from its 2×2×2 windows.
+"""Numba kernel of :func:`ffrflow.meshing.mask.euler_characteristic`: χ of a voxel mask from its 2×2×2 windows.
 
 The union of closed voxel cubes is a cubical complex, χ = V − E + F − C. Every lattice vertex is the
 centre of one 2×2×2 window of voxels; an edge has two end vertices, a face four and a cube eight, so

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, MeshQualityError
 from ..network import VesselNetwork
-from .io import LumenMask
+from .mask import LumenMask
 
 log = logging.getLogger("ffrflow.meshing")
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import InvalidInputError, MeshQualityError
-from .io import LumenMask
+from .mask import LumenMask
 from .voxelize import voxelize_array
 
 log = logging.getLogger("ffrflow.meshing")

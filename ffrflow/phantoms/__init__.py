@@ -1,4 +1,5 @@
-"""Synthetic coronary trees with known lesions: networks, truth and voxel masks.
+"""Synthetic coronary trees with known lesions: networks, truth, voxel masks and batch manifests of them
+(:func:`make_phantom_manifest`).
 
 The phantoms are the project's ground truth: a :class:`Phantom` holds a vessel network in the
 ``ffrflow-network/1`` format (docs/formats.md §Network format) *without* a ``lesions`` block, so that the engine has to
@@ -68,11 +69,12 @@ from .anatomy import (DEMO_LESIONS, HEART_CENTER_MM, HEART_LONG_AXIS, HEART_SEMI
                       left_tree, right_tree)
 from .lesions import (ASYMMETRIC_INLET_FRACTION, GAUSSIAN_SIGMA_FRACTION, LESION_END_CLEARANCE_MM, LESION_SHAPES,
                       MURRAY_EXPONENT, POINT_SPACING_MM, TRUTH_FORMAT, LesionSpec, Phantom, narrow, write_mask)
+from .manifest import make_phantom_manifest
 from .random_trees import random_tree
 
 __all__ = [
     "LesionSpec", "Phantom", "left_tree", "right_tree", "coronary_tree", "demo_case", "random_tree", "narrow",
     "voxelize", "write_mask", "MURRAY_EXPONENT", "HEART_SEMI_AXES_MM", "POINT_SPACING_MM",
     "HEART_CENTER_MM", "HEART_LONG_AXIS", "LESION_END_CLEARANCE_MM", "ASYMMETRIC_INLET_FRACTION",
-    "GAUSSIAN_SIGMA_FRACTION", "LESION_SHAPES", "TRUTH_FORMAT", "DEMO_LESIONS",
+    "GAUSSIAN_SIGMA_FRACTION", "LESION_SHAPES", "TRUTH_FORMAT", "DEMO_LESIONS", "make_phantom_manifest",
 ]
