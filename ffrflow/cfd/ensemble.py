@@ -282,6 +282,42 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
         With ``on_failure="raise"``, when a case does not converge, naming the case.
     """
     t0 = time.perf_counter()
+    params = _checked_params(params, on_failure, method)
+    backend = resolve_backend(backend)
+    single = isinstance(networks_or_one, VesselNetwork)
+    nets = [networks_or_one] if single else list(networks_or_one)
+    if not nets:
+        raise InvalidInputError("networks: expected at least one network")
+    if trees is None:
+        trees = [tree_arrays(n, backend) for n in nets]
+    case_tree = _case_trees(params, single, len(nets), per_point, probe_nodes)
+    n_cases = case_tree.size
+    # per case c: its vessels cv_off[c]:cv_off[c+1], lesions cl_off[c]:..., outlets co_off[c]:... in the
+    # per-case arrays (dr: radius offset per case-vessel, m; sev: severity per case-lesion; r_out);
+    # the kernels' short argument names are listed in ffrflow/kernels/codes.py
+    cv_off, cl_off, co_off = _case_offsets(trees, case_tree)
+    mu, rho, kt, model, pa, pv, qin, h, fscale = _case_scalars(params, trees, case_tree)
+    dr, sev, r_out = _case_rows(params, trees, case_tree, cv_off, cl_off, co_off, pa, pv, h, fscale)
+    invalid = _invalid_cases(params, method, on_failure, trees, case_tree, cv_off, cl_off, sev, dr)
+
+    if method == "precomputed":
+        t_pack = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        (Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, passes) = _solve_precomputed(
+            trees, single, case_tree, cv_off, cl_off, co_off, dr, sev, r_out, mu, rho, kt, model, pa, qin, pv, tol,
+            max_iter, backend)
+        t_kernel = time.perf_counter() - t1
+    else:
+        t_pack, t_kernel, Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, passes = _solve_nodes(
+            trees, t0, case_tree, cv_off, cl_off, co_off, dr, sev, r_out, mu, rho, kt, model, pa, qin, pv, tol,
+            max_iter, backend)
+    return _results(trees, single, t_pack, t_kernel, passes, n_cases, cv_off, cl_off, co_off, invalid, tol,
+                    on_failure, Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, per_point, mu,
+                    model, kt, rho, dr, sev, backend, t0, probe_nodes)
+
+
+def _checked_params(params: Mapping[str, Any] | None, on_failure: str, method: str) -> dict:
+    """Refuse an unknown ``on_failure``, ``method`` or parameter name; return the parameters as a dict."""
     if on_failure not in ("mark", "raise"):
         raise InvalidInputError(f"on_failure: expected 'mark' or 'raise', got {on_failure!r}")
     if method not in ("precomputed", "nodes"):
@@ -290,41 +326,44 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
         raise InvalidInputError(f"params: unknown {unknown}; allowed: {sorted(PARAMS)}")
-    backend = resolve_backend(backend)
-    single = isinstance(networks_or_one, VesselNetwork)
-    nets = [networks_or_one] if single else list(networks_or_one)
-    if not nets:
-        raise InvalidInputError("networks: expected at least one network")
-    if trees is None:
-        trees = [tree_arrays(n, backend) for n in nets]
+    return params
+
+
+def _case_trees(params: dict, single: bool, n_nets: int, per_point: bool, probe_nodes) -> np.ndarray:
+    """The tree of every case: all 0 for one network (as many cases as the sampled arrays are long),
+    else case c is network c (then only scalar or per-network parameters)."""
     if single:
         lens = {np.asarray(v).shape[0] for v in params.values() if np.asarray(v).ndim >= 1}
         if len(lens) > 1:
             raise InvalidInputError(f"params: arrays disagree on the number of cases: {sorted(lens)}")
         n_cases = lens.pop() if lens else 1
-        case_tree = np.zeros(n_cases, dtype=np.int64)
-    else:
-        n_cases = len(nets)
-        case_tree = np.arange(n_cases, dtype=np.int64)
-        if per_point or probe_nodes is not None:
-            raise InvalidInputError("per_point, probe_nodes: only for a batch of one network")
-        per_item = sorted(set(params) & {"outlet_resistance_scale", "radius_offset_mm", "lesion_severity",
-                                         "lesion_mld_mm"})
-        if per_item:
-            raise InvalidInputError(f"params {per_item}: per-vessel/lesion/outlet arrays need a batch of one network")
+        return np.zeros(n_cases, dtype=np.int64)
+    if per_point or probe_nodes is not None:
+        raise InvalidInputError("per_point, probe_nodes: only for a batch of one network")
+    per_item = sorted(set(params) & {"outlet_resistance_scale", "radius_offset_mm", "lesion_severity",
+                                     "lesion_mld_mm"})
+    if per_item:
+        raise InvalidInputError(f"params {per_item}: per-vessel/lesion/outlet arrays need a batch of one network")
+    return np.arange(n_nets, dtype=np.int64)
+
+
+def _case_offsets(trees, case_tree: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR offsets of every case's vessels, lesions and outlets in the per-case arrays."""
     nv = np.array([t.n_vessels for t in trees], dtype=np.int64)[case_tree]
     nl = np.array([t.n_lesions for t in trees], dtype=np.int64)[case_tree]
     no = np.array([t.n_outlets for t in trees], dtype=np.int64)[case_tree]
-    # per case c: its vessels cv_off[c]:cv_off[c+1], lesions cl_off[c]:..., outlets co_off[c]:... in the
-    # per-case arrays (dr: radius offset per case-vessel, m; sev: severity per case-lesion; r_out);
-    # the kernels' short argument names are listed in ffrflow/kernels/codes.py
     cv_off = np.concatenate([[0], np.cumsum(nv)]).astype(np.int64)
     cl_off = np.concatenate([[0], np.cumsum(nl)]).astype(np.int64)
     co_off = np.concatenate([[0], np.cumsum(no)]).astype(np.int64)
+    return cv_off, cl_off, co_off
 
-    base = [t.network for t in trees]
-    b0 = [n.boundary for n in base]
-    m0 = [n.model for n in base]
+
+def _case_scalars(params: dict, trees, case_tree: np.ndarray):
+    """Per-case scalars, sampled or the case's network's own: μ (Pa·s), ρ (kg/m³), K_t, lesion law code,
+    Pa, Pv (mmHg), inlet flow (mL/s, NaN for none), hyperemia factor, flow scale."""
+    n_cases = case_tree.size
+    b0 = [t.network.boundary for t in trees]
+    m0 = [t.network.model for t in trees]
     pick = (lambda vals: np.asarray(vals)[case_tree])
     mu = _param(params, "blood_viscosity_pa_s", n_cases, pick([m.blood_viscosity_pa_s for m in m0]))
     rho = _param(params, "blood_density_kg_m3", n_cases, pick([m.blood_density_kg_m3 for m in m0]))
@@ -336,8 +375,14 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
     qin = _param(params, "inlet_flow_ml_s", n_cases, qin_default)
     h = _param(params, "hyperemia_factor", n_cases, pick([b.hyperemia_factor for b in b0]))
     fscale = _param(params, "flow_scale", n_cases, 1.0)
+    return mu, rho, kt, model, pa, pv, qin, h, fscale
 
-    # per-case rows (outlet resistances, radius offsets, lesion severities), vectorised per tree
+
+def _case_rows(params: dict, trees, case_tree: np.ndarray, cv_off, cl_off, co_off, pa, pv, h, fscale):
+    """Per case-vessel radius offsets (m), per case-lesion severities and per case-outlet resistances
+    (Pa·s/m³; morphometric ones scaled with (Pa − Pv)·h / flow scale, docs/physics.md §Boundary
+    conditions), vectorised per tree; non-finite values or resistances ≤ 0 are refused."""
+    n_cases = case_tree.size
     dr = np.zeros(cv_off[-1])
     sev = np.ones(cl_off[-1])
     r_out = np.zeros(co_off[-1])
@@ -347,7 +392,7 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
         idx_v = slice(cv_off[cases[0]], cv_off[cases[-1] + 1])
         idx_l = slice(cl_off[cases[0]], cl_off[cases[-1] + 1])
         idx_o = slice(co_off[cases[0]], co_off[cases[-1] + 1])
-        b = b0[t]
+        b = tr.network.boundary
         if tr.morph.any():
             scale = ((pa[cases] - pv[cases]) / (b.inlet_pressure_mmHg - b.venous_pressure_mmHg)
                      * (h[cases] / b.hyperemia_factor) / fscale[cases])
@@ -372,7 +417,15 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
             raise InvalidInputError(f"params: non-finite {name} values")
     if np.any(r_out <= 0):
         raise InvalidInputError("params: outlet resistances must stay > 0")
-    # a case whose radius offset or severity takes a radius to <= 0 is not solved (status 2)
+    return dr, sev, r_out
+
+
+def _invalid_cases(params: dict, method: str, on_failure: str, trees, case_tree: np.ndarray, cv_off, cl_off, sev,
+                   dr) -> np.ndarray:
+    """The cases whose radius offset or severity takes a radius to ≤ 0 (status 2, not solved): raise
+    for the first with ``on_failure="raise"``, else reset their ``dr`` and ``sev`` in place to the
+    unperturbed values and return the mask."""
+    n_cases = case_tree.size
     invalid = np.zeros(n_cases, dtype=bool)
     if {"radius_offset_mm", "lesion_severity", "lesion_mld_mm"} & set(params):
         r_min = (_min_radius_layout(trees, case_tree, cv_off, cl_off, sev, dr) if method == "precomputed" else
@@ -387,21 +440,7 @@ def solve_steady_batch(networks_or_one: VesselNetwork | Sequence[VesselNetwork],
         bad_l = invalid[np.repeat(np.arange(n_cases), np.diff(cl_off))]
         dr[bad_v] = 0.0
         sev[bad_l] = 1.0
-
-    if method == "precomputed":
-        t_pack = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        (Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, passes) = _solve_precomputed(
-            trees, single, case_tree, cv_off, cl_off, co_off, dr, sev, r_out, mu, rho, kt, model, pa, qin, pv, tol,
-            max_iter, backend)
-        t_kernel = time.perf_counter() - t1
-    else:
-        t_pack, t_kernel, Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, passes = _solve_nodes(
-            trees, t0, case_tree, cv_off, cl_off, co_off, dr, sev, r_out, mu, rho, kt, model, pa, qin, pv, tol,
-            max_iter, backend)
-    return _results(trees, single, t_pack, t_kernel, passes, n_cases, cv_off, cl_off, co_off, invalid, tol,
-                    on_failure, Q, P_up, p_les0, p_les1, r_mld, p_out, lesion_coef, iters, resid, per_point, mu,
-                    model, kt, rho, dr, sev, backend, t0, probe_nodes)
+    return invalid
 
 
 def _layout(tr: TreeArrays):

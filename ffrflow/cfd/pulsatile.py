@@ -149,240 +149,312 @@ def build_model(networks, backend: str = "numpy", steady_results=None, outlet_mo
     replaces the inlet waveform by a table: ``{"kind": "flow" | "pressure", "t_s": [...],
     "values": [...] (m³/s or Pa)}`` over one cycle."""
     nets = [networks] if isinstance(networks, VesselNetwork) else list(networks)
-    hr = {n.boundary.heart_rate_bpm for n in nets}
-    if len(hr) != 1:
-        raise InvalidInputError(f"boundary.heart_rate_bpm: a pulsatile batch needs one heart rate, got {sorted(hr)}")
-    period = 60.0 / hr.pop()
+    period = _common_period(nets)
     wf = default_waveforms()
-    tables_t, tables_v, tables_T = [], [], []
-
-    def add_table(t, v, T):
-        t, v = np.asarray(t, float), np.asarray(v, float)
-        if t.size > 1 and abs(t[-1] - T) <= 1e-9 * max(T, 1.0):
-            t, v = t[:-1], v[:-1]   # a closed table [0, T]: the last sample repeats the first
-        tables_t.append(t)
-        tables_v.append(v)
-        tables_T.append(float(T))
-        return len(tables_t) - 1
-
-    lv_table = add_table(np.asarray(wf["t"]) * period, np.asarray(wf["lv_pressure_over_aortic_peak"]), period)
-
-    # accumulate flat arrays
-    A, Q, A0, beta, p0 = [], [], [], [], []
-    piece_cell_off, piece_dx, piece_case = [0], [], []
-    node_port_off, node_type, node_val, node_wave, node_lpm, node_P = [0], [], [], [], [], []
-    port_piece, port_side, port_R, port_S, port_L, port_q = [], [], [], [], [], []
-    lpm = {k: [] for k in ("port", "type", "R2", "R3", "C1", "C2", "pv", "pim_wave", "pim_scale", "P1", "P2")}
-    case_piece_off, case_node_off, case_lpm_off = [0], [0], [0]
-    rho, kr, alpha = [], [], []
-    cases = []
-    n_cells_total = 0
+    flat = _FlatLayout()
+    lv_table = flat.add_table(np.asarray(wf["t"]) * period, np.asarray(wf["lv_pressure_over_aortic_peak"]), period)
     if outlet_models is None or isinstance(outlet_models, dict):
         outlet_models = [outlet_models or {}] * len(nets)
+    cases = []
     for ci, net in enumerate(nets):
-        m, b = net.model, net.boundary
         explicit_lpm = outlet_models[ci]
         steady = steady_results[ci] if steady_results is not None else solve_steady(net, backend=backend)
         # flow-dependent (ns-calibrated) lesions keep the coefficients of the steady operating point
         disc = secant_discretization(steady) if steady.disc.flow_dependent else discretize(net, backend)
-        r_out, rep = outlet_resistances(net)
-        zeta = m.velocity_profile_zeta
-        rho.append(m.blood_density_kg_m3)
-        kr.append(2.0 * math.pi * (zeta + 2.0) * m.blood_viscosity_pa_s / m.blood_density_kg_m3)
-        alpha.append((zeta + 2.0) / (zeta + 1.0))
-        pref = units.mmhg_to_pa(m.reference_pressure_mmHg if m.reference_pressure_mmHg is not None
-                                else b.inlet_pressure_mmHg)
-        pv = units.mmhg_to_pa(b.venous_pressure_mmHg)
-        # lesion elements per vessel: (k0, k1, (R, S, L))
-        lesion_elems: dict[int, list] = {}
-        for les in disc.lesions:
-            i = disc.vessel_ids.index(les["vessel"])
-            a0 = math.pi * (les["reference_radius_mm"] * 1e-3) ** 2
-            L_in = m.lesion_ku * m.blood_density_kg_m3 * les["length_mm"] * 1e-3 / a0
-            R_les = disc.R_cum[les["node_end"]] - disc.R_cum[les["node_start"]]
-            lesion_elems.setdefault(i, []).append((les["node_start"], les["node_end"], (R_les, les["s_coefficient"], L_in)))
-        P_nodes = steady.pressure_pa
-        vmap = {}
-        first_piece = len(piece_dx)
-        for i, vid in enumerate(disc.vessel_ids):
-            lead, pieces, after = _vessel_layout(disc, i, lesion_elems)
-            q_v = steady.flow_m3_s[i]
-            pids = []
-            for (ka, kb) in pieces:
-                s_a, s_b = disc.s_mm[ka], disc.s_mm[kb]
-                length = s_b - s_a
-                n = max(2, int(math.ceil(length / m.max_cell_mm - 1e-9)))
-                dx = length / n
-                sc = s_a + (np.arange(n) + 0.5) * dx
-                sl = slice(ka, kb + 1)
-                r_c = np.interp(sc, disc.s_mm[sl], disc.radius_mm[sl]) * 1e-3
-                p_c = np.interp(sc, disc.s_mm[sl], P_nodes[sl])
-                a0c = math.pi * r_c ** 2
-                bc = olufsen_beta(r_c, m)
-                A0.append(a0c)
-                beta.append(bc)
-                p0.append(np.full(n, pref))
-                x = 1.0 - (p_c - pref) / bc
-                A.append(a0c / np.maximum(x, 0.05) ** 2)
-                Q.append(np.full(n, q_v))
-                n_cells_total += n
-                piece_cell_off.append(n_cells_total)
-                piece_dx.append(dx * 1e-3)
-                piece_case.append(ci)
-                pids.append(len(piece_dx) - 1)
-            vmap[vid] = {"lead": lead, "pieces": pieces, "after": after, "piece_ids": pids, "flow": q_v}
-        # coupling nodes
-        nodes_info = []   # (kind, node index, disc node index for its pressure)
+        cases.append(_add_case(flat, ci, net, steady, disc, explicit_lpm, inlet, wf, lv_table, period))
+    return PulsatileModel(_pack(flat), period, cases)
 
-        def new_node(typ, ports, val=0.0, wave=-1, lpm_idx=-1, p_init=0.0, disc_node=-1, label=""):
-            for (pp, side, elem, qinit) in ports:
-                port_piece.append(pp)
-                port_side.append(side)
-                port_R.append(elem[0])
-                port_S.append(elem[1])
-                port_L.append(elem[2])
-                port_q.append(qinit)
-            node_port_off.append(len(port_piece))
-            node_type.append(typ)
-            node_val.append(val)
-            node_wave.append(wave)
-            node_lpm.append(lpm_idx)
-            node_P.append(p_init)
-            nodes_info.append((label, len(node_type) - 1, disc_node))
-            return len(node_type) - 1
 
-        sides, _ = net.side_of_roots()
-        for i, vid in enumerate(disc.vessel_ids):
-            info = vmap[vid]
-            pids = info["piece_ids"]
-            sl = disc.nodes_of(i)
-            q_v = info["flow"]
-            # internal nodes between consecutive pieces (after lesion elements)
-            info["inner_nodes"] = []
-            for j in range(len(pids) - 1):
-                kb = info["pieces"][j + 1][0]
-                nid = new_node(NODE_JUNCTION, [(pids[j], 1, info["after"][j], q_v), (pids[j + 1], 0, (0.0, 0.0, 0.0), -q_v)],
-                               p_init=P_nodes[kb], disc_node=kb, label=f"{vid}:lesion-end")
-                info["inner_nodes"].append(nid)
-            # start node: inlet for roots (junctions are made at the parent's end)
-            if disc.parent[i] < 0:
-                k0 = sl.start
-                if inlet is not None:
-                    tt = np.asarray(inlet["t_s"], float)
-                    w = add_table(tt - tt[0], np.asarray(inlet["values"], float), period)
-                    typ = NODE_Q_INLET if inlet["kind"] == "flow" else NODE_P_INLET
-                elif b.inlet_flow_ml_s is not None:
-                    w = add_table([0.0], [units.ml_s_to_m3_s(b.inlet_flow_ml_s)], period)
-                    typ = NODE_Q_INLET
-                else:
-                    pa = units.mmhg_to_pa(b.inlet_pressure_mmHg)
-                    wfm = b.inlet_waveform
-                    if wfm == "constant":
-                        w = add_table([0.0], [pa], period)
-                    elif wfm == "aortic":
-                        w = add_table(np.asarray(wf["t"]) * period, np.asarray(wf["aortic_pressure_over_mean"]) * pa,
-                                      period)
-                    else:
-                        tt = np.array([x[0] for x in wfm])
-                        if tt[-1] > period * (1 + 1e-9):
-                            raise InvalidInputError(f"boundary.inlet_waveform: times must lie in one cycle "
-                                                    f"[0, {period:.4f}) s at {60 / period:.1f} bpm")
-                        w = add_table(tt, units.mmhg_to_pa(np.array([x[1] for x in wfm])), period)
-                    typ = NODE_P_INLET
-                info["start_node"] = new_node(typ, [(pids[0], 0, info["lead"], -q_v)], wave=w,
-                                              p_init=P_nodes[k0], disc_node=k0, label=f"{vid}:inlet")
-            # end node: junction with children, or outlet
-            kids = net.children(vid)
-            kend = sl.stop - 1
-            if kids:
-                ports = [(pids[-1], 1, info["after"][-1], q_v)]
-                for kid in kids:
-                    kinfo = vmap[kid]
-                    ports.append((kinfo["piece_ids"][0], 0, kinfo["lead"], -kinfo["flow"]))
-                nid = new_node(NODE_JUNCTION, ports, p_init=P_nodes[kend], disc_node=kend, label=f"{vid}:junction")
-                info["end_node"] = nid
-                for kid in kids:
-                    vmap[kid]["start_node"] = nid
-            else:
-                R_tot = r_out[vid]
-                side = sides[net.root_of(vid)]
-                explicit = rep["outlets"][vid]["source"] == "explicit" or b.outlet_model == "resistance"
-                elem = info["after"][-1]
-                given = explicit_lpm.get(vid)
-                pim_w, pim_s = lv_table, None
-                if given is not None:
-                    gt = given["type"]
-                    pv = float(given.get("pv", pv))
-                    if gt == "coronary":
-                        typ, R1, R2, R3, C1, C2 = (LPM_CORONARY, given["Ra"], given["Ram"], given["Rv"], given["Ca"],
-                                                   given["Cim"])
-                        if "pim_pa" in given:
-                            tt = np.asarray(given["pim_t_s"], float)
-                            pim_w = add_table(tt - tt[0], np.asarray(given["pim_pa"], float), period)
-                            pim_s = 1.0
-                    elif gt == "rcr":
-                        typ, R1, R2, R3, C1, C2 = LPM_RCR, given["Rp"], given["Rd"], 0.0, given["C"], 0.0
-                    else:
-                        typ, R1, R2, R3, C1, C2 = LPM_RESISTANCE, given["R"], 0.0, 0.0, 0.0, 0.0
-                    R_tot = R1 + R2 + R3 if typ != LPM_RCR else R1 + R2
-                    if typ == LPM_RESISTANCE:
-                        nid = new_node(NODE_FIXED_P, [(pids[-1], 1, (elem[0] + R1, elem[1], elem[2]), q_v)], val=pv,
-                                       p_init=pv, disc_node=kend, label=f"{vid}:outlet")
-                    else:
-                        nid = new_node(NODE_LPM, [(pids[-1], 1, (elem[0] + R1, elem[1], elem[2]), q_v)],
-                                       lpm_idx=len(lpm["type"]), p_init=0.0, disc_node=kend, label=f"{vid}:outlet")
-                    lpm_idx = len(lpm["type"])
-                elif explicit:
-                    nid = new_node(NODE_FIXED_P, [(pids[-1], 1, (elem[0] + R_tot, elem[1], elem[2]), q_v)], val=pv,
-                                   p_init=pv, disc_node=kend, label=f"{vid}:outlet")
-                    lpm_idx = len(lpm["type"])
-                    typ, R1, R2, R3, C1, C2 = LPM_RESISTANCE, R_tot, 0.0, 0.0, 0.0, 0.0
-                else:
-                    C_side = b.coronary_compliance_ml_per_mmHg[side] * units.ML_S_TO_M3_S / units.MMHG_TO_PA
-                    side_flow = rep["side_flow_ml_min"][side]
-                    C = C_side * rep["outlets"][vid]["rest_flow_ml_min"] / side_flow
-                    if b.outlet_model == "coronary":
-                        typ, R1, R2, R3, C1, C2 = LPM_CORONARY, 0.32 * R_tot, 0.52 * R_tot, 0.16 * R_tot, 0.11 * C, 0.89 * C
-                    else:
-                        typ, R1, R2, R3, C1, C2 = LPM_RCR, 0.1 * R_tot, 0.9 * R_tot, 0.0, C, 0.0
-                    lpm_idx = len(lpm["type"])
-                    nid = new_node(NODE_LPM, [(pids[-1], 1, (elem[0] + R1, elem[1], elem[2]), q_v)], lpm_idx=lpm_idx,
-                                   p_init=0.0, disc_node=kend, label=f"{vid}:outlet")
-                # steady-consistent states: P_face − R1 q = P1, P1 − R2 q = P2, P2 − R3 q = Pv
-                p_face_out = pv + R_tot * q_v  # pressure after the lesion element at the outlet face
-                P1 = p_face_out - R1 * q_v if typ != LPM_RESISTANCE else pv
-                P2 = P1 - R2 * q_v if typ == LPM_CORONARY else 0.0
-                lpm["port"].append(node_port_off[-1] - 1)
-                lpm["type"].append(typ)
-                lpm["R2"].append(R2)
-                lpm["R3"].append(R3)
-                lpm["C1"].append(C1)
-                lpm["C2"].append(C2)
-                lpm["pv"].append(pv)
-                lpm["pim_wave"].append(pim_w if typ == LPM_CORONARY else -1)
-                peak = float(wf["aortic_peak_over_mean"]) * units.mmhg_to_pa(b.inlet_pressure_mmHg)
-                if pim_s is None:
-                    pim_s = b.intramyocardial_pressure_scale[side] * peak
-                lpm["pim_scale"].append(pim_s if typ == LPM_CORONARY else 0.0)
-                lpm["P1"].append(P1)
-                lpm["P2"].append(P2 + (lpm["pim_scale"][-1] * 0.0))
-                if typ != LPM_RESISTANCE:
-                    node_P[nid] = P1
-                info["end_node"] = nid
-                info["lpm"] = lpm_idx
-        case_piece_off.append(len(piece_dx))
-        case_node_off.append(len(node_type))
-        case_lpm_off.append(len(lpm["type"]))
-        cases.append({"network": net, "disc": disc, "vmap": vmap, "nodes": nodes_info, "steady": steady,
-                      "first_piece": first_piece, "outlet_resistance": r_out, "boundary_report": rep})
+def _common_period(nets) -> float:
+    """The cardiac period (s) shared by all cases; a batch with several heart rates is refused."""
+    hr = {n.boundary.heart_rate_bpm for n in nets}
+    if len(hr) != 1:
+        raise InvalidInputError(f"boundary.heart_rate_bpm: a pulsatile batch needs one heart rate, got {sorted(hr)}")
+    return 60.0 / hr.pop()
 
-    wave_off = np.concatenate([[0], np.cumsum([len(t) for t in tables_t])]).astype(np.int64)
-    i64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
-    f64 = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
-    A_flat = np.concatenate(A)
-    Q_flat = np.concatenate(Q)
-    pco = i64(piece_cell_off)
-    n_pieces = len(piece_dx)
+
+class _FlatLayout:
+    """The flat kernel arrays of all cases as lists, filled case by case by :func:`build_model` (SI)."""
+
+    def __init__(self):
+        self.tables_t, self.tables_v, self.tables_T = [], [], []
+        self.A, self.Q, self.A0, self.beta, self.p0 = [], [], [], [], []
+        self.piece_cell_off, self.piece_dx, self.piece_case = [0], [], []
+        self.node_port_off, self.node_type, self.node_val, self.node_wave, self.node_lpm, self.node_P = \
+            [0], [], [], [], [], []
+        self.port_piece, self.port_side, self.port_R, self.port_S, self.port_L, self.port_q = [], [], [], [], [], []
+        self.lpm = {k: [] for k in ("port", "type", "R2", "R3", "C1", "C2", "pv", "pim_wave", "pim_scale", "P1",
+                                    "P2")}
+        self.case_piece_off, self.case_node_off, self.case_lpm_off = [0], [0], [0]
+        self.rho, self.kr, self.alpha = [], [], []
+        self.n_cells_total = 0
+        self.nodes_info = []   # the current case's nodes: (label, node index, disc node index for its pressure)
+
+    def add_table(self, t, v, T) -> int:
+        """Append a periodic table (t in s over one period T, values in their SI unit); return its index."""
+        t, v = np.asarray(t, float), np.asarray(v, float)
+        if t.size > 1 and abs(t[-1] - T) <= 1e-9 * max(T, 1.0):
+            t, v = t[:-1], v[:-1]   # a closed table [0, T]: the last sample repeats the first
+        self.tables_t.append(t)
+        self.tables_v.append(v)
+        self.tables_T.append(float(T))
+        return len(self.tables_t) - 1
+
+    def add_piece(self, ci, n, dx_mm, a0c, bc, pref, A, q_v) -> int:
+        """Append one piece of n cells (areas m², β and P0 in Pa, flow m³/s); return its index."""
+        self.A0.append(a0c)
+        self.beta.append(bc)
+        self.p0.append(np.full(n, pref))
+        self.A.append(A)
+        self.Q.append(np.full(n, q_v))
+        self.n_cells_total += n
+        self.piece_cell_off.append(self.n_cells_total)
+        self.piece_dx.append(dx_mm * 1e-3)
+        self.piece_case.append(ci)
+        return len(self.piece_dx) - 1
+
+    def add_node(self, typ, ports, val=0.0, wave=-1, lpm_idx=-1, p_init=0.0, disc_node=-1, label="") -> int:
+        """Append a coupling node with its ports (piece, side, series element (R, S, L), initial flow);
+        return its index."""
+        for (pp, side, elem, qinit) in ports:
+            self.port_piece.append(pp)
+            self.port_side.append(side)
+            self.port_R.append(elem[0])
+            self.port_S.append(elem[1])
+            self.port_L.append(elem[2])
+            self.port_q.append(qinit)
+        self.node_port_off.append(len(self.port_piece))
+        self.node_type.append(typ)
+        self.node_val.append(val)
+        self.node_wave.append(wave)
+        self.node_lpm.append(lpm_idx)
+        self.node_P.append(p_init)
+        self.nodes_info.append((label, len(self.node_type) - 1, disc_node))
+        return len(self.node_type) - 1
+
+    def end_case(self):
+        """Close the current case's ranges of pieces, nodes and outlet models."""
+        self.case_piece_off.append(len(self.piece_dx))
+        self.case_node_off.append(len(self.node_type))
+        self.case_lpm_off.append(len(self.lpm["type"]))
+
+
+def _add_case(flat: _FlatLayout, ci: int, net: VesselNetwork, steady, disc: Discretization, explicit_lpm: dict,
+              inlet, wf: dict, lv_table: int, period: float) -> dict:
+    """Lay out case ci: its fluid constants, the pieces of every vessel, then inlet, lesion-end,
+    junction and outlet nodes; return what maps the case's results back."""
+    m, b = net.model, net.boundary
+    r_out, rep = outlet_resistances(net)
+    zeta = m.velocity_profile_zeta
+    flat.rho.append(m.blood_density_kg_m3)
+    flat.kr.append(2.0 * math.pi * (zeta + 2.0) * m.blood_viscosity_pa_s / m.blood_density_kg_m3)
+    flat.alpha.append((zeta + 2.0) / (zeta + 1.0))
+    pref = units.mmhg_to_pa(m.reference_pressure_mmHg if m.reference_pressure_mmHg is not None
+                            else b.inlet_pressure_mmHg)
+    pv = units.mmhg_to_pa(b.venous_pressure_mmHg)
+    lesion_elems = _lesion_elements(disc, m)
+    P_nodes = steady.pressure_pa
+    first_piece = len(flat.piece_dx)
+    vmap = {vid: _add_vessel_pieces(flat, ci, disc, i, lesion_elems, m, P_nodes, pref, steady.flow_m3_s[i])
+            for i, vid in enumerate(disc.vessel_ids)}
+    flat.nodes_info = nodes_info = []
+    sides, _ = net.side_of_roots()
+    for i, vid in enumerate(disc.vessel_ids):
+        info = vmap[vid]
+        sl = disc.nodes_of(i)
+        _add_lesion_end_nodes(flat, vid, info, P_nodes)
+        if disc.parent[i] < 0:   # roots get an inlet (junctions are made at the parent's end)
+            w, typ = _inlet_table(flat, b, inlet, wf, period)
+            info["start_node"] = flat.add_node(typ, [(info["piece_ids"][0], 0, info["lead"], -info["flow"])], wave=w,
+                                               p_init=P_nodes[sl.start], disc_node=sl.start, label=f"{vid}:inlet")
+        kids = net.children(vid)
+        if kids:
+            _add_junction(flat, vid, info, kids, vmap, sl.stop - 1, P_nodes)
+        else:
+            R_tot = r_out[vid]
+            side = sides[net.root_of(vid)]
+            explicit = rep["outlets"][vid]["source"] == "explicit" or b.outlet_model == "resistance"
+            given = explicit_lpm.get(vid)
+            if given is not None:
+                # an explicit model's venous pressure stays the default for the case's following outlets
+                pv = float(given.get("pv", pv))
+            out = _outlet_model(flat, given, R_tot, explicit, b, rep, vid, side, pv, lv_table, period, wf)
+            _add_outlet(flat, vid, info, out, sl.stop - 1)
+    flat.end_case()
+    return {"network": net, "disc": disc, "vmap": vmap, "nodes": nodes_info, "steady": steady,
+            "first_piece": first_piece, "outlet_resistance": r_out, "boundary_report": rep}
+
+
+def _lesion_elements(disc: Discretization, m) -> dict[int, list]:
+    """Lumped lesion elements per vessel index: [(k0, k1, (R (Pa·s/m³), S (Pa·s²/m⁶), L (Pa·s²/m³)))]."""
+    lesion_elems: dict[int, list] = {}
+    for les in disc.lesions:
+        i = disc.vessel_ids.index(les["vessel"])
+        a0 = math.pi * (les["reference_radius_mm"] * 1e-3) ** 2
+        L_in = m.lesion_ku * m.blood_density_kg_m3 * les["length_mm"] * 1e-3 / a0
+        R_les = disc.R_cum[les["node_end"]] - disc.R_cum[les["node_start"]]
+        lesion_elems.setdefault(i, []).append((les["node_start"], les["node_end"], (R_les, les["s_coefficient"], L_in)))
+    return lesion_elems
+
+
+def _add_vessel_pieces(flat: _FlatLayout, ci: int, disc: Discretization, i: int, lesion_elems: dict, m, P_nodes,
+                       pref: float, q_v: float) -> dict:
+    """Cut vessel i into pieces of cells (≤ ``model.max_cell_mm``) with the steady pressures (Pa) and
+    flow q_v (m³/s) as initial state; return its map entry (pieces, elements, piece ids, flow)."""
+    lead, pieces, after = _vessel_layout(disc, i, lesion_elems)
+    pids = []
+    for (ka, kb) in pieces:
+        s_a, s_b = disc.s_mm[ka], disc.s_mm[kb]
+        length = s_b - s_a
+        n = max(2, int(math.ceil(length / m.max_cell_mm - 1e-9)))
+        dx = length / n
+        sc = s_a + (np.arange(n) + 0.5) * dx
+        sl = slice(ka, kb + 1)
+        r_c = np.interp(sc, disc.s_mm[sl], disc.radius_mm[sl]) * 1e-3
+        p_c = np.interp(sc, disc.s_mm[sl], P_nodes[sl])
+        a0c = math.pi * r_c ** 2
+        bc = olufsen_beta(r_c, m)
+        x = 1.0 - (p_c - pref) / bc
+        pids.append(flat.add_piece(ci, n, dx, a0c, bc, pref, a0c / np.maximum(x, 0.05) ** 2, q_v))
+    return {"lead": lead, "pieces": pieces, "after": after, "piece_ids": pids, "flow": q_v}
+
+
+def _add_lesion_end_nodes(flat: _FlatLayout, vid: str, info: dict, P_nodes):
+    """Add the nodes between consecutive pieces of a vessel (after its lesion elements)."""
+    pids, q_v = info["piece_ids"], info["flow"]
+    info["inner_nodes"] = []
+    for j in range(len(pids) - 1):
+        kb = info["pieces"][j + 1][0]
+        nid = flat.add_node(NODE_JUNCTION, [(pids[j], 1, info["after"][j], q_v),
+                                            (pids[j + 1], 0, (0.0, 0.0, 0.0), -q_v)],
+                            p_init=P_nodes[kb], disc_node=kb, label=f"{vid}:lesion-end")
+        info["inner_nodes"].append(nid)
+
+
+def _inlet_table(flat: _FlatLayout, b, inlet, wf: dict, period: float) -> tuple[int, int]:
+    """The inlet's table and node type: the given ``inlet`` table, a constant flow (m³/s), or a pressure
+    (Pa: constant, the shipped aortic shape or ``boundary.inlet_waveform`` pairs)."""
+    if inlet is not None:
+        tt = np.asarray(inlet["t_s"], float)
+        w = flat.add_table(tt - tt[0], np.asarray(inlet["values"], float), period)
+        return w, NODE_Q_INLET if inlet["kind"] == "flow" else NODE_P_INLET
+    if b.inlet_flow_ml_s is not None:
+        return flat.add_table([0.0], [units.ml_s_to_m3_s(b.inlet_flow_ml_s)], period), NODE_Q_INLET
+    pa = units.mmhg_to_pa(b.inlet_pressure_mmHg)
+    wfm = b.inlet_waveform
+    if wfm == "constant":
+        w = flat.add_table([0.0], [pa], period)
+    elif wfm == "aortic":
+        w = flat.add_table(np.asarray(wf["t"]) * period, np.asarray(wf["aortic_pressure_over_mean"]) * pa, period)
+    else:
+        tt = np.array([x[0] for x in wfm])
+        if tt[-1] > period * (1 + 1e-9):
+            raise InvalidInputError(f"boundary.inlet_waveform: times must lie in one cycle "
+                                    f"[0, {period:.4f}) s at {60 / period:.1f} bpm")
+        w = flat.add_table(tt, units.mmhg_to_pa(np.array([x[1] for x in wfm])), period)
+    return w, NODE_P_INLET
+
+
+def _add_junction(flat: _FlatLayout, vid: str, info: dict, kids, vmap: dict, kend: int, P_nodes):
+    """Add the junction of vessel vid's last piece with its children's first pieces."""
+    q_v = info["flow"]
+    ports = [(info["piece_ids"][-1], 1, info["after"][-1], q_v)]
+    for kid in kids:
+        kinfo = vmap[kid]
+        ports.append((kinfo["piece_ids"][0], 0, kinfo["lead"], -kinfo["flow"]))
+    nid = flat.add_node(NODE_JUNCTION, ports, p_init=P_nodes[kend], disc_node=kend, label=f"{vid}:junction")
+    info["end_node"] = nid
+    for kid in kids:
+        vmap[kid]["start_node"] = nid
+
+
+@dataclass
+class _Outlet:
+    """One outlet's lumped model: resistances Pa·s/m³, compliances m³/Pa, pressures Pa."""
+
+    typ: int
+    R1: float
+    R2: float
+    R3: float
+    C1: float
+    C2: float
+    R_tot: float
+    pv: float
+    pim_wave: int
+    pim_scale: float
+
+
+def _outlet_model(flat: _FlatLayout, given, R_tot: float, explicit: bool, b, rep: dict, vid: str, side: str,
+                  pv: float, lv_table: int, period: float, wf: dict) -> _Outlet:
+    """The outlet's model: the given one, its explicit resistance, or the split of its morphometric
+    resistance R_tot into a coronary or RCR model (docs/physics.md §Pulsatile 1D)."""
+    pim_w, pim_s = lv_table, None
+    if given is not None:
+        gt = given["type"]
+        if gt == "coronary":
+            typ, R1, R2, R3, C1, C2 = (LPM_CORONARY, given["Ra"], given["Ram"], given["Rv"], given["Ca"],
+                                       given["Cim"])
+            if "pim_pa" in given:
+                tt = np.asarray(given["pim_t_s"], float)
+                pim_w = flat.add_table(tt - tt[0], np.asarray(given["pim_pa"], float), period)
+                pim_s = 1.0
+        elif gt == "rcr":
+            typ, R1, R2, R3, C1, C2 = LPM_RCR, given["Rp"], given["Rd"], 0.0, given["C"], 0.0
+        else:
+            typ, R1, R2, R3, C1, C2 = LPM_RESISTANCE, given["R"], 0.0, 0.0, 0.0, 0.0
+        R_tot = R1 + R2 + R3 if typ != LPM_RCR else R1 + R2
+    elif explicit:
+        typ, R1, R2, R3, C1, C2 = LPM_RESISTANCE, R_tot, 0.0, 0.0, 0.0, 0.0
+    else:
+        C_side = b.coronary_compliance_ml_per_mmHg[side] * units.ML_S_TO_M3_S / units.MMHG_TO_PA
+        side_flow = rep["side_flow_ml_min"][side]
+        C = C_side * rep["outlets"][vid]["rest_flow_ml_min"] / side_flow
+        if b.outlet_model == "coronary":
+            typ, R1, R2, R3, C1, C2 = LPM_CORONARY, 0.32 * R_tot, 0.52 * R_tot, 0.16 * R_tot, 0.11 * C, 0.89 * C
+        else:
+            typ, R1, R2, R3, C1, C2 = LPM_RCR, 0.1 * R_tot, 0.9 * R_tot, 0.0, C, 0.0
+    peak = float(wf["aortic_peak_over_mean"]) * units.mmhg_to_pa(b.inlet_pressure_mmHg)
+    if pim_s is None:
+        pim_s = b.intramyocardial_pressure_scale[side] * peak
+    return _Outlet(typ, R1, R2, R3, C1, C2, R_tot, pv, pim_w, pim_s)
+
+
+def _add_outlet(flat: _FlatLayout, vid: str, info: dict, out: _Outlet, kend: int):
+    """Add vessel vid's outlet node (a fixed pressure for a resistance, else a lumped model) and its
+    model's row, its states consistent with the steady flow."""
+    q_v = info["flow"]
+    elem = info["after"][-1]
+    port = [(info["piece_ids"][-1], 1, (elem[0] + out.R1, elem[1], elem[2]), q_v)]
+    lpm = flat.lpm
+    lpm_idx = len(lpm["type"])
+    if out.typ == LPM_RESISTANCE:
+        nid = flat.add_node(NODE_FIXED_P, port, val=out.pv, p_init=out.pv, disc_node=kend, label=f"{vid}:outlet")
+    else:
+        nid = flat.add_node(NODE_LPM, port, lpm_idx=lpm_idx, p_init=0.0, disc_node=kend, label=f"{vid}:outlet")
+    # steady-consistent states: P_face − R1 q = P1, P1 − R2 q = P2, P2 − R3 q = Pv
+    p_face_out = out.pv + out.R_tot * q_v  # pressure after the lesion element at the outlet face
+    P1 = p_face_out - out.R1 * q_v if out.typ != LPM_RESISTANCE else out.pv
+    P2 = P1 - out.R2 * q_v if out.typ == LPM_CORONARY else 0.0
+    lpm["port"].append(flat.node_port_off[-1] - 1)
+    lpm["type"].append(out.typ)
+    lpm["R2"].append(out.R2)
+    lpm["R3"].append(out.R3)
+    lpm["C1"].append(out.C1)
+    lpm["C2"].append(out.C2)
+    lpm["pv"].append(out.pv)
+    lpm["pim_wave"].append(out.pim_wave if out.typ == LPM_CORONARY else -1)
+    lpm["pim_scale"].append(out.pim_scale if out.typ == LPM_CORONARY else 0.0)
+    lpm["P1"].append(P1)
+    lpm["P2"].append(P2 + (lpm["pim_scale"][-1] * 0.0))
+    if out.typ != LPM_RESISTANCE:
+        flat.node_P[nid] = P1
+    info["end_node"] = nid
+    info["lpm"] = lpm_idx
+
+
+def _face_states(A_flat: np.ndarray, Q_flat: np.ndarray, pco: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Initial face areas (m², cell means inside a piece, the end cells' at its ends) and flows (m³/s)."""
+    n_pieces = pco.size - 1
     n_faces = int(pco[-1]) + n_pieces
     Af = np.empty(n_faces)
     Qf = np.empty(n_faces)
@@ -392,25 +464,36 @@ def build_model(networks, backend: str = "numpy", steady_results=None, outlet_mo
         Af[f0:f0 + (c1 - c0) + 1] = np.concatenate([[A_flat[c0]], 0.5 * (A_flat[c0:c1 - 1] + A_flat[c0 + 1:c1]),
                                                       [A_flat[c1 - 1]]])
         Qf[f0:f0 + (c1 - c0) + 1] = Q_flat[c0]
-    arrays = dict(
-        case_piece_off=i64(case_piece_off), case_node_off=i64(case_node_off), case_lpm_off=i64(case_lpm_off),
-        piece_cell_off=pco, piece_dx=f64(piece_dx), piece_case=i64(piece_case),
-        A=A_flat, Q=Q_flat, A0=np.concatenate(A0), beta=np.concatenate(beta), p0=np.concatenate(p0),
-        rho=f64(rho), kr=f64(kr), alpha=f64(alpha), Af=Af, Qf=Qf,
-        node_port_off=i64(node_port_off), node_type=i64(node_type), node_val=f64(node_val), node_wave=i64(node_wave),
-        node_lpm=i64(node_lpm), node_P=f64(node_P),
-        port_piece=i64(port_piece), port_side=i64(port_side), port_R=f64(port_R), port_S=f64(port_S),
-        port_L=f64(port_L), port_q=f64(port_q), port_W=np.zeros(len(port_piece)),
+    return Af, Qf
+
+
+def _pack(flat: _FlatLayout) -> dict:
+    """The kernel's arrays (:data:`KERNEL_ARGS`) from the accumulated lists."""
+    wave_off = np.concatenate([[0], np.cumsum([len(t) for t in flat.tables_t])]).astype(np.int64)
+    i64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+    f64 = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
+    A_flat = np.concatenate(flat.A)
+    Q_flat = np.concatenate(flat.Q)
+    pco = i64(flat.piece_cell_off)
+    Af, Qf = _face_states(A_flat, Q_flat, pco)
+    lpm = flat.lpm
+    return dict(
+        case_piece_off=i64(flat.case_piece_off), case_node_off=i64(flat.case_node_off),
+        case_lpm_off=i64(flat.case_lpm_off),
+        piece_cell_off=pco, piece_dx=f64(flat.piece_dx), piece_case=i64(flat.piece_case),
+        A=A_flat, Q=Q_flat, A0=np.concatenate(flat.A0), beta=np.concatenate(flat.beta), p0=np.concatenate(flat.p0),
+        rho=f64(flat.rho), kr=f64(flat.kr), alpha=f64(flat.alpha), Af=Af, Qf=Qf,
+        node_port_off=i64(flat.node_port_off), node_type=i64(flat.node_type), node_val=f64(flat.node_val),
+        node_wave=i64(flat.node_wave), node_lpm=i64(flat.node_lpm), node_P=f64(flat.node_P),
+        port_piece=i64(flat.port_piece), port_side=i64(flat.port_side), port_R=f64(flat.port_R),
+        port_S=f64(flat.port_S), port_L=f64(flat.port_L), port_q=f64(flat.port_q),
+        port_W=np.zeros(len(flat.port_piece)),
         lpm_port=i64(lpm["port"]), lpm_type=i64(lpm["type"]), lpm_R2=f64(lpm["R2"]), lpm_R3=f64(lpm["R3"]),
         lpm_C1=f64(lpm["C1"]), lpm_C2=f64(lpm["C2"]), lpm_pv=f64(lpm["pv"]), lpm_pim_wave=i64(lpm["pim_wave"]),
         lpm_pim_scale=f64(lpm["pim_scale"]), lpm_P1=f64(lpm["P1"]), lpm_P2=f64(lpm["P2"]),
-        wave_off=wave_off, wave_t=np.concatenate(tables_t), wave_v=np.concatenate(tables_v), wave_period=f64(tables_T),
+        wave_off=wave_off, wave_t=np.concatenate(flat.tables_t), wave_v=np.concatenate(flat.tables_v),
+        wave_period=f64(flat.tables_T),
     )
-    # the coronary P2 state starts consistent with P_im at t = 0
-    for j in range(len(lpm["type"])):
-        if arrays["lpm_type"][j] == LPM_CORONARY:
-            pass
-    return PulsatileModel(arrays, period, cases)
 
 
 KERNEL_ARGS = ("case_piece_off", "case_node_off", "case_lpm_off", "piece_cell_off", "piece_dx", "piece_case",

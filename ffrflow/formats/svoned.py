@@ -346,7 +346,38 @@ def read_svoned(source: str | Path, units_check: bool = True):
 
 def _to_network(doc: dict, source: str):
     segs = _check_refs(doc, source)
-    # tree from the joints
+    parent, children, order = _segment_tree(doc, segs, source)
+    ids = _vessel_names(segs, order)
+    nodes = {k: np.asarray(v, float) for k, v in doc["nodes"].items()}
+    end_mm: dict[int, np.ndarray] = {}
+    dir_last: dict[int, np.ndarray] = {}
+    vessels = [_vessel(segs, s, parent, ids, nodes, end_mm, dir_last, source) for s in order]
+    notes: list[str] = []
+    boundary, inlet = _inlet_boundary(doc, source)
+    outlets = _outlet_boundary(doc, segs, order, children, ids, boundary, notes, source)
+    mats = doc["materials"]
+    used_mats = sorted({segs[s]["material"] for s in order})
+    mat = dict(mats[used_mats[0]])
+    if len(used_mats) > 1:
+        notes.append(f"segments use {len(used_mats)} materials {used_mats}; the network's blood properties come from "
+                     f"{used_mats[0]}")
+    model = {"blood_density_kg_m3": mat["density"] * 1000.0, "blood_viscosity_pa_s": mat["viscosity"] * 0.1}
+    stenoses = _stenoses(segs, order, parent, ids, notes)
+    if stenoses:
+        model["lesion"] = "young-tsai"
+    net = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": vessels,
+                                   "boundary": boundary, "model": model,
+                                   "meta": {"source": source, "format": "svOneDSolver", "model_name": doc["model"]}},
+                                  source=source)
+    data = _svoned_data(doc, segs, order, ids, mat, inlet, outlets, stenoses, notes)
+    for msg in notes:
+        log.info("svOneD %s: %s", source, msg)
+    return net, data
+
+
+def _segment_tree(doc: dict, segs: dict[int, dict], source: str):
+    """The segment tree from the JOINTs: parent and children of every segment id, and the ids parents
+    first (depth first from the one inlet segment); refuses non-trees."""
     parent: dict[int, int] = {}
     for jn, j in doc["joints"].items():
         ins = doc["joint_sets"][j["inlet"]]["segments"]
@@ -368,7 +399,6 @@ def _to_network(doc: dict, source: str):
     children: dict[int, list[int]] = {}
     for c, p in parent.items():
         children.setdefault(p, []).append(c)
-    # order parents first
     order = []
     stack = [roots[0]]
     while stack:
@@ -379,6 +409,11 @@ def _to_network(doc: dict, source: str):
         missing = [segs[s]["name"] for s in segs if s not in set(order)]
         raise InvalidInputError(f"{source}: segments {missing[:6]} are not reachable from the inlet segment (the "
                                 f"joints form a loop)")
+    return parent, children, order
+
+
+def _vessel_names(segs: dict[int, dict], order: list[int]) -> dict[int, str]:
+    """Vessel id of every segment: its name, made unique with ``_<segment id>`` where it repeats."""
     ids: dict[int, str] = {}
     used: set[str] = set()
     for s in order:
@@ -387,45 +422,57 @@ def _to_network(doc: dict, source: str):
             nm = f"{nm}_{s}"
         used.add(nm)
         ids[s] = nm
-    nodes = {k: np.asarray(v, float) for k, v in doc["nodes"].items()}
-    end_mm: dict[int, np.ndarray] = {}
-    dir_last: dict[int, np.ndarray] = {}
-    vessels = []
-    for s in order:
-        seg = segs[s]
-        a = nodes[seg["inlet_node"]] * units.CM_TO_MM
-        b = nodes[seg["outlet_node"]] * units.CM_TO_MM
-        start = end_mm[parent[s]] if s in parent else a
-        d = b - a
-        nd = float(np.linalg.norm(d))
-        if nd > 0:
-            d = d / nd
-        elif s in parent:
-            d = dir_last[parent[s]]
-        else:
-            d = np.array([0.0, 0.0, 1.0])
-        L = seg["length"] * units.CM_TO_MM
-        end = start + L * d
-        end_mm[s] = end
-        dir_last[s] = d
-        r0 = math.sqrt(seg["inlet_area"] / math.pi) * units.CM_TO_MM
-        r1 = math.sqrt(seg["outlet_area"] / math.pi) * units.CM_TO_MM
-        v = {"id": ids[s], "parent": ids[parent[s]] if s in parent else None, "points": [start.tolist(), end.tolist()],
-             "radius": [r0, r1]}
-        if seg["loss"] == "STENOSIS":
-            up = seg["upstream_segment"] if seg["upstream_segment"] in segs and seg["upstream_segment"] != s \
-                else parent.get(s)
-            if up is None:
-                raise InvalidInputError(f"{source}:{seg['line']}: SEGMENT {seg['name']}: a STENOSIS segment needs an "
-                                        f"upstream segment (its reference area)")
-            a0 = segs[up]["outlet_area"]
-            v["lesions"] = [{"start_mm": 0.0, "end_mm": L, "reference_radius_mm":
-                             math.sqrt(a0 / math.pi) * units.CM_TO_MM}]
-        else:
-            v["lesions"] = []
-        vessels.append(v)
-    # boundary conditions
-    notes: list[str] = []
+    return ids
+
+
+def _stenosis_upstream(segs: dict[int, dict], s: int, parent: dict[int, int]) -> int | None:
+    """The segment whose outlet area is STENOSIS segment s's reference: its upstream segment, else its parent."""
+    seg = segs[s]
+    return seg["upstream_segment"] if seg["upstream_segment"] in segs and seg["upstream_segment"] != s \
+        else parent.get(s)
+
+
+def _vessel(segs: dict[int, dict], s: int, parent: dict[int, int], ids: dict[int, str], nodes: dict, end_mm: dict,
+            dir_last: dict, source: str) -> dict:
+    """Segment s as a straight vessel (mm) from its parent's end, its SEGMENT length towards its outlet
+    node, radii from its end areas, a lesion over all of it if it is a STENOSIS; records its end point
+    and direction in ``end_mm`` and ``dir_last``."""
+    seg = segs[s]
+    a = nodes[seg["inlet_node"]] * units.CM_TO_MM
+    b = nodes[seg["outlet_node"]] * units.CM_TO_MM
+    start = end_mm[parent[s]] if s in parent else a
+    d = b - a
+    nd = float(np.linalg.norm(d))
+    if nd > 0:
+        d = d / nd
+    elif s in parent:
+        d = dir_last[parent[s]]
+    else:
+        d = np.array([0.0, 0.0, 1.0])
+    L = seg["length"] * units.CM_TO_MM
+    end = start + L * d
+    end_mm[s] = end
+    dir_last[s] = d
+    r0 = math.sqrt(seg["inlet_area"] / math.pi) * units.CM_TO_MM
+    r1 = math.sqrt(seg["outlet_area"] / math.pi) * units.CM_TO_MM
+    v = {"id": ids[s], "parent": ids[parent[s]] if s in parent else None, "points": [start.tolist(), end.tolist()],
+         "radius": [r0, r1]}
+    if seg["loss"] == "STENOSIS":
+        up = _stenosis_upstream(segs, s, parent)
+        if up is None:
+            raise InvalidInputError(f"{source}:{seg['line']}: SEGMENT {seg['name']}: a STENOSIS segment needs an "
+                                    f"upstream segment (its reference area)")
+        a0 = segs[up]["outlet_area"]
+        v["lesions"] = [{"start_mm": 0.0, "end_mm": L, "reference_radius_mm":
+                         math.sqrt(a0 / math.pi) * units.CM_TO_MM}]
+    else:
+        v["lesions"] = []
+    return v
+
+
+def _inlet_boundary(doc: dict, source: str) -> tuple[dict, dict]:
+    """The boundary block's inlet from the SOLVEROPTIONS inlet table: mean pressure (mmHg) and waveform,
+    or mean flow (mL/s), and the heart rate of the table's span; with the inlet's data (CGS)."""
     so = doc["solver_options"]
     tab = doc["datatables"][so["inlet_table"]]
     if tab["values"] is None:
@@ -448,12 +495,17 @@ def _to_network(doc: dict, source: str):
                                           for t, p in zip(_dedupe(t_in), _dedupe_vals(t_in, v_in))]
         else:
             boundary["inlet_waveform"] = "constant"
-        if span > 0:
-            boundary["heart_rate_bpm"] = 60.0 / span
     else:  # FLOW
         boundary["inlet_flow_ml_s"] = mean_in
-        if span > 0:
-            boundary["heart_rate_bpm"] = 60.0 / span
+    if span > 0:
+        boundary["heart_rate_bpm"] = 60.0 / span
+    return boundary, inlet
+
+
+def _outlet_boundary(doc: dict, segs: dict[int, dict], order: list[int], children: dict[int, list[int]],
+                     ids: dict[int, str], boundary: dict, notes: list[str], source: str) -> dict[str, dict]:
+    """Every outlet's boundary condition with its parameters (CGS), by vessel id; its total resistance
+    into ``boundary["outlets"]`` (mmHg·s/mL) and a shared coronary P_v into ``venous_pressure_mmHg``."""
     outlets: dict[str, dict] = {}
     pvs = []
     for s in order:
@@ -473,36 +525,9 @@ def _to_network(doc: dict, source: str):
                                     f"{seg['bc_type']!r} is not supported (supported: {OUTLET_SUPPORTED})")
         dtab = doc["datatables"][seg["datatable"]]
         w = f"{source}:{dtab['line']}: DATATABLE {seg['datatable']} (outlet of SEGMENT {seg['name']})"
-        vals = [p[1] for p in (dtab["values"] or [])]
-        spec: dict[str, Any] = {"type": seg["bc_type"], "datatable": seg["datatable"]}
-        if seg["bc_type"] == "RESISTANCE":
-            if not vals:
-                raise InvalidInputError(f"{w}: empty")
-            spec["R"] = vals[0]
-            spec["R_t"] = dtab["values"]
-            r_total = vals[0]
-        elif seg["bc_type"] == "RCR":
-            if len(vals) < 3:
-                raise InvalidInputError(f"{w}: an RCR table needs Rp, C, Rd, got {len(vals)} values (truncated?)")
-            spec.update(Rp=vals[0], C=vals[1], Rd=vals[2])
-            r_total = vals[0] + vals[2]
-        elif seg["bc_type"] == "CORONARY":
-            if len(vals) < 8:
-                raise InvalidInputError(f"{w}: a CORONARY table needs Ra1, Ra2, Ca, Cc, Rv1, P_v and at least two "
-                                        f"P_lv(t) pairs, got {len(vals)} values (truncated?)")
-            names = ("Ra1", "Ra2", "Ca", "Cc", "Rv1", "P_v")
-            spec.update({k: vals[j] for j, k in enumerate(names)})
-            wave = dtab["values"][6:]
-            spec["t_s"] = [p[0] for p in wave]
-            spec["P_lv"] = [p[1] for p in wave]
-            r_total = spec["Ra1"] + spec["Ra2"] + spec["Rv1"]
+        spec, r_total = _outlet_spec(seg, dtab, w)
+        if seg["bc_type"] == "CORONARY":
             pvs.append(spec["P_v"])
-        else:  # PRESSURE outlet
-            spec["P"] = vals[0] if vals else 0.0
-            r_total = None
-        for key in ("R", "Rp", "Rd", "C", "Ra1", "Ra2", "Ca", "Cc", "Rv1"):
-            if key in spec and spec[key] < 0:
-                raise InvalidInputError(f"{w}: {key} must be >= 0, got {spec[key]!r}")
         if r_total is not None:
             if r_total <= 0:
                 raise InvalidInputError(f"{w}: total resistance must be > 0, got {r_total!r}")
@@ -515,46 +540,76 @@ def _to_network(doc: dict, source: str):
             boundary["venous_pressure_mmHg"] = pvs[0] / units.MMHG_TO_DYN_CM2
         else:
             notes.append("coronary outlets have different P_v; venous_pressure_mmHg left at 0 for the steady solver")
-    mats = doc["materials"]
-    used_mats = sorted({segs[s]["material"] for s in order})
-    mat = dict(mats[used_mats[0]])
-    if len(used_mats) > 1:
-        notes.append(f"segments use {len(used_mats)} materials {used_mats}; the network's blood properties come from "
-                     f"{used_mats[0]}")
-    model = {"blood_density_kg_m3": mat["density"] * 1000.0, "blood_viscosity_pa_s": mat["viscosity"] * 0.1}
+    return outlets
+
+
+def _outlet_spec(seg: dict, dtab: dict, w: str) -> tuple[dict, float | None]:
+    """One outlet's parameters (CGS) from its DATATABLE and its total resistance (dyn·s/cm⁵; None for a
+    PRESSURE outlet); ``w`` names the table in errors."""
+    vals = [p[1] for p in (dtab["values"] or [])]
+    spec: dict[str, Any] = {"type": seg["bc_type"], "datatable": seg["datatable"]}
+    if seg["bc_type"] == "RESISTANCE":
+        if not vals:
+            raise InvalidInputError(f"{w}: empty")
+        spec["R"] = vals[0]
+        spec["R_t"] = dtab["values"]
+        r_total = vals[0]
+    elif seg["bc_type"] == "RCR":
+        if len(vals) < 3:
+            raise InvalidInputError(f"{w}: an RCR table needs Rp, C, Rd, got {len(vals)} values (truncated?)")
+        spec.update(Rp=vals[0], C=vals[1], Rd=vals[2])
+        r_total = vals[0] + vals[2]
+    elif seg["bc_type"] == "CORONARY":
+        if len(vals) < 8:
+            raise InvalidInputError(f"{w}: a CORONARY table needs Ra1, Ra2, Ca, Cc, Rv1, P_v and at least two "
+                                    f"P_lv(t) pairs, got {len(vals)} values (truncated?)")
+        names = ("Ra1", "Ra2", "Ca", "Cc", "Rv1", "P_v")
+        spec.update({k: vals[j] for j, k in enumerate(names)})
+        wave = dtab["values"][6:]
+        spec["t_s"] = [p[0] for p in wave]
+        spec["P_lv"] = [p[1] for p in wave]
+        r_total = spec["Ra1"] + spec["Ra2"] + spec["Rv1"]
+    else:  # PRESSURE outlet
+        spec["P"] = vals[0] if vals else 0.0
+        r_total = None
+    for key in ("R", "Rp", "Rd", "C", "Ra1", "Ra2", "Ca", "Cc", "Rv1"):
+        if key in spec and spec[key] < 0:
+            raise InvalidInputError(f"{w}: {key} must be >= 0, got {spec[key]!r}")
+    return spec, r_total
+
+
+def _stenoses(segs: dict[int, dict], order: list[int], parent: dict[int, int], ids: dict[int, str],
+              notes: list[str]) -> list[dict]:
+    """The STENOSIS segments with their upstream segment and areas (cm², length cm); a note for every
+    other loss type, which ffrflow's solvers do not model."""
     stenoses = []
     for s in order:
         seg = segs[s]
         if seg["loss"] == "STENOSIS":
-            v = vessels[order.index(s)]
-            up = seg["upstream_segment"] if seg["upstream_segment"] in segs and seg["upstream_segment"] != s \
-                else parent.get(s)
+            up = _stenosis_upstream(segs, s, parent)
             stenoses.append({"vessel": ids[s], "upstream": ids[up], "area_cm2": seg["inlet_area"],
                              "reference_area_cm2": segs[up]["outlet_area"], "length_cm": seg["length"]})
         elif seg["loss"] != "NONE":
             notes.append(f"segment {seg['name']}: loss type {seg['loss']} is not modelled by ffrflow's solvers")
-    if stenoses:
-        model["lesion"] = "young-tsai"
-    net = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": vessels,
-                                   "boundary": boundary, "model": model,
-                                   "meta": {"source": source, "format": "svOneDSolver", "model_name": doc["model"]}},
-                                  source=source)
+    return stenoses
+
+
+def _svoned_data(doc: dict, segs: dict[int, dict], order: list[int], ids: dict[int, str], mat: dict, inlet: dict,
+                 outlets: dict, stenoses: list, notes: list[str]) -> dict:
+    """:func:`read_svoned`'s ``data``: what the network cannot hold, the cards without their line numbers (CGS)."""
     segments = []
     for s in order:
         d = {k: v for k, v in segs[s].items() if k != "line"}
         d["vessel"] = ids[s]
         segments.append(d)
-    data = {"model": doc["model"], "material": mat, "materials": mats, "inlet": inlet, "outlets": outlets,
-            "stenoses": stenoses, "solver_options": doc["solver_options"], "segments": segments,
+    return {"model": doc["model"], "material": mat, "materials": doc["materials"], "inlet": inlet,
+            "outlets": outlets, "stenoses": stenoses, "solver_options": doc["solver_options"], "segments": segments,
             "nodes": {k: list(v) for k, v in doc["nodes"].items()},
             "joints": {k: {kk: vv for kk, vv in j.items() if kk != "line"} for k, j in doc["joints"].items()},
             "joint_sets": {k: j["segments"] for k, j in doc["joint_sets"].items()},
             "datatables": {k: {"type": t["type"], "values": t["values"], "raw": t["raw"]}
                            for k, t in doc["datatables"].items()},
             "output": doc["output"], "notes": notes, "units": "cgs"}
-    for msg in notes:
-        log.info("svOneD %s: %s", source, msg)
-    return net, data
 
 
 def pulsatile_inputs(data: dict) -> tuple[dict, dict]:
