@@ -131,3 +131,17 @@ def test_numba_matches_numpy_reference(demo_net):
         out[be] = (a["A"].copy(), a["Q"].copy(), a["node_P"].copy(), a["lpm_P1"].copy(), acc[0].copy())
     for x, y in zip(out["numpy"], out["cpu"]):
         assert np.max(np.abs(x - y)) <= 1e-10 * np.max(np.abs(x))
+
+
+def test_an_explicit_outlet_venous_pressure_stays_with_its_outlet(demo_net):
+    """Truth: each outlet model's venous pressure is its own; an outlet without an explicit model
+    keeps ``boundary.venous_pressure_mmHg``, the pressure its steady start was solved with."""
+    from ffrflow.cfd.boundary import outlet_resistances
+
+    r_out, _ = outlet_resistances(demo_net)
+    first = demo_net.outlets[0]
+    pv = units.mmhg_to_pa(demo_net.boundary.venous_pressure_mmHg)
+    model = build_model(demo_net, outlet_models={first: {"type": "resistance", "R": r_out[first], "pv": pv + 500.0}})
+    got = np.sort(model.arrays["lpm_pv"])
+    assert got.size == len(demo_net.outlets)
+    np.testing.assert_array_equal(got, np.sort([pv + 500.0] + [pv] * (got.size - 1)))

@@ -275,10 +275,8 @@ def _add_case(flat: _FlatLayout, ci: int, net: VesselNetwork, steady, disc: Disc
             side = sides[net.root_of(vid)]
             explicit = rep["outlets"][vid]["source"] == "explicit" or b.outlet_model == "resistance"
             given = explicit_lpm.get(vid)
-            if given is not None:
-                # an explicit model's venous pressure stays the default for the case's following outlets
-                pv = float(given.get("pv", pv))
-            out = _outlet_model(flat, given, R_tot, explicit, b, rep, vid, side, pv, lv_table, period, wf)
+            pv_out = pv if given is None else float(given.get("pv", pv))   # this outlet's own, if it has one
+            out = _outlet_model(flat, given, R_tot, explicit, b, rep, vid, side, pv_out, lv_table, period, wf)
             _add_outlet(flat, vid, info, out, sl.stop - 1)
     flat.end_case()
     return {"network": net, "disc": disc, "vmap": vmap, "nodes": nodes_info, "steady": steady,
