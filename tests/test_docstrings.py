@@ -8,7 +8,9 @@ import importlib
 import pytest
 
 MODULES = ["ffrflow.config", "ffrflow.network", "ffrflow.cfd.boundary", "ffrflow.cfd.elements",
-           "ffrflow.cfd.steady", "ffrflow.cfd.ensemble", "ffrflow.api", "ffrflow.cfd.lumped", "ffrflow.formats.svzerod",
+           "ffrflow.cfd.steady", "ffrflow.cfd.ensemble", "ffrflow.api", "ffrflow.cfd.lumped",
+           "ffrflow.cfd.lumped.model", "ffrflow.cfd.lumped.packing", "ffrflow.cfd.lumped.result",
+           "ffrflow.cfd.lumped.solve", "ffrflow.cfd.lumped.from_network", "ffrflow.formats.svzerod",
            "ffrflow.formats.svoned", "ffrflow.formats.vtkcenterlines", "ffrflow.formats.simvascular",
            "ffrflow.plausibility"]
 

@@ -23,7 +23,7 @@ Flat layout (batched over cases, CSR-style; every index is global; float64 / int
     Boundary conditions per case, their type (0 FLOW, 1 PRESSURE, 2 RESISTANCE, 3 RCR, 4 CORONARY,
     5 CORONARY_VAR_RES) and element.
 ``bc_tab`` (n_bc, 10)
-    Table of each parameter slot (order of ``ffrflow.cfd.lumped.BC_TYPES``), −1 when unused.
+    Table of each parameter slot (order of ``ffrflow.cfd.lumped.model.BC_TYPES``), −1 when unused.
 ``tab_off, tab_t, tab_v, tab_mean, tab_period``
     Parameter tables: a constant (one value) or a periodic series (times, values), the mean of the
     samples (steady initialisation) and the period.

@@ -1,5 +1,5 @@
 // Global kernel of the lumped (0D) solver: one thread integrates one case (lumped.cuh, ff_lp_case).
-// The arguments are FF_LP_PARAMS (lumped.cuh): the arrays of ffrflow.cfd.lumped.KERNEL_ARGS in that
+// The arguments are FF_LP_PARAMS (lumped.cuh): the arrays of ffrflow.cfd.lumped.packing.KERNEL_ARGS in that
 // order, then the row widths of sim_i and sim_f and the number of cases.
 #include "lumped.cuh"
 

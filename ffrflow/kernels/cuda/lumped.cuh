@@ -20,7 +20,7 @@ enum { FF_LP_NPAR = 10 };  // parameter slots per boundary condition (columns of
 // A Newton iteration that stalls below FF_LP_STALL x tolerance is at the round-off floor and is accepted.
 #define FF_LP_STALL 100.0
 
-// The arrays of lumped_integrate (argument order of ffrflow.cfd.lumped.KERNEL_ARGS) and the row widths
+// The arrays of lumped_integrate (argument order of ffrflow.cfd.lumped.packing.KERNEL_ARGS) and the row widths
 // of sim_i / sim_f (the other 2-D arrays have fixed widths: 4, FF_LP_NPAR, 2, 4, 3, W_EL, W_BC).
 struct FfLumped {
     const ff_int* el_off; const ff_int* el_parent; const ff_int* ch_off; const ff_int* ch_idx;
@@ -36,7 +36,7 @@ struct FfLumped {
 };
 
 // The argument list of the lumped entry points (the __global__ kernel in lumped.cu and the plain-C++ host
-// driver of the tests): the arrays of ffrflow.cfd.lumped.KERNEL_ARGS in that order, the row widths of sim_i
+// driver of the tests): the arrays of ffrflow.cfd.lumped.packing.KERNEL_ARGS in that order, the row widths of sim_i
 // and sim_f, and the number of cases; FF_LP_BIND(M) gathers them into an FfLumped.
 #define FF_LP_PARAMS const ff_int* el_off, const ff_int* el_parent, const ff_int* ch_off, \
         const ff_int* ch_idx, const double* el_R, const double* el_C, const double* el_L, const double* el_S, \
