@@ -53,7 +53,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ._atomic import atomic_dir, atomic_path, atomic_write_text
+from ._atomic import atomic_dir, atomic_write_text
 from .errors import BackendUnavailableError, FfrflowError, InvalidInputError
 
 log = logging.getLogger("ffrflow")
@@ -281,7 +281,7 @@ def write_case(prepared: dict, solved: dict, outdir: str, options: dict) -> dict
     and ``error`` for a failure). Never raises for the case's own failure.
     """
     from . import api
-    from .uncertainty import attach_to_outputs
+    from .uncertainty import attach_to_outputs, write_uq
 
     if options.get("renderer") in ("vtk", "matplotlib"):
         os.environ.setdefault("FFRFLOW_RENDERER", options["renderer"])
@@ -311,14 +311,7 @@ def write_case(prepared: dict, solved: dict, outdir: str, options: dict) -> dict
                 block = {**solved["batch"], "graph": graph}
                 attach_to_outputs(tmp, "batch", block)
                 if unc is not None:
-                    atomic_write_text(tmp / "uq.json", json.dumps(unc.summary(), indent=1) + "\n")
-                    if options.get("pictures", True):
-                        import matplotlib.pyplot as plt
-
-                        fig = unc.plot()
-                        with atomic_path(tmp / "uq.png") as p:
-                            fig.savefig(p, dpi=110, format="png")
-                        plt.close(fig)
+                    write_uq(unc, tmp, "uq", picture=bool(options.get("pictures", True)))
                     attach_to_outputs(tmp, "uq", unc.summary(), unc.arrays())
                 api.write_report(tmp)          # report.html (with the uncertainty) and thumb.png
                 record.update({"status": "ok", "seconds": elapsed()})

@@ -73,7 +73,6 @@ the same uncertainty machinery.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -90,6 +89,7 @@ from ._atomic import atomic_path, atomic_write_text
 from .anatomy import label_network
 from .errors import ConvergenceError, InvalidInputError
 from .network import VesselNetwork
+from .plots.uncertainty import plot_pci, plot_uq
 from .readouts import lesion_readout_probes, vessel_readout_probes
 
 log = logging.getLogger("ffrflow")
@@ -273,36 +273,11 @@ class UQResult:
         out.update({f"failed/{k}": v for k, v in self.failed_inputs.items()})
         return out
 
-    def plot(self, title: str | None = None):
-        """Distributions of lesion and outlet FFR with the 0.80 cut-off (matplotlib figure)."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        labels = [f"{x['id']} {x['vessel']}" for x in self.lesions] + [f"out {x['vessel']}" for x in self.outlets]
-        data = [self.ffr_lesion[:, j] for j in range(self.ffr_lesion.shape[1])] + \
-               [self.ffr_outlet[:, j] for j in range(self.ffr_outlet.shape[1])]
-        data = [y[np.isfinite(y)] for y in data]   # failed samples (NaN) are not drawn
-        fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.6))
-        if data:
-            # matplotlib >= 3.10 names the direction ``orientation`` (``vert`` is deprecated there)
-            horizontal = ({"orientation": "horizontal"} if "orientation" in inspect.signature(ax.violinplot).parameters
-                          else {"vert": False})
-            parts = ax.violinplot(data, showmedians=True, quantiles=[[0.05, 0.95]] * len(data), **horizontal)
-            for b in parts["bodies"]:
-                b.set_alpha(0.6)
-        ax.axvline(CUTOFF, color="crimson", lw=1.5, ls="--", label="FFR 0.80")
-        ax.set_yticks(range(1, len(labels) + 1), labels)
-        ax.set_xlabel("FFR")
-        failed = f", {self.n_failed} failed" if self.n_failed else ""
-        ax.set_title(title or f"FFR uncertainty ({self.n_samples} samples{failed}, {self.method})")
-        for j, x in enumerate(self.lesions + self.outlets, start=1):
-            ax.text(1.005, j, f"P(≤0.80)={x['p_below_cutoff']:.2f}", va="center", fontsize=8,
-                    transform=ax.get_yaxis_transform())
-        ax.legend(loc="lower left", fontsize=8)
-        fig.tight_layout()
-        return fig
+    def plot(self, title: str | None = None, path=None):
+        """Distributions of lesion and outlet FFR with the 0.80 cut-off (FFR dimensionless): a
+        matplotlib figure built without pyplot (:func:`ffrflow.plots.uncertainty.plot_uq`), saved to
+        ``path`` when given."""
+        return plot_uq(self, title, path=path)
 
 
 def _stats(y: np.ndarray) -> dict:
@@ -718,18 +693,17 @@ def readout_uncertainty(probes: dict, ffr_node: np.ndarray | None, ok: np.ndarra
     return summary, arrays
 
 
-def write_uq(res: UQResult, output_dir, name: str = "uq") -> dict:
-    """Write ``<name>.json`` and ``<name>.png`` (distributions with the 0.80 line) atomically."""
+def write_uq(res: UQResult, output_dir, name: str = "uq", picture: bool = True) -> dict:
+    """Write ``<name>.json`` and, with ``picture``, ``<name>.png`` (distributions with the 0.80 line)
+    atomically; returns their paths (``json``, ``png``)."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"{name}.json", json.dumps(res.summary(), indent=1) + "\n")
-    fig = res.plot()
-    with atomic_path(out / f"{name}.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return {"json": out / f"{name}.json", "png": out / f"{name}.png"}
+    paths = {"json": out / f"{name}.json"}
+    if picture:
+        plot_uq(res, path=out / f"{name}.png")
+        paths["png"] = out / f"{name}.png"
+    return paths
 
 
 @dataclass
@@ -748,41 +722,11 @@ class PCIResult:
             d["uncertainty"] = self.uncertainty.summary()
         return d
 
-    def plot_pullback(self, network: VesselNetwork):
-        """Pull-back FFR before and after PCI along every root-to-outlet path holding a stented lesion."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        vs = {x["vessel"] for x in self.lesions if x["stented"]}
-        paths = [p for p in network.root_to_outlet_paths() if vs & set(p)] or network.root_to_outlet_paths()[:1]
-        fig, ax = plt.subplots(figsize=(8, 4.2))
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for c, path in enumerate(paths):
-            s0, xs, pre, post = 0.0, [], [], []
-            for vid in path:
-                d = self.vessels[vid]
-                xs.append(s0 + d["s_mm"])
-                pre.append(d["ffr_pre"])
-                post.append(d["ffr_post"])
-                s0 += float(d["s_mm"][-1])
-            col = colors[c % len(colors)]
-            ax.plot(np.concatenate(xs), np.concatenate(pre), color=col, ls="--", lw=1.2, label=f"{path[-1]} before")
-            ax.plot(np.concatenate(xs), np.concatenate(post), color=col, lw=1.8, label=f"{path[-1]} after PCI")
-        for x in self.lesions:
-            if x["stented"]:
-                ax.axvspan(x["position_mm"] - 0.5 * x["length_mm"], x["position_mm"] + 0.5 * x["length_mm"],
-                           color="0.85", zorder=0)
-                ax.text(x["position_mm"], 1.005, x["id"], ha="center", va="bottom", fontsize=8)
-        ax.axhline(CUTOFF, color="crimson", ls=":", lw=1.2)
-        ax.set_xlabel("distance from ostium (mm)")
-        ax.set_ylabel("FFR")
-        ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.03)
-        ax.set_title("Virtual PCI: pull-back before and after")
-        ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        return fig
+    def plot_pullback(self, network: VesselNetwork, path=None):
+        """Pull-back FFR before and after PCI against distance from the ostium (mm) along every
+        root-to-outlet path holding a stented lesion: a matplotlib figure built without pyplot
+        (:func:`ffrflow.plots.uncertainty.plot_pci`), saved to ``path`` when given."""
+        return plot_pci(self, network, path=path)
 
 
 def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_samples: int = 0,
@@ -846,15 +790,10 @@ def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_s
            if n_samples > 0 else None)
     res = PCIResult(chosen, les, outs, vessels, unc)
     if output_dir is not None:
-        import matplotlib.pyplot as plt
-
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "pci.json", json.dumps(res.summary(), indent=1) + "\n")
-        fig = res.plot_pullback(net)
-        with atomic_path(out / "pullback_pci.png") as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
+        plot_pci(res, net, path=out / "pullback_pci.png")
         if unc is not None:
             write_uq(unc, out, "pci_uq")
     return res

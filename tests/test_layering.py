@@ -2,12 +2,14 @@
 
 Every module's import statements (at module level and inside functions) are parsed with ``ast`` and
 resolved to ffrflow module names; nothing is imported, so the test sees imports that a run would
-only reach on some paths.
+only reach on some paths. One test imports ``ffrflow`` in a subprocess, to see that it stays light.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ffrflow"
 #: What the physics (cfd) and the kernels must never import: the layers above them.
 FORBIDDEN_BELOW = ("ffrflow.formats", "ffrflow.plots", "ffrflow.meshing", "ffrflow.phantoms", "ffrflow.batch",
                    "ffrflow.batch_graph", "ffrflow.api", "ffrflow.report")
+
+#: The top layer: the pictures (ffrflow.plots) never import it; uncertainty's figures take its results
+#: as arguments.
+TOP = ("ffrflow.api", "ffrflow.uncertainty", "ffrflow.batch", "ffrflow.batch_graph", "ffrflow.cli")
 
 #: (importing module, imported module) pairs allowed as function-local imports only, with the reason.
 ALLOWED_LOCAL = {
@@ -103,6 +109,22 @@ def test_physics_and_kernels_do_not_import_the_layers_above(module):
         bad.append(f"{MODULES[module].relative_to(PACKAGE.parent)}:{line}: imports {target}"
                    f"{' (inside a function)' if local else ''}")
     assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _under(m, "ffrflow.plots")))
+def test_plots_do_not_import_the_top_layer(module):
+    bad = [f"{MODULES[module].relative_to(PACKAGE.parent)}:{line}: imports {target}"
+           for target, _, line in IMPORTS[module] if any(_under(target, t) for t in TOP)]
+    assert not bad, "\n".join(bad)
+
+
+def test_import_ffrflow_loads_no_matplotlib_vtk_or_solver_stack():
+    """``uncertainty`` imports ``plots`` at module level and ``import ffrflow`` imports ``uncertainty``:
+    plots keeps matplotlib, VTK and the meshing stack inside its functions."""
+    code = ("import sys, ffrflow; print(sorted(m for m in ('matplotlib', 'vtkmodules', 'numba', 'cupy', "
+            "'ffrflow.meshing', 'ffrflow.cfd', 'ffrflow.kernels') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_allowed_exceptions_are_still_needed():

@@ -105,7 +105,7 @@ def test_saved_ffr_png_is_matplotlibs_own_picture(case, tmp_path):
 
 def test_matplotlib_fallback_draws_the_same_picture(case, tmp_path, monkeypatch):
     _, r, _ = case
-    monkeypatch.setattr(plots, "_vtk_ok", (False, "test: no OpenGL"))
+    monkeypatch.setattr(plots.render, "_vtk_ok", (False, "test: no OpenGL"))
     fig = r.plot(path=tmp_path / "ffr.png")
     assert fig.ffrflow_renderer == "matplotlib"
     _check_picture(tmp_path / "ffr.png")

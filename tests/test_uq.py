@@ -91,6 +91,26 @@ def test_stenting_raises_ffr_downstream_only(demo):
         pci(demo, "L9")
 
 
+def test_uq_and_pci_pictures_are_drawn_without_pyplot(demo, tmp_path):
+    """uq.png, pci_uq.png and pullback_pci.png come from ffrflow.plots.uncertainty, built without
+    pyplot: no figure is left open in pyplot's registry, and the files are where they always were."""
+    import matplotlib.pyplot as plt
+
+    from ffrflow.plots import plot_pci, plot_uq
+
+    open_before = plt.get_fignums()
+    r = uq(demo, 64, backend="numpy", output_dir=tmp_path / "u")
+    p = pci(demo, "L1", backend="numpy", n_samples=32, output_dir=tmp_path / "p")
+    assert (tmp_path / "u" / "uq.png").stat().st_size > 10000
+    assert {q.name for q in (tmp_path / "p").iterdir()} >= {"pci.json", "pullback_pci.png", "pci_uq.json",
+                                                            "pci_uq.png"}
+    fig = r.plot()
+    assert plot_uq(r).axes[0].get_title() == fig.axes[0].get_title() == "FFR uncertainty (64 samples, qmc)"
+    assert hasattr(fig, "_repr_png_") and hasattr(p.plot_pullback(demo), "_repr_png_")
+    assert plot_pci(p, demo).axes[0].get_title() == "Virtual PCI: pull-back before and after"
+    assert plt.get_fignums() == open_before
+
+
 def test_cli_uq_and_pci_write_their_outputs(tmp_path):
     demo_case().write(tmp_path / "case", mask=False)
     net = str(tmp_path / "case" / "network.json")
