@@ -16,21 +16,11 @@ Sub-packages: :mod:`ffrflow.meshing` (geometry in, network out), :mod:`ffrflow.c
 
 from ._version import __version__
 from .api import load, mesh, run, solve
+from .cfd.result import Result
 from .config import Boundary, Model
-from .errors import (BackendUnavailableError, ConvergenceError, FfrflowError, InvalidInputError,
-                     MeshQualityError)
+from .errors import BackendUnavailableError, ConvergenceError, FfrflowError, InvalidInputError, MeshQualityError
 from .network import Lesion, Vessel, VesselNetwork
 from .uncertainty import pci, uq
-
-
-
-def __getattr__(name):
-    # ``ffrflow.Result`` without importing the solver stack at ``import ffrflow``
-    if name == "Result":
-        from .cfd.result import Result
-
-        return Result
-    raise AttributeError(f"module 'ffrflow' has no attribute {name!r}")
 
 
 __all__ = [

@@ -15,12 +15,26 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import formats
 from ._atomic import atomic_write_text, output_folder
 from .anatomy import apply_names, read_names
+from .cfd.lumped import LumpedModel, solve_lumped, solve_lumped_network
+from .cfd.pulsatile import solve_pulsatile
+from .cfd.steady import solve_steady
 from .config import apply_overrides
 from .errors import BackendUnavailableError, InvalidInputError
+from .formats import detect
+from .formats.svoned import pulsatile_inputs
+from .formats.svzerod import write_svzerod
+from .meshing import _jsonable, is_geometry_path, mesh as mesh_geometry, write_mesh_outputs
+from .meshing.io import load_centerlines, polydata_kind
+from .meshing.stenosis import detect_lesions, lesion_table
+from .meshing.surface import write_surface
+from .meshing.volume import tetrahedral_mesh, volume_mesh_available
 from .network import VesselNetwork, merge_serial_vessels
 from .plausibility import UNITS_TO_MM, fixed_units, input_warnings
+from .report import write_case_report
+from .report.case import write_thumbnail
 from .vtkio import write_polydata
 
 log = logging.getLogger("ffrflow")
@@ -74,7 +88,6 @@ def load(source: str | Path | VesselNetwork | Mapping[str, Any], *, units: str |
         Naming the file and the field for anything malformed or unsupported; a unit that cannot be
         told.
     """
-    from . import formats
 
     if units is not None and units not in UNITS_TO_MM:
         raise InvalidInputError(f"units (--units): expected one of {list(UNITS_TO_MM)}, got {units!r}")
@@ -107,7 +120,6 @@ def load(source: str | Path | VesselNetwork | Mapping[str, Any], *, units: str |
         fixed_units("mm", "a network JSON file (ffrflow-network/1)", units, str(path))
         return VesselNetwork.from_json(path)
     if name.endswith((".vtp", ".vtk")):
-        from .meshing.io import load_centerlines, polydata_kind
 
         if polydata_kind(path) == "centerlines":
             if formats.vtkcenterlines.has_vmtk_arrays(path):
@@ -183,18 +195,15 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
     if volume_mesh:
         if output_dir is None:
             raise InvalidInputError("volume_mesh: needs an output_dir for volume.msh")
-        from .meshing.volume import volume_mesh_available
 
         ok, why = volume_mesh_available()
         if not ok:
             raise BackendUnavailableError(f"--volume-mesh: {why}")
     res = _mesh(source, label=label, threshold=threshold, ostia=ostia, lesions=lesions, **options)
     if output_dir is not None:
-        from .meshing import write_mesh_outputs
 
         with output_folder(output_dir) as tmp:
             if volume_mesh:
-                from .meshing.volume import tetrahedral_mesh
 
                 res.volume_info = tetrahedral_mesh(res.surface, res.network, Path(tmp) / "volume.msh")
                 res.volume_info["path"] = "volume.msh"
@@ -204,8 +213,6 @@ def mesh(source: str | Path, output_dir: str | Path | None = None, *, label: int
 
 
 def _mesh(source, **options):
-    from .meshing import mesh as mesh_geometry
-
     res = mesh_geometry(source, **options)
     res.network.meta["mesh"] = res.summary()
     sinfo = res.image_info.get("surface_input")
@@ -236,11 +243,9 @@ def is_geometry_input(source) -> bool:
     """Whether ``source`` is a mask or surface path that :func:`run` meshes before solving."""
     if not isinstance(source, (str, Path)):
         return False
-    from .formats import detect
 
     if detect(source) == "simvascular":
         return False
-    from .meshing import is_geometry_path
 
     return is_geometry_path(source)
 
@@ -271,12 +276,10 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
     """
     if solver not in SOLVERS:
         raise InvalidInputError(f"solver: expected one of {SOLVERS}, got {solver!r}")
-    from .cfd.lumped import LumpedModel
 
     warnings = input_warnings(network)
 
     if isinstance(network, LumpedModel):
-        from .cfd.lumped import solve_lumped
 
         if solver == "pulsatile":
             raise InvalidInputError("solver: an svZeroDSolver model has no geometry for the pulsatile 1D solver; "
@@ -300,7 +303,6 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
         log.info("lesions: as given by the svOneDSolver model (%d STENOSIS segments); detection off",
                  len(svoned.get("stenoses", [])))
     if detect:
-        from .meshing.stenosis import detect_lesions
 
         t = time.perf_counter()
         network = detect_lesions(network)
@@ -308,18 +310,15 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
         log.info("lesions: %d found (threshold %.0f %% DS)",
                  sum(len(v.lesions or []) for v in network.vessels.values()), network.model.stenosis_threshold_pct)
     if solver == "lumped":
-        from .cfd.lumped import solve_lumped_network
 
         result = solve_lumped_network(network, backend=backend, **solver_options)
         log.info("solve: lumped on %s, %d Newton iterations", result.backend, result.iterations)
     elif solver == "pulsatile":
-        from .cfd.pulsatile import solve_pulsatile
 
         if svoned is not None and "outlet_models" not in solver_options:
             # the model's own inlet table and outlet models; its serial SEGMENT chains are merged into
             # single vessels (the same 1D equations, without the sub-millimetre cells that would set the
             # time step)
-            from .formats.svoned import pulsatile_inputs
 
             outlets, inlet = pulsatile_inputs(svoned)
             network, mapping = merge_serial_vessels(network)
@@ -332,7 +331,6 @@ def solve(network: VesselNetwork, solver: str = "steady", backend: str = "auto",
                  result.backend, result.iterations, "periodic" if result.converged else "NOT periodic",
                  result.residual, result.pulsatile["steps_per_cycle"], result.pulsatile["dt_s"])
     else:
-        from .cfd.steady import solve_steady
 
         result = solve_steady(network, backend=backend, **solver_options)
         log.info("solve: %s on %s, %d Newton iterations, residual %.1e", solver, result.backend,
@@ -442,8 +440,6 @@ def write_report(folder: str | Path) -> Path | None:
     if not (Path(folder) / "summary.json").is_file():
         return None
     try:
-        from .report import write_case_report
-        from .report.case import write_thumbnail
 
         t = time.perf_counter()
         path = write_case_report(folder)
@@ -478,7 +474,6 @@ def write_outputs(result, output_dir: str | Path, pictures: bool = False) -> dic
     t = time.perf_counter()
     paths.update(result.save(out))
     if not isinstance(result.network, VesselNetwork) and result.network.units == "cgs":
-        from .formats.svzerod import write_svzerod  # a lumped result: its model as svZeroDSolver JSON
 
         paths["model"] = write_svzerod(result.network, out / "model.json")
     solved_network = hasattr(result, "disc") and isinstance(result.network, VesselNetwork)
@@ -488,7 +483,6 @@ def write_outputs(result, output_dir: str | Path, pictures: bool = False) -> dic
         paths["surface"] = write_polydata(surf, out / "surface.vtp")
         result.timings_s["surface_ffr"] = time.perf_counter() - t_s
     if getattr(result, "surface", None) is not None:
-        from .meshing.surface import write_surface
 
         paths["surface_stl"] = write_surface(result.surface, out / "surface.stl")
     if pictures and solved_network:
@@ -502,8 +496,6 @@ def write_outputs(result, output_dir: str | Path, pictures: bool = False) -> dic
                 result.notes.append(f"{name} not drawn: {type(exc).__name__}: {exc}")
         result.timings_s["pictures"] = time.perf_counter() - t_p
     if getattr(result, "mesh_info", None) is not None:
-        from .meshing import _jsonable
-        from .meshing.stenosis import lesion_table
 
         paths["lesions"] = out / "lesions.json"
         atomic_write_text(paths["lesions"], json.dumps(_jsonable(lesion_table(result.network)), indent=1) + "\n")

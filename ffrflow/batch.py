@@ -59,6 +59,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
+import importlib.util
 import json
 import logging
 import os
@@ -66,14 +68,20 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from . import api
 from ._atomic import atomic_dir, atomic_path, atomic_write_text
 from .errors import BackendUnavailableError, FfrflowError, InvalidInputError
+from .kernels import cuda_available
+from .plots import vtk_offscreen_available
+from .report import Dashboard
 
 log = logging.getLogger("ffrflow")
 
@@ -247,7 +255,6 @@ def tune_malloc() -> bool:
         return _MALLOC_TUNED
     _MALLOC_TUNED = False
     if os.environ.get("MALLOC_TRIM_THRESHOLD_") and sys.platform.startswith("linux"):
-        import ctypes
 
         try:
             libc = ctypes.CDLL("libc.so.6")
@@ -278,7 +285,6 @@ def run_case(spec: CaseSpec | dict, outdir: str, options: dict | None = None) ->
         ``case_id``, ``status`` (``ok``, ``failed``, ``skipped``), ``seconds``, ``stage`` and ``error``
         for a failure.
     """
-    from . import api
 
     tune_malloc()
     spec = spec if isinstance(spec, CaseSpec) else CaseSpec(**spec)
@@ -333,7 +339,6 @@ def load_case_input(spec: CaseSpec, where: dict) -> tuple:
     Returns ``(network, meshed)`` (``meshed`` is the meshing result, or None for a network file).
     ``where["stage"]`` follows the work (``input``, ``mesh``, ``load``) so that a caller's error
     record names the stage that failed."""
-    from . import api
 
     where["stage"] = "input"
     if not Path(spec.path).exists():
@@ -487,7 +492,6 @@ class BatchReport:
 def _children_ignore_sigint():
     """Worker processes started inside this block ignore SIGINT (the disposition survives exec), so that
     Ctrl-C reaches only the driver, which cancels the cases and shuts the cluster down in order."""
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -502,9 +506,7 @@ def _children_ignore_sigint():
 def gpu_cluster_missing() -> list[str]:
     """What a dask-cuda GPU cluster needs and this machine lacks: any of CuPy, a CUDA device that
     CuPy can run a kernel on, and dask-cuda (an empty list when all are there)."""
-    import importlib.util
 
-    from .kernels import cuda_available
 
     missing = []
     if importlib.util.find_spec("cupy") is None:
@@ -721,7 +723,6 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     bar = _Progress(len(specs), progress)
     runnable = [s for s in specs if s.problem is None]
     if dashboard:   # OUTDIR/index.html, its data rewritten as cases finish (ffrflow.report.dashboard)
-        from .report import Dashboard
 
         bar = Dashboard(out, [s.case_id for s in runnable], title=f"ffrflow batch: {Path(manifest).name}").following(bar)
     for s in specs:
@@ -750,9 +751,7 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
                 if pictures and not scheduler:
                     # whether VTK renders off screen here, probed once (in a subprocess) while the
                     # cluster starts; the workers are told with the cases instead of each probing
-                    from concurrent.futures import ThreadPoolExecutor
 
-                    from .plots import vtk_offscreen_available
 
                     pool = ThreadPoolExecutor(1)
                     probe = pool.submit(vtk_offscreen_available)

@@ -43,6 +43,7 @@ Every case solved that way says so (``batch.graph.solve.emulated: true``).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -53,8 +54,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
+
+from . import api
 from ._atomic import atomic_dir, atomic_write_text
+from .batch import (CaseSpec, _WORKER_CONFIG, _children_ignore_sigint, _public_message, load_case_input, tune_malloc,
+                    write_failure)
+from .cfd.ensemble import STATUS, solve_steady_batch
+from .cfd.lumped import LumpedModel
+from .config import apply_overrides
 from .errors import BackendUnavailableError, FfrflowError, InvalidInputError
+from .kernels import resolve_backend
+from .meshing.stenosis import detect_lesions
+from .network import VesselNetwork
+from .uncertainty import attach_to_outputs, uq, write_uq
 
 log = logging.getLogger("ffrflow")
 
@@ -83,8 +96,6 @@ def _where() -> dict:
 
 
 def _error(spec, exc: BaseException, stage: str, t0: float) -> dict:
-    from .batch import _public_message
-
     msg = _public_message(str(exc) or type(exc).__name__, spec)
     err = {"case_id": spec.case_id, "input": spec.input, "type": type(exc).__name__, "message": msg,
            "stage": stage, "seconds": time.perf_counter() - t0, "expected": isinstance(exc, FfrflowError)}
@@ -101,9 +112,6 @@ def prepare_case(spec: dict, options: dict) -> dict:
     result of a mask or surface, else None), ``timings_s`` (s), ``where`` (this worker) and, on
     failure, ``error`` (the future ``error.json``). Never raises for the case's own failure.
     """
-    from . import api
-    from .batch import CaseSpec, load_case_input, tune_malloc
-    from .config import apply_overrides
 
     tune_malloc()
     if options.get("renderer") in ("vtk", "matplotlib"):
@@ -120,14 +128,12 @@ def prepare_case(spec: dict, options: dict) -> dict:
             out["timings_s"].update({f"mesh_{k}": v for k, v in meshed.timings_s.items()})
         out["sha256"] = api.file_sha256(spec.path)
         where["stage"] = "solve"        # overrides and lesion detection are part of api.solve in ffrflow run
-        from .cfd.lumped import LumpedModel
 
         if not isinstance(net, LumpedModel):
             if spec.overrides:
                 b, m = apply_overrides(net.boundary, net.model, spec.overrides)
                 net = net.replace_config(boundary=b, model=m)
             if getattr(net, "svoned", None) is None:
-                from .meshing.stenosis import detect_lesions
 
                 t = time.perf_counter()
                 net = detect_lesions(net)
@@ -153,7 +159,6 @@ def _backend_here(options: dict) -> tuple[str, bool]:
     A real GPU worker solves with ``cuda`` (a :class:`BackendUnavailableError` if CuPy cannot use the
     device there, never a CPU solve instead); an emulated one (a test device, module docstring) with
     Numba (``cpu``)."""
-    from .kernels import resolve_backend
 
     emulated = os.environ.get("FFRFLOW_EMULATED_GPU_WORKER", "") == "1"
     if bool(options.get("emulate_gpu_workers")) != emulated:
@@ -179,11 +184,6 @@ def solve_batch(cases: Sequence[dict], options: dict, batch_id: str) -> list[dic
     ``uq`` (a :class:`~ffrflow.uncertainty.UQResult` or None), ``batch`` (the block for
     ``summary.json``) or ``error``. Never raises for a case's own failure.
     """
-    import numpy as np
-
-    from . import api
-    from .cfd.ensemble import solve_steady_batch
-    from .network import VesselNetwork
 
     where = _where()
     t_batch = time.perf_counter()
@@ -235,7 +235,6 @@ def solve_batch(cases: Sequence[dict], options: dict, batch_id: str) -> list[dic
             elif got is not None:
                 b, k = got
                 if int(b.status[k]) != 0:
-                    from .cfd.ensemble import STATUS
 
                     info["batched_status"] = STATUS[int(b.status[k])]
                 case_ffr = {o["vessel"]: o["ffr"] for o in result.outlet_records}
@@ -250,7 +249,6 @@ def solve_batch(cases: Sequence[dict], options: dict, batch_id: str) -> list[dic
             unc = None
             if n_uq and spec.solver == "steady" and isinstance(net, VesselNetwork):
                 stage = "uq"
-                from .uncertainty import uq
 
                 t2 = time.perf_counter()
                 unc = uq(net, n_samples=n_uq, backend=backend, seed=int(options.get("uq_seed", 0)))
@@ -280,8 +278,6 @@ def write_case(prepared: dict, solved: dict, outdir: str, options: dict) -> dict
     Returns the case's record (``case_id``, ``status`` ``ok``/``failed``, ``seconds``, and ``stage``
     and ``error`` for a failure). Never raises for the case's own failure.
     """
-    from . import api
-    from .uncertainty import attach_to_outputs, write_uq
 
     if options.get("renderer") in ("vtk", "matplotlib"):
         os.environ.setdefault("FFRFLOW_RENDERER", options["renderer"])
@@ -336,12 +332,10 @@ def make_graph_cluster(cpu_workers: int | None = None, emulate_gpu_workers: int 
     ``GPU``. ``cpu_workers`` defaults to the CPU count less the GPU workers (at least 1). Each
     worker has one thread. Returns ``(client, cluster, what)``.
     """
-    import copy
 
     import dask
     from distributed import Client, LocalCluster, Nanny
 
-    from .batch import _WORKER_CONFIG, _children_ignore_sigint
 
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     saved = dict(os.environ)        # the nanny writes its pre-spawn variables into this process: undo that
@@ -413,7 +407,6 @@ def run_graph(client, todo: Sequence, outdir: Path, options: dict, futures: set,
     cluster's memory holds only the cases in flight."""
     from distributed import as_completed
 
-    from .batch import write_failure
 
     if gpu_batch_size < 1:
         raise InvalidInputError(f"gpu_batch_size: expected at least 1, got {gpu_batch_size}")

@@ -39,13 +39,26 @@ import logging
 import math
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .errors import (BackendUnavailableError, ConvergenceError, FfrflowError, InvalidInputError,
-                     MeshQualityError)
+from ._atomic import output_folder
+from .api import load, mesh, run, write_outputs, write_report
+from .batch import run_batch
+from .config import apply_overrides
+from .errors import BackendUnavailableError, ConvergenceError, FfrflowError, InvalidInputError, MeshQualityError
+from .formats.svoned import write_svoned
+from .formats.svzerod import write_svzerod
+from .kernels import available_backends, resolve_backend
+from .meshing.stenosis import detect_lesions, lesion_table
+from .network import VesselNetwork
+from .phantoms import demo_case
+from .report import write_case_report
+from .uncertainty import attach_to_outputs, pci, uq, write_uq
+from .warmup import warm_up
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_CONVERGENCE, EXIT_BACKEND, EXIT_MESH = 0, 1, 2, 3, 4, 5
 EXIT_BATCH_FAILED, EXIT_INTERRUPTED = 6, 130
@@ -122,8 +135,6 @@ def format_geometry_table(lesions: list[dict]) -> str:
 
 def format_truth_table(found: list[dict], truth: list[dict], match_mm: float = 6.0) -> str:
     """The phantom's true lesions beside the lesions found (matched by the MLD point, world mm)."""
-    import numpy as np
-
     head = f"{'true vessel':<12}{'position mm':>12}{'%DS':>7}{'length mm':>11}   | {'found':<6}{'vessel':<8}" \
            f"{'position mm':>12}{'%DS':>7}{'FFR':>7}"
     lines = [head, "-" * len(head)]
@@ -209,8 +220,6 @@ def _print_result(result, output_dir) -> None:
 
 
 def cmd_run(args) -> int:
-    from .api import run
-
     overrides = _parse_set(args.set)
     result = run(args.input, output_dir=args.output, solver=args.solver, backend=args.backend,
                  overrides=overrides, detect=not args.no_detect, label=args.label, threshold=args.threshold,
@@ -221,8 +230,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from .batch import run_batch
-
     if args.workers is not None and args.workers < 1:
         raise InvalidInputError(f"--workers {args.workers}: expected at least 1")
     rep = run_batch(args.manifest, args.output, workers=args.workers, scheduler=args.scheduler,
@@ -241,9 +248,6 @@ def cmd_batch(args) -> int:
 
 
 def cmd_mesh(args) -> int:
-    from .api import mesh
-    from .meshing.stenosis import lesion_table
-
     net = mesh(args.input, output_dir=args.output, label=args.label, threshold=args.threshold,
                ostia=_parse_ostia(args.ostium),
                lesions=not args.no_lesions, spacing_out_mm=args.spacing, volume_mesh=args.volume_mesh)
@@ -260,9 +264,6 @@ def cmd_mesh(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .api import run
-    from .phantoms import demo_case
-
     out = Path(args.output)
     t = time.perf_counter()
     phantom = demo_case()
@@ -322,7 +323,6 @@ def format_uq_readouts(block: dict) -> str:
 
 def _deterministic(args):
     """The case solved as ``ffrflow run`` does, nothing written yet (the caller writes one folder)."""
-    from .api import run
 
     return run(args.input, output_dir=None, backend=args.backend, overrides=_parse_set(args.set),
                label=args.label, threshold=args.threshold, ostia=_parse_ostia(args.ostium), units=args.units,
@@ -331,7 +331,6 @@ def _deterministic(args):
 
 def _write_case(result, tmp) -> None:
     """The run's outputs (as ``ffrflow run`` writes them) into a folder being built."""
-    from .api import write_outputs
 
     write_outputs(result, tmp, pictures=True)
     result.to_json(Path(tmp) / "summary.json")
@@ -348,10 +347,6 @@ def _failed_line(res) -> str:
 
 
 def cmd_uq(args) -> int:
-    from ._atomic import output_folder
-    from .api import write_report
-    from .uncertainty import attach_to_outputs, uq, write_uq
-
     result = _deterministic(args)
     dists = json.loads(args.distributions) if args.distributions else None
     res = uq(result.network, n_samples=args.samples, distributions=dists, backend=args.backend, seed=args.seed,
@@ -375,10 +370,6 @@ def cmd_uq(args) -> int:
 
 
 def cmd_pci(args) -> int:
-    from ._atomic import output_folder
-    from .api import write_report
-    from .uncertainty import attach_to_outputs, pci
-
     if not args.all and not args.lesion:
         raise InvalidInputError("pci: name the lesion(s) to stent with --lesion ID (repeatable) or use --all")
     result = _deterministic(args)
@@ -415,26 +406,18 @@ def cmd_pci(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_case_report
-
     path = write_case_report(args.case_dir, args.output)
     print(f"report: {path}")
     return EXIT_OK
 
 
 def cmd_warmup(args) -> int:
-    from .warmup import warm_up
-
     for step, seconds in warm_up(everything=args.all).items():
         print(f"{step:10s} {seconds:6.2f} s")
     return EXIT_OK
 
 
 def cmd_export(args) -> int:
-    from .api import load
-    from .config import apply_overrides
-    from .network import VesselNetwork
-
     net = load(args.input, units=args.units, contour_groups=args.contour_group)
     if not isinstance(net, VesselNetwork):
         raise InvalidInputError(f"{args.input}: already an svZeroDSolver model; export takes a vessel network")
@@ -443,15 +426,12 @@ def cmd_export(args) -> int:
         b, m = apply_overrides(net.boundary, net.model, overrides)
         net = net.replace_config(boundary=b, model=m)
     if not args.no_detect:
-        from .meshing.stenosis import detect_lesions
 
         net = detect_lesions(net)
     if args.to == "svzerod":
-        from .formats.svzerod import write_svzerod
 
         path = write_svzerod(net, args.output)
     else:
-        from .formats.svoned import write_svoned
 
         path = write_svoned(net, args.output, root=args.root)
     n_les = sum(len(v.lesions or []) for v in net.vessels.values())
@@ -460,8 +440,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .kernels import available_backends, resolve_backend
-
     print(f"ffrflow {__version__}")
     print(f"backends available: {', '.join(available_backends())}; auto -> {resolve_backend('auto')}")
     return EXIT_OK
@@ -654,7 +632,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the command line's last word on every error
         if args.debug:
-            import traceback
 
             traceback.print_exc(file=sys.stderr)
         print(_one_line(exc), file=sys.stderr)

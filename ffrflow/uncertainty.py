@@ -85,9 +85,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import api
 from ._atomic import atomic_path, atomic_write_text
 from .anatomy import label_network
+from .cfd.ensemble import NOT_CONVERGED, STATUS, solve_steady_batch, tree_arrays
 from .errors import ConvergenceError, InvalidInputError
+from .meshing.stenosis import detect_lesions
 from .network import VesselNetwork
 from .plots.uncertainty import plot_pci, plot_uq
 from .readouts import lesion_readout_probes, vessel_readout_probes
@@ -114,8 +117,6 @@ BOUNDS = {
 
 def _prepare_network(source) -> VesselNetwork:
     """A network with its lesions: load (or mesh) the source, then detect lesions where none are given."""
-    from . import api
-    from .meshing.stenosis import detect_lesions
 
     if isinstance(source, VesselNetwork):
         net = source
@@ -341,7 +342,6 @@ def sample_inputs(net: VesselNetwork, n: int, distributions: Mapping[str, Any] |
         The distributions used and the samples: one array (n,) per scalar input, (n, n_vessels) for
         ``radius_vessel_mm`` and (n, n_lesions) for ``radius_throat_mm`` (mm).
     """
-    from .cfd.ensemble import tree_arrays
 
     if tree is None:
         tree = tree_arrays(net)
@@ -470,7 +470,6 @@ def uq(source, n_samples: int = 4096, distributions: Mapping[str, Any] | None = 
     ConvergenceError
         When more than ``max_failed_fraction`` of the samples fail (the message gives the count).
     """
-    from .cfd.ensemble import NOT_CONVERGED, STATUS, solve_steady_batch, tree_arrays
 
     if n_samples < 2:
         raise InvalidInputError(f"samples: expected at least 2, got {n_samples}")
@@ -752,7 +751,6 @@ def pci(source, lesions: Sequence[str] | str = "all", backend: str = "auto", n_s
         Per lesion FFR before/after, per outlet before/after, and along every vessel
         (``vessels[id] = {"s_mm", "ffr_pre", "ffr_post"}``).
     """
-    from .cfd.ensemble import solve_steady_batch, tree_arrays
 
     net = _prepare_network(source)
     tree = tree_arrays(net)

@@ -8,6 +8,7 @@ only reach on some paths. One test imports ``ffrflow`` in a subprocess, to see t
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,32 @@ ALLOWED_LOCAL = {
     ("ffrflow.cfd.result", "ffrflow.report.case"):
         "Result.to_html() is the notebook's thin call into the case report; cfd never imports report at "
         "module level (docs/architecture.md §Which module may import which)",
+}
+
+
+#: Heavy or optional libraries: imported inside the functions that use them, never by ``import ffrflow``.
+HEAVY = ("vtkmodules", "vtk", "matplotlib", "numba", "cupy", "dask", "distributed", "dask_cuda", "gmsh",
+         "SimpleITK", "nibabel", "kimimaro", "cc3d", "edt", "pandas", "pyarrow", "PIL", "playwright")
+
+#: Function-local imports of sibling modules that stay inside functions, with the reason
+#: (docs/architecture.md §Which module may import which).
+LOCAL_REASONS = {
+    ("ffrflow.batch", "ffrflow.batch_graph"):
+        "batch_graph builds on batch (case specs, failures, the worker set-up); batch calls it only for --gpu",
+    ("ffrflow.anatomy", "ffrflow.meshing.compare"):
+        "anatomy is used by cfd.result, which must not reach meshing; only naming_accuracy compares with a mesh",
+    ("ffrflow.cfd.result", "ffrflow.anatomy"):
+        "the names are a layer above the physics (they project onto meshed networks); Result.anatomy asks for "
+        "them on demand",
+    ("ffrflow.kernels.reference", "ffrflow.cfd.lesion"):
+        "the NumPy oracle of the ensemble kernel evaluates cfd's lesion law; at module level kernels would "
+        "depend on cfd",
+    ("ffrflow.kernels.backend", "ffrflow.kernels.reference"):
+        "one lookup for the three backends, whose cpu and gpu modules import Numba and CuPy",
+    ("ffrflow.formats", "ffrflow.formats.svzerod"):
+        "formats/__init__ imports its submodules at its end, after the detection helpers they use",
+    ("ffrflow.meshing", "ffrflow.meshing.stenosis"):
+        "the lesion-detection hook is looked up at call time, so that tests can replace it",
 }
 
 
@@ -118,13 +145,72 @@ def test_plots_do_not_import_the_top_layer(module):
     assert not bad, "\n".join(bad)
 
 
-def test_import_ffrflow_loads_no_matplotlib_vtk_or_solver_stack():
-    """``uncertainty`` imports ``plots`` at module level and ``import ffrflow`` imports ``uncertainty``:
-    plots keeps matplotlib, VTK and the meshing stack inside its functions."""
-    code = ("import sys, ffrflow; print(sorted(m for m in ('matplotlib', 'vtkmodules', 'numba', 'cupy', "
-            "'ffrflow.meshing', 'ffrflow.cfd', 'ffrflow.kernels') if m in sys.modules))")
+def test_import_ffrflow_loads_no_heavy_library():
+    """``import ffrflow`` (the API, the solvers, meshing and formats, all imported at module level)
+    loads none of the heavy or optional libraries: they are imported by the functions that use them."""
+    code = ("import sys, ffrflow; print(sorted(m for m in %r if m in sys.modules))" % (HEAVY,))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _module_level(tree: ast.AST):
+    """The statements that run at import: the module body, into ``try``/``if``/``with`` blocks, not
+    into functions or classes."""
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (ast.Try, ast.If, ast.With)):
+            todo += node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", [])
+            todo += [s for h in getattr(node, "handlers", []) for s in h.body]
+
+
+@functools.lru_cache(maxsize=None)
+def _heavy_at_module_level(module: str) -> bool:
+    """True when importing ``module`` loads a heavy library (directly, or through the ffrflow modules it
+    imports at module level, in a ``try`` too): a reason to import it late. (The module-level graph
+    has no cycle: test_module_level_imports_form_no_cycle.)"""
+    for node in _module_level(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] in HEAVY for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in HEAVY:
+            return True
+    return any(_heavy_at_module_level(t) for t, local, _ in IMPORTS[module] if not local and t != module)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_function_local_imports_are_for_heavy_libraries_or_named(module):
+    """Inside functions: heavy or optional libraries and the ffrflow modules that import one at module
+    level; a sibling module only where LOCAL_REASONS says why; the standard library never."""
+    bad = []
+    tree = ast.parse(MODULES[module].read_text())
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            where = f"{MODULES[module].relative_to(PACKAGE.parent)}:{node.lineno}"
+            if isinstance(node, ast.Import) or node.level == 0:
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                bad += [f"{where}: the standard library's {n} inside a function" for n in names
+                        if n.split(".")[0] in sys.stdlib_module_names]
+                bad += [f"{where}: numpy inside a function" for n in names if n.split(".")[0] == "numpy"]
+                continue
+            for target in _resolve(module, MODULES[module], node):
+                if (_heavy_at_module_level(target) or (module, target) in ALLOWED_LOCAL
+                        or (module, target) in LOCAL_REASONS):
+                    continue
+                bad.append(f"{where}: {target} inside a function (import it at the top, or name the reason "
+                           "in LOCAL_REASONS)")
+    assert not bad, "\n".join(bad)
+
+
+def test_local_reasons_are_still_needed():
+    """A reason that no function-local import uses any more is removed from LOCAL_REASONS."""
+    used = {(m, t) for m, imps in IMPORTS.items() for t, local, _ in imps if local}
+    stale = [pair for pair in LOCAL_REASONS if pair not in used]
+    assert not stale, f"no longer imported inside a function, remove from LOCAL_REASONS: {stale}"
 
 
 def test_allowed_exceptions_are_still_needed():

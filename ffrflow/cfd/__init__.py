@@ -5,11 +5,7 @@ stack alone (numpy, scipy, numba, h5py).
 """
 
 
-def __getattr__(name):  # lazy: keep `import ffrflow.cfd` light
-    if name == "solve_steady":
-        from .steady import solve_steady
-        return solve_steady
-    if name == "solve_steady_batch":
-        from .ensemble import solve_steady_batch
-        return solve_steady_batch
-    raise AttributeError(name)
+from .ensemble import solve_steady_batch
+from .steady import solve_steady
+
+__all__ = ["solve_steady", "solve_steady_batch"]

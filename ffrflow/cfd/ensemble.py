@@ -805,7 +805,6 @@ def _root_index(disc: Discretization) -> list[int]:
 def _per_point(tr: TreeArrays, mu, model, kt, lesion_coef, rho, dr, sev, Q, P_up, root):
     """FFR at every node for every case of a single-network batch (vectorised over cases)."""
     disc = tr.disc
-    n_cases = Q.shape[0]
     nv = disc.node_vessel
     les = tr.node_les
     sv = np.where(les >= 0, sev[:, np.maximum(les, 0)], 1.0)

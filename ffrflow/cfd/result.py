@@ -23,11 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from .assembly import Discretization, discretize
 from .. import units
 from .._atomic import atomic_path, atomic_write_text
 from .._version import __version__
+from ..errors import InvalidInputError
+from ..kernels import resolve_backend
 from ..network import VesselNetwork
-from .assembly import Discretization
+from ..readouts import lesion_readouts, vessel_readouts
+from ..vtkio import read_polydata, with_point_arrays, write_polydata, write_polylines
 
 RESULTS_FORMAT = "ffrflow-results/1"
 #: Column order of the lesion and outlet tables.
@@ -134,7 +138,6 @@ class Result:
         """Per named vessel: FFR at its distal end where the lumen diameter is still ≥
         ``model.readout.min_diameter_mm`` and its lowest FFR (:func:`ffrflow.readouts.vessel_readouts`;
         mm)."""
-        from ..readouts import vessel_readouts
 
         an = self.anatomy
         rows = vessel_readouts(self, {vid: an.name(vid) for vid in self.network.ids}, self.network.model.readout)
@@ -152,7 +155,8 @@ class Result:
         iteration yields one dict per lesion, so ``for les in r.lesions`` and ``r.lesions[0]["ffr_distal"]``
         work as on a list (see :mod:`ffrflow._tables`). Keys as in ``summary.json`` (docs/formats.md),
         mm / mmHg."""
-        from .._tables import record_table
+
+        from .._tables import record_table   # pandas, when installed
 
         return record_table(self.lesion_records, LESION_COLUMNS)
 
@@ -160,6 +164,7 @@ class Result:
     def outlets(self):
         """The outlet table (DataFrame or list of dicts, as :attr:`lesions`): ``vessel``, ``xyz_mm``,
         ``flow_ml_s``, ``pressure_mmHg``, ``ffr``, ``resistance_mmHg_s_per_ml``."""
+
         from .._tables import record_table
 
         return record_table(self.outlet_records, OUTLET_COLUMNS)
@@ -167,7 +172,6 @@ class Result:
     @property
     def lesion_records(self) -> list[dict]:
         """One dict per lesion with the ``summary.json`` keys (docs/formats.md), mm / mmHg."""
-        from ..readouts import lesion_readouts
 
         out = []
         ffr = self.ffr
@@ -322,13 +326,11 @@ class Result:
         Given a folder (no ``.vtp`` suffix), write ``centerlines.vtp`` and ``surface.vtp`` (the surface
         with FFR, see :meth:`surface_with_ffr`) into it and return the folder.
         """
-        from ..vtkio import write_polylines
 
         path = Path(path)
         if path.suffix != ".vtp":
             path.mkdir(parents=True, exist_ok=True)
             self.to_vtk(path / "centerlines.vtp")
-            from ..vtkio import write_polydata
 
             write_polydata(self.surface_with_ffr(), path / "surface.vtp")
             return path
@@ -358,7 +360,6 @@ class Result:
         radii (:func:`ffrflow.plots.result_surface`).
         """
         from ..plots import result_surface, surface_fields
-        from ..vtkio import with_point_arrays
 
         surf = result_surface(self)
         return with_point_arrays(surf, surface_fields(self, surf))
@@ -408,9 +409,6 @@ class Result:
         """
         import h5py
 
-        from ..errors import InvalidInputError
-        from ..kernels import resolve_backend
-        from .assembly import discretize
 
         folder = Path(folder)
         for name in ("network.json", "results.h5", "summary.json"):
@@ -454,7 +452,6 @@ class Result:
                   notes=list(summary.get("notes", [])), warnings=list(summary.get("warnings", [])),
                   pulsatile=summary.get("pulsatile"))
         if (folder / "surface.vtp").is_file():
-            from ..vtkio import read_polydata
 
             res.surface = read_polydata(folder / "surface.vtp")
         if (folder / "mesh.json").is_file():

@@ -11,10 +11,11 @@ from typing import Sequence
 
 import numpy as np
 
+from .render import (FFR_CUTOFF, _cmap, _figure_class, _finish_scene_axes, _label_positions, _polydata_arrays, _save,
+                     _scene, _scene_figure, ffr_norm)
 from .. import units
+from ..meshing.surface import tube_surface
 from ..vtkio import nearest_centerline_node
-from .render import (FFR_CUTOFF, _cmap, _figure_class, _finish_scene_axes, _label_positions, _polydata_arrays,
-                     _save, _scene, _scene_figure, ffr_norm)
 
 
 # ---------------------------------------------------------------------------------------------- pictures
@@ -230,7 +231,6 @@ def result_surface(result, voxel_mm: float | None = None):
     cached = getattr(result, "_swept_surface", None)
     if cached is not None:
         return cached
-    from ..meshing.surface import tube_surface   # inside: docs/architecture.md §Which module may import which
 
     net = result.network
     if voxel_mm is None:

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from ._html import BASE_CSS, esc, script_json
 from .._atomic import atomic_write_text
-from ._html import BASE_CSS, script_json
 
 DATA_NAME = "index-data.js"
 PAGE_NAME = "index.html"
@@ -132,7 +132,6 @@ def write_data(outdir: str | Path, payload: dict) -> Path:
 
 def page_html(title: str = "ffrflow batch") -> str:
     """``index.html``: the page's markup, style and code; the rows come from ``index-data.js``."""
-    from ._html import esc
 
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(title)}</title>'
