@@ -507,7 +507,6 @@ def gpu_cluster_missing() -> list[str]:
     """What a dask-cuda GPU cluster needs and this machine lacks: any of CuPy, a CUDA device that
     CuPy can run a kernel on, and dask-cuda (an empty list when all are there)."""
 
-
     missing = []
     if importlib.util.find_spec("cupy") is None:
         missing.append("CuPy")
@@ -751,8 +750,6 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
                 if pictures and not scheduler:
                     # whether VTK renders off screen here, probed once (in a subprocess) while the
                     # cluster starts; the workers are told with the cases instead of each probing
-
-
                     pool = ThreadPoolExecutor(1)
                     probe = pool.submit(vtk_offscreen_available)
                     pool.shutdown(wait=False)

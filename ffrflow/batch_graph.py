@@ -336,7 +336,6 @@ def make_graph_cluster(cpu_workers: int | None = None, emulate_gpu_workers: int 
     import dask
     from distributed import Client, LocalCluster, Nanny
 
-
     env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     saved = dict(os.environ)        # the nanny writes its pre-spawn variables into this process: undo that
     try:
@@ -406,7 +405,6 @@ def run_graph(client, todo: Sequence, outdir: Path, options: dict, futures: set,
     once all its cases are written, are dropped as soon as its record is yielded, so that the
     cluster's memory holds only the cases in flight."""
     from distributed import as_completed
-
 
     if gpu_batch_size < 1:
         raise InvalidInputError(f"gpu_batch_size: expected at least 1, got {gpu_batch_size}")

@@ -409,7 +409,6 @@ class Result:
         """
         import h5py
 
-
         folder = Path(folder)
         for name in ("network.json", "results.h5", "summary.json"):
             if not (folder / name).is_file():

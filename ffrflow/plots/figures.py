@@ -175,7 +175,7 @@ def plot_pullback(result, *, path=None, title: str | None = None):
     """
     paths = pullback_paths(result)
     roots = list(dict.fromkeys(p["root"] for p in paths))
-    # fixed margins (inches) instead of a layout engine, which cost ~0.1 s per picture: room for the
+    # fixed margins (inches) instead of a layout engine (which re-measures every text per draw): room for the
     # tick labels and y label on the left, the legend outside on the right (sized from its longest entry)
     width, height = 10.0, 3.2 * len(roots) + 0.6 + (0.3 if title else 0.0)
     longest = max([len(f"-> {p['outlet']}") for p in paths] + [9])
