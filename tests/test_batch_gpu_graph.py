@@ -264,7 +264,7 @@ def test_a_batched_call_that_raises_is_repeated_per_case(manifest, monkeypatch):
             raise RuntimeError("injected failure")
         return real(nets, *a, **k)
 
-    monkeypatch.setattr(ens, "solve_steady_batch", flaky)
+    monkeypatch.setattr("ffrflow.batch_graph.solve_steady_batch", flaky)   # where the graph looks it up
     monkeypatch.setenv("FFRFLOW_EMULATED_GPU_WORKER", "1")
     got = solve_batch(cases, {"emulate_gpu_workers": 1, "uq_samples": 0}, "b-test")
     assert [g["case_id"] for g in got] == ids

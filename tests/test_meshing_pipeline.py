@@ -289,9 +289,7 @@ def test_volume_mesh_option(y_case, tmp_path):
 
 def test_volume_mesh_option_without_gmsh(y_case, tmp_path, capsys, monkeypatch):
     """No gmsh: exit 4 with one line naming it, before any work, and nothing written."""
-    from ffrflow.meshing import volume
-
-    monkeypatch.setattr(volume, "volume_mesh_available",
+    monkeypatch.setattr("ffrflow.api.volume_mesh_available",
                         lambda: (False, "no tetrahedral mesher: the volume mesh needs the `gmsh` Python package"))
     path, _, _ = y_case
     code = cli.main(["mesh", str(path), "-o", str(tmp_path / "v"), "--volume-mesh"])

@@ -220,7 +220,7 @@ def _break_samples(monkeypatch, which):
         p["radius_offset_mm"] = dr
         return real(net, p, **kw)
 
-    monkeypatch.setattr(ens, "solve_steady_batch", broken)
+    monkeypatch.setattr("ffrflow.uncertainty.solve_steady_batch", broken)   # where uq looks it up
 
 
 def test_failed_samples_are_reported_and_left_out_of_the_statistics(demo, monkeypatch, tmp_path):
