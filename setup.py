@@ -38,7 +38,9 @@ setup(
         # gmsh: the tetrahedral volume mesh (mesh --volume-mesh); its PyPI wheel bundles libgmsh, which
         # loads libGLU, libXcursor, libXft and libXinerama from the system
         "meshing": ["kimimaro>=4.0", "edt>=2.3", "gmsh>=4.13"],
-        "test": ["pytest>=7.4", "pandas>=2.0", "pyarrow>=12.0", "nbformat>=5.9", "nbclient>=0.8", "ipykernel>=6.25"],
+        # playwright drives the system's Chromium in the interactive browser test (no browser download)
+        "test": ["pytest>=7.4", "pandas>=2.0", "pyarrow>=12.0", "nbformat>=5.9", "nbclient>=0.8", "ipykernel>=6.25",
+                 "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["ffrflow=ffrflow.cli:main"]},
     classifiers=[

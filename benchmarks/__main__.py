@@ -10,7 +10,7 @@ BENCHMARKS = {"steady": "benchmarks.steady", "pulsatile": "benchmarks.pulsatile"
               "validate": "benchmarks.validate", "peers": "benchmarks.peers",
               "mask_ffr": "benchmarks.mask_ffr", "robustness": "benchmarks.robustness",
               "demo": "benchmarks.demo", "labels": "benchmarks.labels",
-              "coldstart": "benchmarks.coldstart"}
+              "coldstart": "benchmarks.coldstart", "dashboard": "benchmarks.dashboard"}
 
 
 def main(argv=None):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import re
 import shutil
@@ -391,14 +390,13 @@ def test_batch_updates_the_data_file_as_cases_finish(tmp_path, monkeypatch):
     assert d["counts"]["rejected"] == 1 and d["counts"]["cases"] == 5
 
 
-def test_dashboard_of_ten_thousand_cases_is_small_and_quick(tmp_path):
+def test_dashboard_of_ten_thousand_cases_is_small(tmp_path):
+    """Size of the data file; how long writing it takes is python -m benchmarks dashboard's figure."""
     rows = [{"id": f"c{k:05d}", "st": "ok", "min": 0.7 + (k % 30) / 100, "nl": 1, "s": 1.5, "wl": "L1",
              "wv": "left anterior descending, mid", "wid": "LAD_m", "wf": 0.75 + (k % 20) / 100, "wat": 20.0,
              "cls": "negative", "les": [["left anterior descending, mid", "negative", 0.85, "LAD LAD_m mid LAD"]],
              "png": True, "rep": True} for k in range(10000)]
-    t = time.perf_counter()
     dash.write_dashboard(tmp_path, rows, title="big")
-    assert time.perf_counter() - t < 2.0
     assert (tmp_path / "index-data.js").stat().st_size < 400 * 10000
     assert read_data_js(tmp_path / "index-data.js")["counts"]["ok"] == 10000
 
@@ -490,12 +488,10 @@ def test_dashboard_pages_ten_thousand_rows(tmp_path):
              "nl": 1, "s": 1.0, "err": None if k % 7 else "ConvergenceError"} for k in range(10000)]
     out = tmp_path / "big"
     dash.write_dashboard(out, rows, title="big")
-    t = time.perf_counter()
     dom, console = _chromium((out / "index.html").as_uri() + "#size=50&page=3", tmp_path)
-    assert console == [] and time.perf_counter() - t < 60
+    assert console == []
     assert _dash_ids(dom) == [f"c{k:05d}" for k in range(100, 150)]
-    ready = int(re.search(r'<body[^>]*data-ready-ms="(\d+)"', dom).group(1))
-    assert ready < 2000, f"10 000 cases: the first page of rows after {ready} ms"
+    assert re.search(r'<body[^>]*data-ready-ms="\d+"', dom)   # how fast: python -m benchmarks dashboard
     assert "101–150 of 10000 shown" in dom
 
 
