@@ -2,7 +2,7 @@
 
 Per phantom (``coronary_tree``, ``left_tree``, ``right_tree``, seeds 0–2) and rotation of the scan
 frame (up to ±30° about each axis), the fraction of the true vessels' length named as the truth
-(:func:`ffrflow.anatomy.naming_accuracy`): on the phantom network with its names and sides stripped,
+(:func:`ffrflow.anatomy.naming_accuracy`): on the phantom network with its names, sides and ids stripped,
 and on the phantom voxelised at 0.5 mm and meshed (new vessel ids, matched to the truth by geometry).
 Then the names given to the two BlueFern trees (GPL test data outside the repository; skipped when
 absent). Saved with :func:`benchmarks._common.save` as ``labels-<date>.json``.
@@ -44,7 +44,7 @@ def main(argv=None):
             ph = getattr(phantoms, gen)(seed=seed)
             for ang in ROTATIONS:
                 truth = rotate_network(ph.network, ang)
-                net = stripped(truth, keep_sides=False)
+                net = stripped(truth, keep_sides=False, keep_ids=False)
                 t = time.perf_counter()
                 an = label_network(net)
                 dt = time.perf_counter() - t

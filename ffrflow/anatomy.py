@@ -879,11 +879,24 @@ def naming_accuracy(anatomy: Anatomy, net: VesselNetwork, truth: VesselNetwork,
             "overall": frac(list(tot)), "junction_mm": round(skipped, 2), "wrong": {k: {g: round(x, 2) for g, x in v.items()} for k, v in wrong.items()}}
 
 
-def stripped(net: VesselNetwork, keep_sides: bool = True) -> VesselNetwork:
-    """A copy without names (and, with ``keep_sides=False``, without the roots' ``side``)."""
+def stripped(net: VesselNetwork, keep_sides: bool = True, keep_ids: bool = True) -> VesselNetwork:
+    """A copy without names (and, with ``keep_sides=False``, without the roots' ``side``; with
+    ``keep_ids=False``, with the vessels renamed ``V1``, ``V2`` … in network order, so that no id such
+    as ``RCA_p`` or ``LM`` tells a root's side: the geometry alone does)."""
     out = net.copy()
     for v in out.vessels.values():
         v.name = None
         if not keep_sides:
             v.side = None
-    return out
+    if keep_ids:
+        return out
+    d = out.to_dict()
+    ids = {v["id"]: f"V{k + 1}" for k, v in enumerate(d["vessels"])}
+    for v in d["vessels"]:
+        v["id"] = ids[v["id"]]
+        if v.get("parent") is not None:
+            v["parent"] = ids[v["parent"]]
+    outlets = d.get("boundary", {}).get("outlets")
+    if isinstance(outlets, dict):
+        d["boundary"]["outlets"] = {ids.get(k, k): x for k, x in outlets.items()}
+    return VesselNetwork.from_dict(d)

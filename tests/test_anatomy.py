@@ -27,20 +27,38 @@ ROTATIONS = [(0, 0, 0), (30, 0, 0), (-30, 0, 0), (0, 30, 0), (0, -30, 0), (0, 0,
              (20, -20, 20), (-25, 25, -25), (30, 30, 30), (-30, -30, -30)]
 
 
-@pytest.mark.parametrize("generator", ["coronary_tree", "left_tree", "right_tree"])
-@pytest.mark.parametrize("seed", [0, 3])
-def test_phantom_networks_named_under_scan_rotations(generator, seed):
+#: A lone right tree turned by 25-30° the wrong way about the cranio-caudal axis (z) is read as an LAD
+#: traced on its own: the rule "a trunk without an LM is an RCA when its course ends posterior to its
+#: ostium" has about 15° of margin on the phantoms' RCA (its end lies 0.24 posterior of the ostium
+#: direction). Known gap (docs/physics.md §Anatomical names): strict, so that a better rule shows.
+LONE_RCA_GAP = pytest.mark.xfail(strict=True, reason="known gap: a lone RCA turned by -25..-30 deg about z "
+                                                     "reads as an LAD on its own (side rule margin ~15 deg)")
+
+
+def _cases():
+    for generator in ("coronary_tree", "left_tree", "right_tree"):
+        for seed in (0, 3):
+            for ang in ROTATIONS:
+                gap = generator == "right_tree" and ang[2] <= -25
+                yield pytest.param(generator, seed, ang, marks=[LONE_RCA_GAP] if gap else [],
+                                   id=f"{generator}-{seed}-{ang[0]},{ang[1]},{ang[2]}")
+
+
+@pytest.mark.parametrize("generator, seed, ang", list(_cases()))
+def test_phantom_networks_named_under_scan_rotations(generator, seed, ang):
+    """Truth: the phantom's names, after its names, sides and ids are taken away (the ids ``V1`` …
+    say nothing of a side), so that the geometry alone decides."""
     ph = getattr(phantoms, generator)(seed=seed)
-    for ang in ROTATIONS:
-        truth = rotate_network(ph.network, ang)
-        net = stripped(truth, keep_sides=False)
-        an = label_network(net)
-        acc = naming_accuracy(an, net, truth)
-        assert acc["trunks"] == 1.0, (ang, acc["wrong"])
-        assert acc["branches"] >= 0.9, (ang, acc["wrong"])
-        # every vessel of the phantom gets exactly its true name (same ids: no projection needed)
-        assert {vid: an.name(vid) for vid in net.ids} == {vid: PHANTOM_NAMES[vid] for vid in net.ids}, ang
-        assert all(0.0 <= lab.confidence <= 1.0 and lab.source == "geometry" for lab in an.labels.values())
+    truth = rotate_network(ph.network, ang)
+    net = stripped(truth, keep_sides=False, keep_ids=False)
+    an = label_network(net)
+    acc = naming_accuracy(an, net, truth)
+    assert acc["trunks"] == 1.0, (ang, acc["wrong"])
+    assert acc["branches"] >= 0.9, (ang, acc["wrong"])
+    # every vessel of the phantom gets exactly its true name (same order: no projection needed)
+    renamed = dict(zip(truth.ids, net.ids))
+    assert {vid: an.name(renamed[vid]) for vid in truth.ids} == {vid: PHANTOM_NAMES[vid] for vid in truth.ids}, ang
+    assert all(0.0 <= lab.confidence <= 1.0 and lab.source == "geometry" for lab in an.labels.values())
 
 
 def test_meshed_phantom_named_by_geometry(tmp_path):
