@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -283,3 +284,10 @@ def y_centerlines(offset=0.0):
     r0 = np.concatenate([np.full(41, 2.0), np.full(30, 1.3)])
     r1 = np.concatenate([np.full(41, 2.0), np.full(30, 1.1)])
     return [l0, l1], [r0, r1]
+
+
+def sigint_as_in_a_terminal():
+    """``preexec_fn`` of a child that a test interrupts: Ctrl-C raises KeyboardInterrupt in it as under
+    a terminal, even when the test process ignores SIGINT (a background job of a non-interactive
+    shell does, and Python keeps an ignored SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -16,6 +16,8 @@ import distributed  # noqa: F401  (required: a broken install fails here, never 
 import pandas as pd
 import pytest
 
+from _helpers import sigint_as_in_a_terminal
+
 from ffrflow import cli
 from ffrflow.batch import CaseSpec, check_case_id, read_manifest, run_batch, run_case
 from ffrflow.errors import InvalidInputError
@@ -23,13 +25,6 @@ from ffrflow.phantoms import make_phantom_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = {"broken-missing": "input", "broken-empty": "mesh", "broken-malformed": "load"}
-
-
-def _as_in_a_terminal():
-    """Ctrl-C raises KeyboardInterrupt in the child as it does under a terminal, even when this test
-    process ignores SIGINT (a background job of a non-interactive shell does; Python keeps an
-    ignored SIGINT ignored)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env():
@@ -134,7 +129,7 @@ def test_ctrl_c_and_kill_then_resume(manifest, local_run, tmp_path):
            "numpy"]                                                  # with pictures: each case takes a while
     # 1. Ctrl-C (SIGINT to the process group, as a terminal does) after a few cases
     p = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True, preexec_fn=_as_in_a_terminal)
+                         start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
     n1 = _wait_for(out, 2, p)
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=120)
@@ -145,7 +140,7 @@ def test_ctrl_c_and_kill_then_resume(manifest, local_run, tmp_path):
     assert not [q for q in out.iterdir() if q.name.startswith(".")]           # Ctrl-C left no temporary folder
     # 2. kill -9 of the driver and its workers halfway
     p = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, preexec_fn=_as_in_a_terminal)
+                         start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
     _wait_for(out, len(first) + 2, p)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait(timeout=60)
@@ -168,7 +163,7 @@ def test_address_given_scheduler_gives_identical_results(manifest, local_run, tm
     procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--scheduler-file",
                                str(sched_file), "--port", "0", "--no-dashboard", "--host", "127.0.0.1"],
                               cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True, preexec_fn=_as_in_a_terminal)]
+                              start_new_session=True, preexec_fn=sigint_as_in_a_terminal)]
     try:
         t0 = time.monotonic()
         while not sched_file.exists() and time.monotonic() - t0 < 60:
@@ -177,7 +172,7 @@ def test_address_given_scheduler_gives_identical_results(manifest, local_run, tm
         procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", addr, "--nworkers", "2",
                                        "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
                                       cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True, preexec_fn=_as_in_a_terminal))
+                                      start_new_session=True, preexec_fn=sigint_as_in_a_terminal))
         from distributed import Client
 
         with Client(addr, timeout="60s") as c:

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _helpers import sigint_as_in_a_terminal
+
 from ffrflow import cli
 from ffrflow.batch import run_batch
 from ffrflow.phantoms import make_phantom_manifest
@@ -286,8 +288,7 @@ def test_ctrl_c_stops_the_graph_cleanly_and_a_rerun_resumes(manifest, graph_run,
     cmd = [sys.executable, "-m", "ffrflow", "batch", str(manifest), "-o", str(out), *ARGS]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True,                         # SIGINT as in a terminal, even when
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # this test ignores it
+                         start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
     t0 = time.monotonic()
     while len(list(out.glob("*/summary.json"))) < 2 and p.poll() is None and time.monotonic() - t0 < 240:
         time.sleep(0.1)

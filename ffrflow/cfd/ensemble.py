@@ -48,8 +48,8 @@ from ..kernels.codes import LESION_NS_CALIBRATED, LESION_POISEUILLE_KT, LESION_Y
 from ..network import VesselNetwork
 from .assembly import Discretization, discretize
 from .boundary import outlet_resistances, resting_coronary_flow_ml_min
-from .ensemble_layout import (build_layout, cheb_eval, cheb_fit, default_ranges, frustum_sum, kernel_tables,
-                              sample_ranges)
+from .ensemble_layout import (build_layout, cheb_eval, cheb_fit, default_ranges, frusta_sum, frustum_sum,
+                              kernel_tables, sample_ranges)
 from .lesion import KT_YOUNG_TSAI, ns_calibrated_coefficients, shape_arrays
 from .steady import LESION_TOL, MAX_LESION_PASSES, inner_tolerance
 
@@ -731,10 +731,8 @@ class _NsLaw:
                     sv = sev[(idx - j)[:, None] + lab[None, :]]
                     r = t.r_node_m[k][None, :] + (1.0 - sv) * t.d_node_m[k][None, :] + dr[self.cv[idx], None]
                     self.r_mld[idx] = r.min(axis=1)
-                    a, b = r[:, :-1], r[:, 1:]
-                    ab = a * b
-                    self.r_pois[idx] = (8.0 / (3.0 * math.pi)) * self.mu[idx] * np.sum(
-                        t.el_len_m[k][None, 1:] * (a * a + ab + b * b) / (ab * ab * ab), axis=1)
+                    self.r_pois[idx] = (8.0 / (3.0 * math.pi)) * self.mu[idx] * frusta_sum(
+                        r[:, :-1], r[:, 1:], t.el_len_m[k][1:])
 
     def _coefficients(self, q, r_mld):
         r_x, s = ns_calibrated_coefficients(q, self.ref, r_mld, mu_pa_s=self.mu, rho_kg_m3=self.rho, scale=self.scale,
@@ -913,6 +911,4 @@ def _exact_sum(tr: TreeArrays, ks: np.ndarray, delta: np.ndarray, sev: np.ndarra
     lab = tr.node_les[nodes]
     s = np.where(lab >= 0, sev[:, np.maximum(lab, 0)], 1.0)
     r = tr.r_node_m[nodes][None, :] + delta[:, None] + (1.0 - s) * tr.d_node_m[nodes][None, :]
-    r0, r1 = r[:, :ks.size], r[:, ks.size:]
-    r01 = r0 * r1
-    return np.sum(tr.el_len_m[ks][None, :] * (r0 * r0 + r01 + r1 * r1) / (r01 * r01 * r01), axis=1)
+    return frusta_sum(r[:, :ks.size], r[:, ks.size:], tr.el_len_m[ks])

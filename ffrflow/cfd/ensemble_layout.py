@@ -61,22 +61,23 @@ MAX_PIECES = 400
 _BETA = 0.5
 
 
+def frusta_sum(a, b, length):
+    """Σ_e L_e (a² + ab + b²)/(a³ b³) along the last axis, the end radii ``a``, ``b`` (rows × frusta)
+    and lengths ``length`` (frusta): the Poiseuille resistance of the frusta over 8μ/(3π) (m⁻³)."""
+    ab = a * b
+    return np.sum(length[None, :] * (a * a + ab + b * b) / (ab * ab * ab), axis=1)
+
+
 def frustum_sum(r0, r1, length, x):
     """K(x) = Σ_e L_e (a² + ab + b²)/(a³ b³), a = r0_e + x, b = r1_e + x, at every x (m⁻³)."""
     x = np.asarray(x, dtype=np.float64)[:, None]
-    a = r0[None, :] + x
-    b = r1[None, :] + x
-    ab = a * b
-    return np.sum(length[None, :] * (a * a + ab + b * b) / (ab * ab * ab), axis=1)
+    return frusta_sum(r0[None, :] + x, r1[None, :] + x, length)
 
 
 def homogeneous_sum(e0, e1, length, w):
     """G(w) = Σ_e L_e (α² + αβ + β²)/(α³ β³), α = 1 − w e0_e, β = 1 − w e1_e (m)."""
     w = np.asarray(w, dtype=np.float64)[:, None]
-    a = 1.0 - w * e0[None, :]
-    b = 1.0 - w * e1[None, :]
-    ab = a * b
-    return np.sum(length[None, :] * (a * a + ab + b * b) / (ab * ab * ab), axis=1)
+    return frusta_sum(1.0 - w * e0[None, :], 1.0 - w * e1[None, :], length)
 
 
 def _cheb_coefficients(f, lo, hi, n):
