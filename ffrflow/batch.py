@@ -777,11 +777,13 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
     except KeyboardInterrupt:
         log.warning("interrupted: cancelling the cases not yet finished (a rerun resumes)")
         interrupted = True
-        for name in ("distributed", "asyncio"):     # the shutdown's connection noise (a client or worker
-            logging.getLogger(name).setLevel(logging.CRITICAL)   # reconnecting to a closing scheduler)
+        _quiet_shutdown_logs()
         if client is not None and todo:
             try:
                 client.cancel(list(futures), force=True)
+                if own:     # our workers and nannies too: they share this terminal
+                    client.run(_quiet_shutdown_logs)
+                    client.run(_quiet_shutdown_logs, nanny=True)
             except Exception:  # noqa: BLE001
                 pass
         raise
@@ -809,6 +811,13 @@ def run_batch(manifest: str | Path, outdir: str | Path, *, workers: int | None =
         "pictures": pictures, "results": {k: v.name for k, v in paths.items()},
         **({"gpu_graph": graph} if graph else {})}, indent=1) + "\n")
     return report
+
+
+def _quiet_shutdown_logs() -> None:
+    """Silence the connection noise of an interrupted run's shutdown (a client, worker or nanny
+    reading from a peer that is closing), in whichever process calls it."""
+    for name in ("distributed", "asyncio", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _run_cases(client, todo: Sequence[CaseSpec], out: Path, opts: dict, futures: set):
