@@ -126,7 +126,8 @@ def _lesion(vid, center, length=6.0, ds=50.0):
 
 
 def _with_lesions(net, specs):
-    ph = narrow(net, specs)
+    # the committed 3D tables were lofted through these networks with the lesions at the 0.5 mm points
+    ph = narrow(net, specs, lesion_spacing_mm=None)
     return ph.network_with_lesions(), ph.lesions
 
 

@@ -137,6 +137,8 @@ def solve_case(case_id: str, size_per_radius: float = BASE_SIZE, workdir: Path |
     c = build_case(case_id)
     net = c.network
     t_all = time.perf_counter()
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"tree_ns_{case_id}_", dir=workdir))
     try:
         levels = [hyperemic_bc(net, m) for m in sorted(c.masses_g)]

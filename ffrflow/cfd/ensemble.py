@@ -112,6 +112,23 @@ class TreeArrays:
         return len(self.outlet_ids)
 
 
+def _exact_depth(ref: float, r: np.ndarray) -> np.ndarray:
+    """Depth ``max(ref − r, 0)`` of the lesion nodes (m), nudged by ulps so that ``r + d`` is never below ``ref``
+    in floating point (it equals it, or exceeds it by an ulp where no depth makes the sum exact): a
+    lesion at severity 0 (a stent) is then never narrower than its reference lumen in any kernel or
+    method (the per-network layout takes the reference radius itself), so that the Young–Tsai law,
+    which jumps at A_s = A_0, is not applied to a stent by round-off in one method and not the other."""
+    d = np.maximum(ref - r, 0.0)
+    narrowed = d > 0.0
+    d = np.where(narrowed, d + (ref - (r + d)), d)     # the residual is exact (Sterbenz): r + d is near ref
+    for _ in range(64):                                  # then single ulps up while r + d < ref
+        low = narrowed & (r + d < ref)
+        if not low.any():
+            break
+        d = np.where(low, np.nextafter(d, np.inf), d)
+    return d
+
+
 def tree_arrays(net: VesselNetwork, backend: str = "numpy") -> TreeArrays:
     """Discretise ``net`` and lay it out for the ensemble kernel (lesions as given in ``net``)."""
     disc = discretize(net, backend)
@@ -126,7 +143,7 @@ def tree_arrays(net: VesselNetwork, backend: str = "numpy") -> TreeArrays:
         k0, k1 = les["node_start"], les["node_end"]
         ref = les["reference_radius_mm"] * 1e-3
         node_les[k0:k1 + 1] = j
-        d_node[k0:k1 + 1] = np.maximum(ref - r_node[k0:k1 + 1], 0.0)
+        d_node[k0:k1 + 1] = _exact_depth(ref, r_node[k0:k1 + 1])
     r_out, rep = outlet_resistances(net)
     outlet_ids = [v for v in disc.vessel_ids if v in r_out]
     v_out = np.full(disc.n_vessels, -1, dtype=np.int64)

@@ -191,3 +191,16 @@ def lesion_table(net: VesselNetwork) -> list[dict]:
             geo.pop("mld_s_mm", None)
             rows.append({"id": f"L{n}", **geo})
     return rows
+
+
+def second_derivative(s_mm: np.ndarray, r_mm: np.ndarray, smooth_mm: float = 0.3, step_mm: float = 0.05) -> np.ndarray:
+    """d²r/ds² (1/mm) of a radius profile sampled at arclengths ``s_mm`` (possibly unevenly), from the
+    profile resampled every ``step_mm`` and smoothed by a Gaussian of ``smooth_mm`` (mm)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    if len(s_mm) < 3 or s_mm[-1] - s_mm[0] < 4 * step_mm:
+        return np.zeros(len(s_mm))
+    su = np.arange(s_mm[0], s_mm[-1] + 0.5 * step_mm, step_mm)
+    ru = gaussian_filter1d(np.interp(su, s_mm, r_mm), smooth_mm / step_mm, mode="nearest")
+    d2 = np.gradient(np.gradient(ru, step_mm), step_mm)
+    return np.interp(s_mm, su, d2)

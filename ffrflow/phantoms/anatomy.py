@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..network import VesselNetwork
-from .lesions import (MURRAY_EXPONENT, POINT_SPACING_MM, LesionSpec, Phantom, _as_spec, _bump, _check_lesions,
+from .lesions import (MURRAY_EXPONENT, POINT_SPACING_MM, LesionSpec, lesion_positions, Phantom, _as_spec, _bump, _check_lesions,
                       _check_seed)
 
 __all__ = ['left_tree', 'right_tree', 'coronary_tree', 'demo_case', 'DEMO_LESIONS', 'HEART_SEMI_AXES_MM', 'HEART_CENTER_MM', 'HEART_LONG_AXIS']
@@ -140,15 +140,23 @@ def _jitter_courses(courses: list[_Course], rng: np.random.Generator | None) -> 
     return out
 
 
-def _sample_positions(length_mm: float, marks_mm: Sequence[float], spacing_mm: float) -> np.ndarray:
-    """Arclengths in [0, length], steps <= ``spacing_mm``, uniform between marks, every mark on the grid."""
+def _sample_positions(length_mm: float, marks_mm: Sequence[float], spacing_mm: float,
+                      fine_mm: Sequence[float] = ()) -> np.ndarray:
+    """Arclengths in [0, length], steps <= ``spacing_mm``, uniform between marks, every mark on the grid;
+    ``fine_mm`` (the points across lesions, :func:`~ffrflow.phantoms.lesions.lesion_positions`) replace the
+    coarse ones between their first and last."""
     knots = np.unique(np.concatenate([[0.0, length_mm], np.asarray(marks_mm, dtype=np.float64)]))
     parts = []
     for a, b in zip(knots[:-1], knots[1:]):
         n = max(1, int(math.ceil((b - a) / spacing_mm - 1e-9)))
         parts.append(a + (b - a) * np.arange(n) / n)
     parts.append(np.array([length_mm]))
-    return np.concatenate(parts)
+    s = np.concatenate(parts)
+    for f in fine_mm:
+        f = np.asarray(f, dtype=np.float64)
+        s = np.concatenate([s[(s < f[0]) | (s > f[-1])], f])
+    s = np.unique(s)
+    return s[np.concatenate([[True], np.diff(s) > 1e-6])]
 
 
 def _build_course(c: _Course, j_point: np.ndarray | None, p0: np.ndarray, r0: float,
@@ -192,7 +200,8 @@ def _build_course(c: _Course, j_point: np.ndarray | None, p0: np.ndarray, r0: fl
         a, b = bounds[kseg], bounds[kseg + 1]
         specs = sorted(les_by_vessel.get(sid, []), key=lambda x: x.center_mm)
         _check_lesions(sid, specs, b - a)
-        s_loc = _sample_positions(b - a, [sp.center_mm for sp in specs], POINT_SPACING_MM)
+        s_loc = _sample_positions(b - a, [sp.center_mm for sp in specs], POINT_SPACING_MM,
+                                  [lesion_positions(sp) for sp in specs])
         pts = np.column_stack([np.interp(a + s_loc, s_dense, cen[:, i]) for i in range(3)])
         if kseg == 0 and j_point is not None:
             pts[0] = j_point
