@@ -34,7 +34,8 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..network import VesselNetwork
 from ..vtkio import read_centerline_file, read_polydata, read_vtk_file
-from .mask import (PROBABILITY_ROUNDING, PROBABILITY_THRESHOLD, LumenMask, _bbox, _check_threshold,
+from .mask import (BRIDGE_LEVEL_FRACTION, PROBABILITY_ROUNDING, PROBABILITY_THRESHOLD, LumenMask, _bbox,
+                   _check_threshold, bridge_sub_threshold,
                    clean_mask, euler_characteristic, euler_characteristic_reference, mask_from_surface,
                    probability_crop, volume_kind)
 
@@ -262,6 +263,13 @@ def load_image(path: str | Path, label: int | None = None, *, threshold: float |
                                     f"{PROBABILITY_THRESHOLD})")
         level = PROBABILITY_THRESHOLD if threshold is None else threshold
         fg = arr >= level
+        box = _bbox(arr >= BRIDGE_LEVEL_FRACTION * level)
+        if box is not None:
+            fg_box, n_bridge = bridge_sub_threshold(arr[box], fg[box], level)
+            if n_bridge:
+                fg[box] = fg_box
+                log.info("%s: %d voxels below the threshold %g join lumen pieces that a sub-voxel narrowing "
+                         "cut apart", path, n_bridge, level)
     else:
         if threshold is not None:
             if kind == "label":
@@ -288,6 +296,7 @@ def load_image(path: str | Path, label: int | None = None, *, threshold: float |
                       max_trees=max_trees, max_defect_fraction=max_defect_fraction)
     if kind == "probability":
         mask.probability = probability_crop(arr, mask.labels, mask.offset, level)
+        mask.fractions = probability_crop(arr, mask.labels, mask.offset, level, nudge=False)
         mask.threshold = level
         log.info("%s: lumen probability map, lumen at p >= %g", path, level)
     del arr, image          # the array view must not outlive the image

@@ -146,7 +146,7 @@ def section_areas(mask: LumenMask, points_mm: np.ndarray, tangents: np.ndarray, 
     ok : ndarray of bool (N,)
     """
     if mask.probability is not None:
-        frac = mask.probability
+        frac = mask.fractions if mask.fractions is not None else mask.probability
         base = np.asarray(mask.offset, dtype=np.float64) - 1.0        # grown by one voxel on every side
     else:
         frac = (mask.labels > 0).astype(np.float32)
