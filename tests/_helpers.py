@@ -291,3 +291,15 @@ def sigint_as_in_a_terminal():
     a terminal, even when the test process ignores SIGINT (a background job of a non-interactive
     shell does, and Python keeps an ignored SIGINT ignored)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def capsule(r_mm, length_mm, direction, start=(1.3, -2.1, 0.7), n=2):
+    """A straight tube of constant radius with hemispherical ends (one vessel "A", ``n`` segments; the
+    voxeliser's swept tube of a constant radius is exactly this capsule): ``(network, start, unit direction)``."""
+    d = np.asarray(direction, float)
+    d /= np.linalg.norm(d)
+    p0 = np.asarray(start, float)
+    pts = [p0 + d * length_mm * k / n for k in range(n + 1)]
+    net = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": [
+        {"id": "A", "parent": None, "points": [list(p) for p in pts], "radius": [r_mm] * (n + 1)}]})
+    return net, p0, d

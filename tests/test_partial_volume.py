@@ -14,15 +14,11 @@ from ffrflow.meshing.partial_volume import section_areas, window_sums_reference
 from ffrflow.meshing.radius import tangents
 from ffrflow.network import VesselNetwork
 
+from _helpers import capsule
 
-def _capsule(r_mm, length_mm, direction, start=(1.3, -2.1, 0.7), n=48):
-    d = np.asarray(direction, float)
-    d /= np.linalg.norm(d)
-    p0 = np.asarray(start, float)
-    pts = [p0 + d * length_mm * k / n for k in range(n + 1)]
-    net = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": [
-        {"id": "A", "parent": None, "points": [list(p) for p in pts], "radius": [r_mm] * (n + 1)}]})
-    return net, p0, d
+
+def _capsule(r_mm, length_mm, direction, n=48):
+    return capsule(r_mm, length_mm, direction, n=n)
 
 
 def _load(net, spacing, tmp_path, name, origin_shift=(0.0, 0.0, 0.0), direction=None):

@@ -13,21 +13,10 @@ import SimpleITK as sitk
 from ffrflow import cli, phantoms
 from ffrflow.errors import InvalidInputError
 from ffrflow.meshing.io import load_image, volume_kind
-from ffrflow.network import VesselNetwork
+
+from _helpers import capsule as _capsule
 
 H = 0.4          # voxel size of the tests, mm
-
-
-def _capsule(r_mm, length_mm, direction, start=(1.3, -2.1, 0.7), n=2):
-    """A straight tube of constant radius with hemispherical ends (one vessel; the voxeliser's swept
-    tube of a constant radius is exactly this capsule)."""
-    d = np.asarray(direction, float)
-    d /= np.linalg.norm(d)
-    p0 = np.asarray(start, float)
-    pts = [p0 + d * length_mm * k / n for k in range(n + 1)]
-    net = VesselNetwork.from_dict({"format": "ffrflow-network/1", "units": "mm", "vessels": [
-        {"id": "A", "parent": None, "points": [list(p) for p in pts], "radius": [r_mm] * (n + 1)}]})
-    return net, p0, d
 
 
 def _write(arr, path, spacing=(H, H, H)):

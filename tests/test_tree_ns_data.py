@@ -33,10 +33,20 @@ KNOWN_GAPS: dict[str, tuple[float, str]] = {
     "medina_010": (0.0337, "the lumped 1D, 5 mm past the LAD lesion at the higher flow: the 3D pressure has not "
                            "recovered there yet; read inside the jet (test_1d_read_inside_the_jets_matches_3d) "
                            "it is within 0.0052"),
+    "eccentric_lesion": (0.0385, "held out: the eccentric (one-sided) 50 % lesion loses more than the axisymmetric "
+                                 "law gives; 5 mm past it 0.039, at the outlet 0.015 (the higher flow did not "
+                                 "settle and is left out; there 0.086 and 0.028)"),
     "medina_100": (0.0161, "the lumped 1D at the LCx outlet at the higher flow: the left-main lesion's jet runs "
                            "into the bifurcation; read inside the jet it is within 0.0092"),
     "medina_111": (0.0121, "the lumped 1D, 5 mm past the LAD and LCx lesions: the 3D pressure has not recovered "
                            "there yet; read inside the jets it is within 0.0069"),
+}
+
+
+#: Cases where even the 1D read inside the jets misses the target (same rules as KNOWN_GAPS).
+KNOWN_JET_GAPS: dict[str, tuple[float, str]] = {
+    "eccentric_lesion": (0.0200, "held out: an eccentric lesion's jet loses more than the axisymmetric law's; the "
+                                 "outlet stays 0.015 high, 5 mm past the lesion 0.020"),
 }
 
 
@@ -62,6 +72,7 @@ def test_table_is_committed():
 def test_known_gaps_name_committed_cases():
     assert set(KNOWN_GAPS) <= set(IDS)
     assert set(KNOWN_UNMATCHED) <= set(IDS)
+    assert set(KNOWN_JET_GAPS) <= set(IDS)
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=IDS)
@@ -153,13 +164,17 @@ def test_1d_read_inside_the_jets_matches_3d(doc):
     lesions' jets (ffrflow.cfd.jet: the ns-calibrated law's own jet length and momentum recovery, no
     constant fitted on these trees) are within 0.01 in FFR at every outlet and lesion-distal point of
     every case run at the 1D flows, including the points 5 mm past a lesion where the lumped 1D read
-    up to 0.034 high."""
+    up to 0.034 high; the eccentric lesion, which the axisymmetric law does not describe, is a known gap."""
     case = doc["case"]
     if case["id"] in KNOWN_UNMATCHED:
         pytest.skip(f"3D run not at the 1D flows: {KNOWN_UNMATCHED[case['id']]}")
     rows = [r for r in compare.compare_case(case) if r["converged_3d"] and r["valid"]]
     assert rows
     worst = max(abs(r["dffr_jet"]) for r in rows)
+    if case["id"] in KNOWN_JET_GAPS:
+        measured, why = KNOWN_JET_GAPS[case["id"]]
+        assert worst == pytest.approx(measured, abs=2e-3), "the known gap moved: update KNOWN_JET_GAPS"
+        pytest.xfail(f"known gap: max |dFFR| read inside the jets {worst:.4f} > {DFFR_TARGET} ({why})")
     assert worst <= DFFR_TARGET, [(r["vessel"], r["kind"], r["mass_g"], round(r["dffr_jet"], 4)) for r in rows]
 
 
