@@ -3,6 +3,8 @@ docs/physics.md, "Lumen radius from a probability map")."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -17,8 +19,7 @@ from ffrflow.network import VesselNetwork
 from _helpers import capsule
 
 
-def _capsule(r_mm, length_mm, direction, n=48):
-    return capsule(r_mm, length_mm, direction, n=n)
+_capsule = functools.partial(capsule, n=48)
 
 
 def _load(net, spacing, tmp_path, name, origin_shift=(0.0, 0.0, 0.0), direction=None):

@@ -158,6 +158,23 @@ def test_mesh_convergence():
     pytest.xfail(f"known: {gaps} exceed the 1 % mesh-convergence target (a finer mesh was not run)")
 
 
+def _check_1d_against_3d(case: dict, column: str, gaps: dict, gaps_name: str) -> None:
+    """Max |``column``| over the converged rows at the 1D flows within DFFR_TARGET, or equal to its entry
+    in ``gaps`` (then an xfail; a moved gap fails)."""
+    if case["id"] in KNOWN_UNMATCHED:
+        pytest.skip(f"3D run not at the 1D flows: {KNOWN_UNMATCHED[case['id']]}")
+    rows = [r for r in compare.compare_case(case) if r["converged_3d"] and r["valid"]]
+    assert rows
+    for r in rows:
+        assert r["flow_deviation"] < compare.FLOW_TOL, r     # the comparison is at the 3D run's flows
+    worst = max(abs(r[column]) for r in rows)
+    if case["id"] in gaps:
+        measured, why = gaps[case["id"]]
+        assert worst == pytest.approx(measured, abs=2e-3), f"the known gap moved: update {gaps_name}"
+        pytest.xfail(f"known gap: max |{column}| {worst:.4f} > {DFFR_TARGET} ({why})")
+    assert worst <= DFFR_TARGET, [(r["vessel"], r["kind"], r["mass_g"], round(r[column], 4)) for r in rows]
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=IDS)
 def test_1d_read_inside_the_jets_matches_3d(doc):
     """Truth: the 3D Navier–Stokes section-averaged pressures. The 1D steady pressures read inside the
@@ -165,32 +182,10 @@ def test_1d_read_inside_the_jets_matches_3d(doc):
     constant fitted on these trees) are within 0.01 in FFR at every outlet and lesion-distal point of
     every case run at the 1D flows, including the points 5 mm past a lesion where the lumped 1D read
     up to 0.034 high; the eccentric lesion, which the axisymmetric law does not describe, is a known gap."""
-    case = doc["case"]
-    if case["id"] in KNOWN_UNMATCHED:
-        pytest.skip(f"3D run not at the 1D flows: {KNOWN_UNMATCHED[case['id']]}")
-    rows = [r for r in compare.compare_case(case) if r["converged_3d"] and r["valid"]]
-    assert rows
-    worst = max(abs(r["dffr_jet"]) for r in rows)
-    if case["id"] in KNOWN_JET_GAPS:
-        measured, why = KNOWN_JET_GAPS[case["id"]]
-        assert worst == pytest.approx(measured, abs=2e-3), "the known gap moved: update KNOWN_JET_GAPS"
-        pytest.xfail(f"known gap: max |dFFR| read inside the jets {worst:.4f} > {DFFR_TARGET} ({why})")
-    assert worst <= DFFR_TARGET, [(r["vessel"], r["kind"], r["mass_g"], round(r["dffr_jet"], 4)) for r in rows]
+    _check_1d_against_3d(doc["case"], "dffr_jet", KNOWN_JET_GAPS, "KNOWN_JET_GAPS")
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=IDS)
 def test_1d_matches_3d(doc):
     """|ΔFFR| between the 1D steady model and 3D at every outlet and lesion-distal point."""
-    case = doc["case"]
-    if case["id"] in KNOWN_UNMATCHED:
-        pytest.skip(f"3D run not at the 1D flows: {KNOWN_UNMATCHED[case['id']]}")
-    rows = [r for r in compare.compare_case(case) if r["converged_3d"] and r["valid"]]
-    assert rows
-    for r in rows:
-        assert r["flow_deviation"] < compare.FLOW_TOL, r     # the comparison is at the 3D run's flows
-    worst = max(abs(r["dffr"]) for r in rows)
-    if case["id"] in KNOWN_GAPS:
-        measured, why = KNOWN_GAPS[case["id"]]
-        assert worst == pytest.approx(measured, abs=2e-3), "the known gap moved: update KNOWN_GAPS"
-        pytest.xfail(f"known gap: max |dFFR| {worst:.4f} > {DFFR_TARGET} ({why})")
-    assert worst <= DFFR_TARGET, [(r["vessel"], r["kind"], r["mass_g"], round(r["dffr"], 4)) for r in rows]
+    _check_1d_against_3d(doc["case"], "dffr", KNOWN_GAPS, "KNOWN_GAPS")

@@ -169,7 +169,7 @@ def mesh_mask(mask, *, ostia: Sequence[Sequence[float]] | None = None, spacing_o
                                                                                   mask.direction)
     else:
         cinfo["radius"]["lumen_correction"] = correct_lumen_bias(net, lumen_model(mask.spacing_mm))
-    if VOLUME_RADIUS["probability" if soft else "mask"]:
+    if soft:   # the map holds the lumen volume: the area from its fractions (ffrflow.meshing.partial_volume)
         from .partial_volume import volume_radii   # compiles a Numba kernel (import ffrflow loads no Numba)
 
         t0 = time.perf_counter()
@@ -178,11 +178,6 @@ def mesh_mask(mask, *, ostia: Sequence[Sequence[float]] | None = None, spacing_o
     surf = inflate_surface(surf, net, r_measured)
     net, detected = _detect(net, lesions, timings)
     return MeshResult(net, surf, mask.info(), surf_info, cinfo, timings, detected)
-
-
-#: Where the radius is the windowed partial-volume area (:mod:`ffrflow.meshing.partial_volume`) instead of
-#: the contoured cross-section: a probability map holds the lumen volume exactly at any vessel size.
-VOLUME_RADIUS = {"probability": True, "mask": False}
 
 
 #: Diameter reduction (%) from which a narrowing is sampled finely (below the default detection

@@ -36,14 +36,15 @@ from ..network import VesselNetwork
 from ..vtkio import read_centerline_file, read_polydata, read_vtk_file
 from .mask import (BRIDGE_LEVEL_FRACTION, PROBABILITY_ROUNDING, PROBABILITY_THRESHOLD, LumenMask, _bbox,
                    _check_threshold, bridge_sub_threshold,
-                   clean_mask, euler_characteristic, euler_characteristic_reference, mask_from_surface,
-                   probability_crop, volume_kind)
+                   clean_mask, euler_characteristic, euler_characteristic_reference, fraction_crop,
+                   mask_from_surface, nudge_to_labels, volume_kind)
 
 __all__ = ["IMAGE_SUFFIXES", "SURFACE_SUFFIXES", "METRE_DIAGONAL_LIMIT", "read_image", "check_nifti_complete",
            "image_geometry", "load_image", "mask_from_array", "load_surface", "polydata_kind", "load_centerlines",
            # from ffrflow.meshing.mask
            "PROBABILITY_THRESHOLD", "PROBABILITY_ROUNDING", "LumenMask", "volume_kind", "euler_characteristic",
-           "euler_characteristic_reference", "clean_mask", "probability_crop", "mask_from_surface"]
+           "euler_characteristic_reference", "clean_mask", "fraction_crop", "nudge_to_labels",
+           "mask_from_surface"]
 
 log = logging.getLogger("ffrflow.meshing")
 
@@ -295,8 +296,8 @@ def load_image(path: str | Path, label: int | None = None, *, threshold: float |
                       min_component_mm3=min_component_mm3, min_component_fraction=min_component_fraction,
                       max_trees=max_trees, max_defect_fraction=max_defect_fraction)
     if kind == "probability":
-        mask.probability = probability_crop(arr, mask.labels, mask.offset, level)
-        mask.fractions = probability_crop(arr, mask.labels, mask.offset, level, nudge=False)
+        mask.fractions = fraction_crop(arr, mask.labels, mask.offset)
+        mask.probability = nudge_to_labels(mask.fractions, mask.labels, level)
         mask.threshold = level
         log.info("%s: lumen probability map, lumen at p >= %g", path, level)
     del arr, image          # the array view must not outlive the image

@@ -303,32 +303,11 @@ def bridge_sub_threshold(prob: np.ndarray, fg: np.ndarray, level: float,
     return out, added
 
 
-def probability_crop(prob_zyx: np.ndarray, labels: np.ndarray, offset: np.ndarray, threshold: float,
-                     nudge: bool = True) -> np.ndarray:
-    """The probability around the kept trees, ready for the iso-surface (see :attr:`LumenMask.probability`).
-
-    Parameters
-    ----------
-    prob_zyx : ndarray, shape (Z, Y, X)
-        The whole probability map (values 0–1).
-    labels : ndarray, shape (nz, ny, nx)
-        The kept trees (> 0) on the crop.
-    offset : (3,) int
-        Voxel index (x, y, z) of ``labels[0, 0, 0]`` in ``prob_zyx``.
-    threshold : float
-        Lumen level.
-    nudge : bool
-        Move the values to the side of the threshold that ``labels`` puts them on (for the iso-surface);
-        False keeps them as they are (the fractions, :attr:`LumenMask.fractions`).
-
-    Returns
-    -------
-    ndarray of float32, shape (nz + 2, ny + 2, nx + 2)
-        ``prob_zyx`` on the crop grown by one voxel (0 beyond the image), 0 outside the 26-neighbourhood
-        of the kept trees (dropped specks and surplus components vanish from the surface), and every
-        value moved to the side of ``threshold`` that ``labels`` puts it on (by at most one float32 step),
-        so that the iso-surface encloses exactly the kept voxels' centres.
-    """
+def fraction_crop(prob_zyx: np.ndarray, labels: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """The probability map on the crop of ``labels`` grown by one voxel (0 beyond the image), 0 outside the
+    26-neighbourhood of the kept trees (dropped specks and surplus components vanish): the lumen
+    fractions of :attr:`LumenMask.fractions`, float32, shape ``labels.shape + 2``; ``offset`` is the voxel
+    index (x, y, z) of ``labels[0, 0, 0]`` in ``prob_zyx`` (Z, Y, X)."""
     from scipy.ndimage import binary_dilation
 
     shape = np.asarray(labels.shape)
@@ -339,10 +318,16 @@ def probability_crop(prob_zyx: np.ndarray, labels: np.ndarray, offset: np.ndarra
     out = np.zeros(tuple(shape + 2), dtype=np.float32)
     dst = tuple(slice(int(a - b), int(c - b)) for a, b, c in zip(src_lo, lo, src_hi))
     out[dst] = prob_zyx[tuple(slice(int(a), int(c)) for a, c in zip(src_lo, src_hi))]
+    out[~binary_dilation(np.pad(labels > 0, 1), structure=np.ones((3, 3, 3), dtype=bool))] = 0.0
+    return out
+
+
+def nudge_to_labels(fractions: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
+    """A copy of :func:`fraction_crop`'s array with every value moved to the side of ``threshold`` that
+    ``labels`` puts it on (by at most one float32 step; the voxels a bridge added are raised to it), so
+    that the iso-surface encloses exactly the kept voxels' centres (:attr:`LumenMask.probability`)."""
+    out = fractions.copy()
     inside = np.pad(labels > 0, 1)
-    out[~binary_dilation(inside, structure=np.ones((3, 3, 3), dtype=bool))] = 0.0
-    if not nudge:
-        return out
     level = np.float32(threshold)
     up, down = np.nextafter(level, np.float32(2)), np.nextafter(level, np.float32(-1))
     out[inside] = np.maximum(out[inside], up)

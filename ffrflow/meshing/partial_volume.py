@@ -130,8 +130,7 @@ def section_areas(mask: LumenMask, points_mm: np.ndarray, tangents: np.ndarray, 
     Parameters
     ----------
     mask : LumenMask
-        With ``probability`` (partial-volume fractions in [0, 1]); for a binary mask the labels are used
-        as fractions 0/1 (an unbiased but noisier estimate).
+        Of a probability map: its ``fractions`` (partial-volume fractions in [0, 1]) are summed.
     points_mm, tangents : ndarray (N, 3)
         Centerline points (world mm) and unit tangents.
     r_guess_mm : ndarray (N,)
@@ -145,12 +144,10 @@ def section_areas(mask: LumenMask, points_mm: np.ndarray, tangents: np.ndarray, 
         Windowed area ``A_w`` (not yet de-blurred), NaN where invalid.
     ok : ndarray of bool (N,)
     """
-    if mask.probability is not None:
-        frac = mask.fractions if mask.fractions is not None else mask.probability
-        base = np.asarray(mask.offset, dtype=np.float64) - 1.0        # grown by one voxel on every side
-    else:
-        frac = (mask.labels > 0).astype(np.float32)
-        base = np.asarray(mask.offset, dtype=np.float64)
+    if mask.fractions is None:
+        raise ValueError(f"{mask.source}: section_areas needs a probability map's fractions (LumenMask.fractions)")
+    frac = mask.fractions
+    base = np.asarray(mask.offset, dtype=np.float64) - 1.0            # grown by one voxel on every side
     sp = np.asarray(mask.spacing_mm, dtype=np.float64)
     dmat = np.ascontiguousarray(mask.direction, dtype=np.float64)
     delta = float(sp.max())

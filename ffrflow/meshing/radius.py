@@ -309,4 +309,3 @@ def _any_inside(q: np.ndarray, p: np.ndarray, t: np.ndarray, loop_mm: np.ndarray
         if int(np.sum(xi > a)) % 2 == 1:
             return True
     return False
-
